@@ -1,0 +1,144 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from documents import services
+from documents.models import Chunk, Document
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "application/pdf,.pdf"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data]
+        return [super().clean(data, initial)]
+
+
+class DocumentUploadForm(forms.Form):
+    files = MultipleFileField(label="PDF files", help_text="Choose one or several PDFs.")
+    title = forms.CharField(
+        required=False, max_length=255, help_text="Optional; used only when a single file is uploaded."
+    )
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ["title", "status_badge", "progress", "page_count", "chunk_count", "short_error", "created_at"]
+    list_filter = ["status", "created_at"]
+    search_fields = ["title", "original_filename", "sha256"]
+    actions = ["reingest_selected", "delete_selected_documents"]
+    readonly_fields = [
+        "original_filename", "file", "sha256", "size_bytes", "status", "page_count", "pages_done", "chunk_count",
+        "empty_pages", "failed_pages", "error", "embedding_model", "generation", "chunks_link", "created_at",
+        "updated_at", "enqueued_at", "started_at", "finished_at", "heartbeat_at", "uploaded_by",
+    ]
+    fields = ["title", *readonly_fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        # The stock bulk delete skips document_delete (files and the index would be left behind).
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, document):
+        colours = {"queued": "#777", "processing": "#b58900", "ready": "#2e7d32", "failed": "#c62828"}
+        return format_html('<strong style="color:{}">{}</strong>', colours.get(document.status, "#000"), document.status)
+
+    @admin.display(description="progress")
+    def progress(self, document):
+        if document.page_count:
+            return f"{document.pages_done}/{document.page_count} pages ({document.progress_percent}%)"
+        return "-"
+
+    @admin.display(description="error")
+    def short_error(self, document):
+        return document.error if len(document.error) <= 120 else document.error[:117] + "..."
+
+    @admin.display(description="chunks")
+    def chunks_link(self, document):
+        url = reverse("admin:documents_chunk_changelist") + f"?document__id__exact={document.pk}"
+        return format_html('<a href="{}">{} chunks</a>', url, document.chunk_count)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            return redirect("admin:documents_document_changelist")
+        form = DocumentUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            uploads = form.cleaned_data["files"]
+            title = form.cleaned_data["title"] if len(uploads) == 1 else ""
+            for upload in uploads:
+                try:
+                    document = services.document_create(file=upload, filename=upload.name, title=title, user=request.user)
+                except services.DuplicateDocument as exc:
+                    messages.warning(request, f"{upload.name}: {exc.messages[0]}")
+                except ValidationError as exc:
+                    messages.error(request, f"{upload.name}: {' '.join(exc.messages)}")
+                else:
+                    messages.success(request, f"{upload.name}: queued as document {document.pk}")
+            return redirect("admin:documents_document_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": "Upload PDFs",
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/documents/document/upload.html", context)
+
+    def delete_model(self, request, obj):
+        services.document_delete(document=obj)
+
+    def delete_queryset(self, request, queryset):
+        for document in queryset:
+            services.document_delete(document=document)
+
+    @admin.action(description="Re-ingest selected documents", permissions=["change"])
+    def reingest_selected(self, request, queryset):
+        for document in queryset:
+            services.document_reingest(document=document)
+        messages.success(request, f"{queryset.count()} document(s) queued for ingest")
+
+    @admin.action(description="Delete selected documents (with their chunks and files)", permissions=["delete"])
+    def delete_selected_documents(self, request, queryset):
+        count = queryset.count()
+        self.delete_queryset(request, queryset)
+        messages.success(request, f"{count} document(s) deleted")
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    list_display = ["document", "ordinal", "page", "token_count", "preview"]
+    list_filter = [("document", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["document"]
+    search_fields = ["text"]
+    fields = ["document", "generation", "ordinal", "page", "char_start", "char_end", "token_count", "embedding_model", "text"]
+    readonly_fields = fields
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("embedding")
+
+    @admin.display(description="text")
+    def preview(self, chunk):
+        return chunk.text if len(chunk.text) <= 160 else chunk.text[:157] + "..."
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

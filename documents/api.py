@@ -1,0 +1,77 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from documents import selectors, services
+from documents.models import Document
+
+
+class DocumentOutputSerializer(serializers.ModelSerializer):
+    file_url = serializers.SerializerMethodField()
+    progress_percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id", "title", "original_filename", "file_url", "sha256", "size_bytes", "status",
+            "progress_percent", "page_count", "pages_done", "chunk_count", "empty_pages", "failed_pages",
+            "error", "embedding_model", "created_at", "updated_at", "started_at", "finished_at",
+        ]
+
+    def get_file_url(self, document) -> str:
+        return document.file.url if document.file else ""
+
+
+class DocumentListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    class InputSerializer(serializers.Serializer):
+        file = serializers.FileField()
+        title = serializers.CharField(required=False, allow_blank=True, max_length=255)
+
+    @extend_schema(responses=DocumentOutputSerializer(many=True))
+    def get(self, request):
+        documents = selectors.document_list(status=request.query_params.get("status"))
+        return Response(DocumentOutputSerializer(documents, many=True, context={"request": request}).data)
+
+    @extend_schema(request=InputSerializer, responses={201: DocumentOutputSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        try:
+            document = services.document_create(
+                file=upload, filename=upload.name, title=serializer.validated_data.get("title", ""), user=request.user
+            )
+        except services.DuplicateDocument as exc:
+            return Response(
+                {"file": [exc.messages[0]], "duplicate_of": DocumentOutputSerializer(exc.existing).data},
+                status=status.HTTP_409_CONFLICT,
+            )
+        except DjangoValidationError as exc:
+            return Response({"file": exc.messages}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(DocumentOutputSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentDetailApi(APIView):
+    @extend_schema(responses=DocumentOutputSerializer)
+    def get(self, request, document_id):
+        return Response(DocumentOutputSerializer(get_object_or_404(Document, pk=document_id)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, document_id):
+        services.document_delete(document=get_object_or_404(Document, pk=document_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentReingestApi(APIView):
+    @extend_schema(request=None, responses={202: DocumentOutputSerializer})
+    def post(self, request, document_id):
+        document = get_object_or_404(Document, pk=document_id)
+        services.document_reingest(document=document)
+        document.refresh_from_db()
+        return Response(DocumentOutputSerializer(document).data, status=status.HTTP_202_ACCEPTED)

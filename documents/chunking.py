@@ -1,0 +1,92 @@
+"""Split a page's text into overlapping chunks that fit the embedding model's token limit.
+
+Pure code: the tokenizer comes in as a function returning the character span of each token,
+so chunk sizes are measured in the model's own tokens without this module loading a model.
+"""
+
+import re
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
+
+# A sentence ends at . ! ? (or their CJK forms) followed by space, or right after a CJK stop.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)")
+
+
+@dataclass(frozen=True)
+class ChunkDraft:
+    page: int
+    text: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences in text (whitespace between them excluded)."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        if match.start() > start:
+            spans.append((start, match.start()))
+        start = match.end()
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+def chunk_page(
+    *, page: int, text: str, token_spans: TokenSpans, max_tokens: int, overlap_tokens: int
+) -> list[ChunkDraft]:
+    """Chunks of one page: whole sentences packed up to max_tokens, the last few sentences of a
+    chunk (up to overlap_tokens) repeated at the start of the next. A sentence longer than
+    max_tokens is cut at token boundaries."""
+    if not text.strip():
+        return []
+    if max_tokens < 8:
+        raise ValueError("max_tokens must be at least 8")
+    overlap_tokens = max(0, min(overlap_tokens, max_tokens // 2))
+    starts = [start for start, _ in token_spans(text)]
+
+    def tokens_between(start: int, end: int) -> int:
+        return bisect_left(starts, end) - bisect_left(starts, start)
+
+    units = []  # (char_start, char_end, tokens): sentences, or pieces of over-long sentences
+    for s_start, s_end in sentence_spans(text):
+        count = tokens_between(s_start, s_end)
+        if count <= max_tokens:
+            units.append((s_start, s_end, count))
+            continue
+        first = bisect_left(starts, s_start)
+        last = bisect_left(starts, s_end)
+        for piece in range(first, last, max_tokens):
+            piece_start = max(starts[piece], s_start) if piece > first else s_start
+            piece_end = starts[piece + max_tokens] if piece + max_tokens < last else s_end
+            units.append((piece_start, piece_end, min(max_tokens, last - piece)))
+
+    chunks: list[ChunkDraft] = []
+    current: list[tuple[int, int, int]] = []
+    current_tokens = 0
+
+    def emit():
+        start, end = current[0][0], current[-1][1]
+        chunks.append(
+            ChunkDraft(page=page, text=text[start:end].strip(), char_start=start, char_end=end, token_count=current_tokens)
+        )
+
+    for unit in units:
+        if current and current_tokens + unit[2] > max_tokens:
+            emit()
+            carried, carried_tokens = [], 0
+            for previous in reversed(current):
+                if carried_tokens + previous[2] > overlap_tokens or carried_tokens + previous[2] + unit[2] > max_tokens:
+                    break
+                carried.insert(0, previous)
+                carried_tokens += previous[2]
+            current, current_tokens = carried, carried_tokens
+        current.append(unit)
+        current_tokens += unit[2]
+    if current and (not chunks or current[-1][1] > chunks[-1].char_end):
+        emit()
+    return chunks

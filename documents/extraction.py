@@ -1,0 +1,89 @@
+"""Text out of PDFs, one page at a time, with errors a user can act on."""
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterator
+
+from pypdf import PdfReader
+from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+logger = logging.getLogger(__name__)
+
+
+class PdfError(Exception):
+    """The file cannot be ingested; the message is shown to the user as it is."""
+
+
+@dataclass(frozen=True)
+class PageText:
+    number: int  # 1-based
+    text: str  # normalised; "" when the page has no text layer
+    error: str = ""  # set when the page could not be read at all
+
+
+_HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad\u2010]\s*\n\s*(?=[a-z\u00df-\u00ff])")
+_SOFT_HYPHEN = re.compile("\u00ad")
+# Control characters (PostgreSQL refuses NUL in text); tab and newlines become spaces below.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def normalise_text(raw: str) -> str:
+    """NFKC (ligatures become letters), hyphenated line breaks joined, whitespace collapsed."""
+    text = unicodedata.normalize("NFKC", raw)
+    text = _HYPHEN_BREAK.sub(r"\1", text)
+    text = _SOFT_HYPHEN.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def pdf_open(path, *, filename: str = "") -> PdfReader:
+    """Open a PDF for page-by-page reading, or raise PdfError saying why it cannot be read."""
+    name = filename or str(path)
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    if b"%PDF-" not in head:
+        raise PdfError(f"{name} is not a PDF file (it does not start with a %PDF- header)")
+    try:
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            # Files with only an owner password (print/copy restrictions) open with "".
+            try:
+                reader.decrypt("")
+            except Exception:  # pypdf raises several types for unsupported algorithms
+                pass
+            try:
+                page_count = len(reader.pages)
+            except FileNotDecryptedError:
+                raise PdfError(f"{name} is encrypted and needs a password to open; upload an unlocked copy")
+        else:
+            page_count = len(reader.pages)
+    except PdfError:
+        raise
+    except FileNotDecryptedError:
+        raise PdfError(f"{name} is encrypted and needs a password to open; upload an unlocked copy")
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise PdfError(f"{name} is damaged or truncated and cannot be read ({_describe(exc)})") from exc
+    if page_count == 0:
+        raise PdfError(f"{name} has no pages that can be read (its page tree is empty or broken)")
+    return reader
+
+
+def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None) -> Iterator[PageText]:
+    """Yield pages start..stop (1-based, inclusive) one by one; a page that fails carries its error."""
+    last = len(reader.pages) if stop is None else min(stop, len(reader.pages))
+    for number in range(start, last + 1):
+        try:
+            raw = reader.pages[number - 1].extract_text() or ""
+        except Exception as exc:  # pypdf surfaces malformed content streams as many error types
+            logger.warning("page %s failed to extract: %s", number, exc)
+            yield PageText(number=number, text="", error=_describe(exc))
+            continue
+        yield PageText(number=number, text=normalise_text(raw))
+
+
+def _describe(exc: BaseException) -> str:
+    message = str(exc).strip() or exc.__class__.__name__
+    return message if len(message) <= 200 else message[:197] + "..."

@@ -1,0 +1,80 @@
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    title = models.CharField(max_length=255)
+    file = models.FileField(upload_to="documents/%Y/%m/")
+    original_filename = models.CharField(max_length=255, db_index=True)
+    sha256 = models.CharField(max_length=64, unique=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    pages_done = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    empty_pages = models.JSONField(default=list, blank=True, help_text="1-based pages with no text layer")
+    failed_pages = models.JSONField(default=list, blank=True, help_text="1-based pages that could not be read")
+    error = models.TextField(blank=True)
+
+    # Chunks of the current generation are the document's chunks; an ingest writes a new
+    # generation and swaps it in with one transaction (documents.services.document_ingest).
+    generation = models.PositiveIntegerField(default=0)
+    embedding_model = models.CharField(max_length=255, blank=True)
+
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Set once a message for this document reached the broker; null while the broker was down.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Touched as pages are done; a 'processing' row whose heartbeat is old belongs to a dead worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def progress_percent(self):
+        if self.status == self.Status.READY:
+            return 100
+        if not self.page_count:
+            return 0
+        return min(100, round(100 * self.pages_done / self.page_count))
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    generation = models.PositiveIntegerField()
+    ordinal = models.PositiveIntegerField()
+    page = models.PositiveIntegerField(help_text="1-based page number")
+    text = models.TextField()
+    char_start = models.PositiveIntegerField(help_text="offset in the page's normalised text")
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField()
+    embedding = models.BinaryField(help_text="float32 vector, little-endian bytes")
+    embedding_model = models.CharField(max_length=255)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "generation", "ordinal"], name="chunk_unique_ordinal"),
+        ]
+
+    def __str__(self):
+        return f"{self.document_id}#{self.ordinal} p.{self.page}"
+
+    @property
+    def vector(self):
+        return np.frombuffer(bytes(self.embedding), dtype="<f4")

@@ -1,0 +1,16 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Every test stores uploads and indexes under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RAGSITE_INDEX_ROOT = tmp_path / "index"
+
+
+@pytest.fixture
+def staff_client(client, django_user_model):
+    user = django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    client.user = user
+    return client
