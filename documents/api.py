@@ -1,7 +1,8 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,10 +34,15 @@ class DocumentListApi(APIView):
         file = serializers.FileField()
         title = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
-    @extend_schema(responses=DocumentOutputSerializer(many=True))
+    @extend_schema(responses=DocumentOutputSerializer(many=True), parameters=[
+        OpenApiParameter("status", str, enum=Document.Status.values, description="only documents in this status"),
+        OpenApiParameter("limit", int), OpenApiParameter("offset", int),
+    ])
     def get(self, request):
         documents = selectors.document_list(status=request.query_params.get("status"))
-        return Response(DocumentOutputSerializer(documents, many=True, context={"request": request}).data)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(documents, request, view=self)
+        return paginator.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
 
     @extend_schema(request=InputSerializer, responses={201: DocumentOutputSerializer})
     def post(self, request):

@@ -70,7 +70,7 @@ class SentenceTransformerEmbedder(Embedder):
         if half_precision and self.device.startswith("cuda"):
             self.model.half()
         self.batch_size = batch_size
-        self.dimension = self.model.get_sentence_embedding_dimension()
+        self.dimension = self.model.get_embedding_dimension()
         self.max_tokens = self.model.max_seq_length - 2  # [CLS] and [SEP]
         self._tokenizer = self.model.tokenizer
         # Torch modules are not safe to call from several threads at once in one process.

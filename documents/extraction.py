@@ -2,6 +2,7 @@
 
 import logging
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
 from typing import Iterator
@@ -71,17 +72,47 @@ def pdf_open(path, *, filename: str = "") -> PdfReader:
     return reader
 
 
+class _PypdfWarnings(logging.Handler):
+    """Collects what pypdf logs while this thread reads a page: in its lenient mode a corrupt
+    content stream is logged and read as an empty page, which must not pass for a blank one."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
 def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None) -> Iterator[PageText]:
     """Yield pages start..stop (1-based, inclusive) one by one; a page that fails carries its error."""
     last = len(reader.pages) if stop is None else min(stop, len(reader.pages))
+    pypdf_logger = logging.getLogger("pypdf")
     for number in range(start, last + 1):
+        warnings = _PypdfWarnings()
+        pypdf_logger.addHandler(warnings)
         try:
             raw = reader.pages[number - 1].extract_text() or ""
         except Exception as exc:  # pypdf surfaces malformed content streams as many error types
             logger.warning("page %s failed to extract: %s", number, exc)
             yield PageText(number=number, text="", error=_describe(exc))
             continue
-        yield PageText(number=number, text=normalise_text(raw))
+        finally:
+            pypdf_logger.removeHandler(warnings)
+        text = normalise_text(raw)
+        if not text and warnings.messages:
+            yield PageText(number=number, text="", error=_describe(Exception(warnings.messages[0])))
+        elif _undecodable(text):
+            yield PageText(number=number, text="", error="its text cannot be decoded (a font without a Unicode map)")
+        else:
+            yield PageText(number=number, text=text)
+
+
+def _undecodable(text: str) -> bool:
+    letters = len(text) - text.count(" ")
+    return letters > 0 and text.count("\ufffd") / letters > 0.3
 
 
 def _describe(exc: BaseException) -> str:

@@ -64,6 +64,7 @@ def env_list(name, default=""):
 
 # Everything the app writes at run time lives under one folder (git-ignored).
 DATA_DIR = Path(env_str("RAGSITE_DATA_DIR", str(BASE_DIR / "var")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
 DEBUG = env_bool("DEBUG", True)
@@ -128,8 +129,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
-    # A file test database, so a worker process in an end-to-end test can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    # A file test database (one per test process), so a worker process started by an
+    # end-to-end test can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -180,6 +182,8 @@ RAGSITE_INDEX_ROOT = Path(env_str("RAGSITE_INDEX_ROOT", str(DATA_DIR / "index"))
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 _BROKER_DIR = DATA_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _folder in ("queue", "control"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_BROKER_DIR / "queue"),
         "data_folder_out": str(_BROKER_DIR / "queue"),
@@ -221,8 +225,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "documents": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-        "querying": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+        "documents": {"level": env_str("LOG_LEVEL", "INFO")},
+        "querying": {"level": env_str("LOG_LEVEL", "INFO")},
+        "celery": {"level": "INFO"},
     },
 }
+# The worker logs through the configuration above instead of replacing it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+

@@ -4,7 +4,7 @@ import io
 
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import NameObject, NullObject
+from pypdf.generic import NameObject, StreamObject
 
 
 def text_pdf(pages: list[str]) -> bytes:
@@ -49,9 +49,11 @@ def pdf_with_broken_pages(pages: list[str], broken: list[int]) -> bytes:
     reader = PdfReader(io.BytesIO(text_pdf(pages)))
     writer = PdfWriter(clone_from=reader)
     for number in broken:
-        page = writer.pages[number - 1]
-        # A font resource that is not a dictionary makes text extraction of that page fail.
-        page[NameObject("/Resources")][NameObject("/Font")] = NullObject()
+        # A content stream that claims to be Flate-compressed but holds garbage.
+        stream = StreamObject()
+        stream.set_data(b"\x00\x01 this is not zlib data " * 8)
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+        writer.pages[number - 1][NameObject("/Contents")] = writer._add_object(stream)
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()

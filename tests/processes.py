@@ -1,0 +1,104 @@
+"""Real server and worker processes for end-to-end tests, sharing the test database."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """The URL of the database this test process is using (the test database, not the real one)."""
+    params = connection.settings_dict
+    if connection.vendor == "postgresql":
+        user = params.get("USER") or "postgres"
+        auth = f"{user}:{params['PASSWORD']}" if params.get("PASSWORD") else user
+        return f"postgres://{auth}@{params.get('HOST') or '127.0.0.1'}:{params.get('PORT') or 5432}/{params['NAME']}"
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{params['NAME']}"
+    raise RuntimeError(f"no URL for database vendor {connection.vendor}")
+
+
+def process_env(tmp_path: Path, **extra) -> dict:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(
+        DATABASE_URL=test_database_url(),
+        RAGSITE_DATA_DIR=str(tmp_path / "var"),
+        MEDIA_ROOT=str(tmp_path / "media"),
+        RAGSITE_INDEX_ROOT=str(tmp_path / "index"),
+        DJANGO_SETTINGS_MODULE="ragsite.settings",
+        PYTHONUNBUFFERED="1",
+        DEBUG="false",
+        SECRET_KEY="e2e-test-secret",
+    )
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+@contextmanager
+def running(args: list[str], env: dict, log: Path):
+    """Run a process in its own process group; stop the whole group afterwards."""
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+
+
+def worker_args(*extra: str) -> list[str]:
+    return [str(BIN / "celery"), "-A", "ragsite", "worker", "--loglevel=INFO", "--without-mingle", "--without-gossip", *extra]
+
+
+def web_args(port: int) -> list[str]:
+    return [str(BIN / "uvicorn"), "ragsite.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+
+
+def wait_http(url: str, timeout: float = 60, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not come up in {timeout} s" + (f"; log:\n{log.read_text()[-3000:]}" if log else ""))
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.3, what: str = "condition", log: Path | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    tail = f"\nlog:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")

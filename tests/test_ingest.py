@@ -1,0 +1,157 @@
+"""Ingest through the service functions the admin, the API, the command and the worker share."""
+
+import io
+
+import numpy as np
+import pytest
+from django.core.exceptions import ValidationError
+
+from documents.embedding import get_embedder
+from documents.models import Chunk, Document
+from documents.services import DuplicateDocument, document_create, document_ingest, document_reingest
+from tests import pdfs
+
+pytestmark = pytest.mark.django_db
+
+MANUAL = [
+    "The Falcon 3 drone has a flight time of 42 minutes. Its battery charges in 90 minutes. " * 3,
+    "",  # a blank page between sections
+    "To calibrate the compass, hold the drone level and rotate it twice. The status light turns green. " * 4,
+]
+
+
+def upload(data: bytes, name: str = "manual.pdf", **kwargs) -> Document:
+    return document_create(file=io.BytesIO(data), filename=name, enqueue=False, **kwargs)
+
+
+def test_a_good_pdf_becomes_ready_with_page_numbered_chunks_and_vectors():
+    document = upload(pdfs.text_pdf(MANUAL))
+    seen = []
+    outcome = document_ingest(document_id=document.pk, progress=lambda done, total: seen.append((done, total)))
+    document.refresh_from_db()
+
+    assert outcome.status == document.status == Document.Status.READY
+    assert document.page_count == 3 and document.pages_done == 3
+    assert document.empty_pages == [2] and document.failed_pages == [] and document.error == ""
+    assert seen[-1] == (3, 3)
+    chunks = list(document.chunks.filter(generation=document.generation))
+    assert document.chunk_count == len(chunks) > 0
+    assert {chunk.page for chunk in chunks} == {1, 3}
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    embedder = get_embedder()
+    first = chunks[0]
+    assert first.embedding_model == document.embedding_model == embedder.name
+    assert first.vector.shape == (embedder.dimension,)
+    assert np.isclose(np.linalg.norm(first.vector), 1.0, atol=1e-3)
+    # The stored vector is the passage's embedding, not something else.
+    assert np.allclose(first.vector, embedder.embed([first.text])[0], atol=1e-4)
+    assert "42 minutes" in " ".join(c.text for c in chunks if c.page == 1)
+
+
+def test_a_second_delivery_or_a_forced_retry_never_duplicates_chunks():
+    document = upload(pdfs.text_pdf(MANUAL))
+    document_ingest(document_id=document.pk)
+    count = Chunk.objects.filter(document=document).count()
+
+    again = document_ingest(document_id=document.pk)  # a duplicate message: nothing to claim
+    assert "already handled" in again.detail
+    document_ingest(document_id=document.pk, force=True)  # a real re-run replaces the chunks
+    document.refresh_from_db()
+    assert Chunk.objects.filter(document=document).count() == count == document.chunk_count
+    assert set(Chunk.objects.filter(document=document).values_list("generation", flat=True)) == {document.generation}
+
+
+def test_a_worker_that_died_mid_ingest_leaves_the_document_to_be_taken_again(settings):
+    document = upload(pdfs.text_pdf(MANUAL))
+    # What a killed worker leaves: 'processing', an old heartbeat, half a generation of chunks.
+    Document.objects.filter(pk=document.pk).update(status="processing", heartbeat_at="2000-01-01T00:00:00Z")
+    Chunk.objects.create(
+        document=document, generation=document.generation + 1, ordinal=0, page=1, text="half", char_start=0,
+        char_end=4, token_count=1, embedding=b"\0" * 1536, embedding_model="x",
+    )
+    assert document_ingest(document_id=document.pk).status == Document.Status.READY
+    document.refresh_from_db()
+    assert not Chunk.objects.filter(document=document, text="half").exists()
+    assert Chunk.objects.filter(document=document).count() == document.chunk_count
+
+
+def test_a_document_another_worker_is_on_is_left_alone():
+    document = upload(pdfs.text_pdf(MANUAL))
+    Document.objects.filter(pk=document.pk).update(status="processing", heartbeat_at="2100-01-01T00:00:00Z")
+    outcome = document_ingest(document_id=document.pk)
+    assert outcome.status == "processing" and not Chunk.objects.filter(document=document).exists()
+
+
+def test_the_same_file_twice_is_refused_naming_the_original():
+    first = upload(pdfs.text_pdf(MANUAL), name="first.pdf")
+    with pytest.raises(DuplicateDocument) as caught:
+        upload(pdfs.text_pdf(MANUAL), name="copy.pdf")
+    assert caught.value.existing == first
+    assert "first.pdf" in caught.value.messages[0]
+    assert Document.objects.count() == 1
+
+
+def test_uploads_over_the_size_limit_are_refused(settings):
+    settings.RAGSITE_MAX_UPLOAD_MB = 0
+    with pytest.raises(ValidationError, match="upload limit"):
+        upload(pdfs.text_pdf(MANUAL))
+    assert Document.objects.count() == 0
+
+
+def test_page_limit_fails_the_document_with_the_setting_named(settings):
+    settings.RAGSITE_MAX_PAGES = 2
+    document = upload(pdfs.text_pdf(MANUAL))
+    document_ingest(document_id=document.pk)
+    document.refresh_from_db()
+    assert document.status == "failed" and "RAGSITE_MAX_PAGES" in document.error
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda: b"Just some notes, not a PDF at all.\n" * 20, "is not a PDF file"),
+        (lambda: pdfs.truncated_pdf(MANUAL), "damaged or truncated"),
+        (lambda: pdfs.encrypted_pdf(MANUAL), "needs a password"),
+        (lambda: pdfs.scanned_pdf(3), "no extractable text (scanned PDF, needs OCR)"),
+        (lambda: pdfs.pdf_with_broken_pages(MANUAL[:1] * 2, [1, 2]), "no page could be read"),
+    ],
+    ids=["not-a-pdf", "truncated", "encrypted", "scanned", "all-pages-broken"],
+)
+def test_bad_files_fail_with_a_reason_and_no_chunks(make, reason):
+    good = upload(pdfs.text_pdf(MANUAL), name="good.pdf")
+    document_ingest(document_id=good.pk)
+    good_chunks = set(Chunk.objects.filter(document=good).values_list("pk", flat=True))
+
+    bad = upload(make(), name="bad.pdf")
+    outcome = document_ingest(document_id=bad.pk)
+    bad.refresh_from_db()
+
+    assert outcome.status == bad.status == Document.Status.FAILED
+    assert reason in bad.error and "bad.pdf" in bad.error
+    assert bad.chunk_count == 0 and not Chunk.objects.filter(document=bad).exists()
+    # Every other document is untouched.
+    good.refresh_from_db()
+    assert good.status == "ready" and set(Chunk.objects.filter(document=good).values_list("pk", flat=True)) == good_chunks
+
+
+def test_an_owner_password_only_pdf_is_read():
+    document = upload(pdfs.encrypted_pdf(MANUAL, user_password=""))
+    assert document_ingest(document_id=document.pk).status == "ready"
+
+
+def test_pages_that_fail_are_listed_and_the_good_ones_kept():
+    document = upload(pdfs.pdf_with_broken_pages(MANUAL, [3]))
+    document_ingest(document_id=document.pk)
+    document.refresh_from_db()
+    assert document.status == "ready"
+    assert document.failed_pages == [3] and document.empty_pages == [2]
+    assert "page 3" in document.error and "1 of 3 pages could not be read" in document.error
+    assert set(document.chunks.values_list("page", flat=True)) == {1}
+
+
+def test_reingest_after_failure_runs_again():
+    document = upload(pdfs.scanned_pdf(1))
+    document_ingest(document_id=document.pk)
+    document_reingest(document=document)
+    document.refresh_from_db()
+    assert document.status == "queued" and document.error == ""

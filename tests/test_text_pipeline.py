@@ -1,0 +1,73 @@
+"""Normalisation and chunking: pure code, no database."""
+
+import re
+
+import pytest
+
+from documents.chunking import chunk_page, sentence_spans
+from documents.extraction import normalise_text
+
+
+def word_spans(text):
+    """A stand-in tokenizer: one token per word or punctuation mark, with character spans."""
+    return [match.span() for match in re.finditer(r"\w+|[^\w\s]", text)]
+
+
+def test_ligatures_become_letters_and_hyphenated_breaks_join():
+    raw = "The \ufb01rst of\ufb02ine con-\nfiguration  is\n\n e\ufb03cient.\x00"
+    assert normalise_text(raw) == "The first offline configuration is efficient."
+
+
+def test_hyphen_before_a_capital_is_kept():
+    # "Wi-\nFi": the next word starts with a capital, so it is a real hyphen, not a line-break one.
+    assert normalise_text("Wi-\nFi") == "Wi- Fi"
+
+
+def test_sentence_spans_cover_latin_and_cjk():
+    text = "First one. Second one! 第一句。第二句。"
+    pieces = [text[a:b] for a, b in sentence_spans(text)]
+    assert pieces == ["First one.", "Second one!", "第一句。", "第二句。"]
+
+
+def test_chunks_follow_sentences_fit_the_limit_and_overlap():
+    sentences = [f"Sentence number {i} talks about topic {i}." for i in range(60)]
+    text = " ".join(sentences)
+    chunks = chunk_page(page=7, text=text, token_spans=word_spans, max_tokens=40, overlap_tokens=10)
+    assert len(chunks) > 5
+    for chunk in chunks:
+        assert chunk.page == 7
+        assert len(word_spans(chunk.text)) <= 40
+        assert chunk.text == text[chunk.char_start : chunk.char_end]
+        assert chunk.text.startswith("Sentence") and chunk.text.endswith(".")
+    for previous, following in zip(chunks, chunks[1:]):
+        # The last sentence of one chunk starts the next: a little overlap, never a gap.
+        assert following.char_start < previous.char_end
+    assert chunks[0].char_start == 0 and chunks[-1].char_end == len(text)
+
+
+def test_an_over_long_sentence_is_cut_at_token_boundaries():
+    text = " ".join(f"w{i}" for i in range(250))  # one sentence, 250 tokens
+    chunks = chunk_page(page=1, text=text, token_spans=word_spans, max_tokens=100, overlap_tokens=0)
+    assert [len(word_spans(c.text)) for c in chunks] == [100, 100, 50]
+    assert " ".join(c.text for c in chunks) == text
+
+
+def test_empty_page_gives_no_chunks():
+    assert chunk_page(page=1, text="  ", token_spans=word_spans, max_tokens=50, overlap_tokens=5) == []
+
+
+def test_chunks_measured_in_the_models_own_tokens():
+    from documents.embedding import get_embedder
+
+    embedder = get_embedder()
+    text = "Antidisestablishmentarianism notwithstanding, tokenisation differs from words. " * 40
+    chunks = chunk_page(page=1, text=text, token_spans=embedder.token_spans, max_tokens=64, overlap_tokens=8)
+    for chunk in chunks:
+        assert len(embedder.token_spans(chunk.text)) <= 64
+    # Far fewer words than tokens fit: the limit is not counted in words.
+    assert max(len(c.text.split()) for c in chunks) < 64
+
+
+def test_max_tokens_must_be_sane():
+    with pytest.raises(ValueError):
+        chunk_page(page=1, text="a b c", token_spans=word_spans, max_tokens=2, overlap_tokens=0)

@@ -1,0 +1,133 @@
+"""End to end: uploads through the HTTP API of a real ASGI server process, processed by a real
+`celery worker` process, on the production path (PostgreSQL + Redis) and on the embedded
+default (a broker kept as files, no server)."""
+
+import os
+import signal
+
+import httpx
+import pytest
+import redis
+from django.db import connection
+
+from documents.models import Document
+from tests import pdfs
+from tests.processes import free_port, process_env, running, stop, wait_for, wait_http, web_args, worker_args
+
+REDIS_URL = os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def production_services():
+    """PostgreSQL and Redis must be there; in CI their absence fails the run instead of skipping it."""
+    problems = []
+    if connection.vendor != "postgresql":
+        problems.append(f"the test database is {connection.vendor}, not PostgreSQL (set DATABASE_URL)")
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        client.flushdb()  # a database of its own: nothing left from an earlier run
+    except redis.RedisError as exc:
+        problems.append(f"Redis at {REDIS_URL} is not reachable: {exc}")
+    if problems:
+        message = "production path needs PostgreSQL and Redis: " + "; ".join(problems)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture
+def staff_auth(django_user_model):
+    django_user_model.objects.create_user("e2e-staff", password="e2e-pass", is_staff=True)
+    return ("e2e-staff", "e2e-pass")
+
+
+def upload(base: str, auth, name: str, data: bytes) -> dict:
+    response = httpx.post(f"{base}/api/documents/", auth=auth, files={"file": (name, data, "application/pdf")}, timeout=30)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def status_of(base: str, auth, document_id: int) -> dict:
+    return httpx.get(f"{base}/api/documents/{document_id}/", auth=auth, timeout=10).json()
+
+
+def settled(base, auth, document_id):
+    body = status_of(base, auth, document_id)
+    return body if body["status"] in ("ready", "failed") else None
+
+
+GUIDE = ["The Aurora kettle boils one litre in 95 seconds. It switches off by itself when dry."] * 3
+
+
+def exercise_upload_path(base: str, auth, log) -> None:
+    """What a staff user does: upload a good PDF and a broken one, see both settle, then one more."""
+    good = upload(base, auth, "kettle.pdf", pdfs.text_pdf(GUIDE))
+    broken = upload(base, auth, "broken.pdf", pdfs.truncated_pdf(GUIDE))
+    assert good["status"] == "queued"  # the request returned before any embedding
+
+    good = wait_for(lambda: settled(base, auth, good["id"]), timeout=120, what="kettle.pdf to be processed", log=log)
+    broken = wait_for(lambda: settled(base, auth, broken["id"]), timeout=60, what="broken.pdf to be processed", log=log)
+    assert good["status"] == "ready" and good["chunk_count"] > 0 and good["page_count"] == 3
+    assert broken["status"] == "failed" and "damaged or truncated" in broken["error"]
+
+    # The worker survived the broken file and goes on working.
+    after = upload(base, auth, "after.pdf", pdfs.text_pdf(["A document uploaded after a failure is still processed."]))
+    after = wait_for(lambda: settled(base, auth, after["id"]), timeout=60, what="after.pdf", log=log)
+    assert after["status"] == "ready"
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_production_path_postgres_redis_and_a_real_worker(tmp_path, production_services, staff_auth):
+    env = process_env(tmp_path, CELERY_BROKER_URL=production_services)
+    port = free_port()
+    log = tmp_path / "processes.log"
+    with running(worker_args("--concurrency=1"), env, log), running(web_args(port), env, log):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        exercise_upload_path(base, staff_auth, log)
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_ingest_leaves_the_document_to_the_next_worker(tmp_path, production_services, staff_auth):
+    # One page a batch: the heartbeat moves page by page, and the kill lands mid-document.
+    env = process_env(tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_INGEST_PAGE_BATCH=1, RAGSITE_STALE_AFTER_SECONDS=3)
+    port = free_port()
+    log = tmp_path / "processes.log"
+    long_manual = [f"Section {n}. " + "The pump must be primed before the first start. " * 40 for n in range(60)]
+    with running(web_args(port), env, log):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        with running(worker_args("--concurrency=1"), env, log) as worker:
+            document = upload(base, staff_auth, "pump-manual.pdf", pdfs.text_pdf(long_manual))
+            wait_for(
+                lambda: status_of(base, staff_auth, document["id"])["pages_done"] >= 2, timeout=90,
+                what="the first pages to be done", log=log,
+            )
+            stop(worker, sig=signal.SIGKILL)
+        row = Document.objects.get(pk=document["id"])
+        assert row.status == "processing" and row.pages_done < 60  # what a dead worker leaves behind
+
+        # A new worker finds it at start-up, once its heartbeat is stale, and finishes it.
+        with running(worker_args("--concurrency=1"), env, log):
+            done = wait_for(lambda: settled(base, staff_auth, document["id"]), timeout=180, what="re-ingest", log=log)
+        assert done["status"] == "ready" and done["pages_done"] == 60
+        row.refresh_from_db()
+        assert row.chunks.count() == row.chunk_count > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_embedded_default_needs_no_broker_server(tmp_path, staff_auth):
+    """The newcomer's setup: the queue is a folder, the worker a real `celery worker` process."""
+    env = process_env(tmp_path, CELERY_BROKER_URL="filesystem://")
+    port = free_port()
+    log = tmp_path / "processes.log"
+    with running(worker_args("--pool=solo", "--beat", f"--schedule={tmp_path / 'beat-schedule'}"), env, log), running(
+        web_args(port), env, log
+    ):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        exercise_upload_path(base, staff_auth, log)
+    assert (tmp_path / "var" / "broker" / "queue").is_dir()
