@@ -1,15 +1,19 @@
 """PDFs made on the spot for tests: good ones, and each kind of bad one the corpus must survive."""
 
 import io
+from datetime import datetime, timezone
 
 from fpdf import FPDF
 from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, StreamObject
 
+FIXED_DATE = datetime(2024, 1, 1, tzinfo=timezone.utc)
+
 
 def text_pdf(pages: list[str]) -> bytes:
     """A PDF with one page per string, the text set in Helvetica (latin-1)."""
     pdf = FPDF(format="A4")
+    pdf.set_creation_date(FIXED_DATE)  # the same pages give the same bytes, and checksum
     pdf.set_auto_page_break(False)
     pdf.set_font("helvetica", size=10)
     for text in pages:
@@ -23,6 +27,7 @@ def text_pdf(pages: list[str]) -> bytes:
 def scanned_pdf(page_count: int = 2) -> bytes:
     """Pages with only drawings on them: what a scan without a text layer looks like to pypdf."""
     pdf = FPDF(format="A4")
+    pdf.set_creation_date(FIXED_DATE)
     for _ in range(page_count):
         pdf.add_page()
         pdf.set_fill_color(40, 40, 40)

@@ -11,7 +11,7 @@ from documents.models import Chunk, Document
 from documents.services import DuplicateDocument, document_create, document_ingest, document_reingest
 from tests import pdfs
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
 MANUAL = [
     "The Falcon 3 drone has a flight time of 42 minutes. Its battery charges in 90 minutes. " * 3,

@@ -96,7 +96,7 @@ def test_a_worker_killed_mid_ingest_leaves_the_document_to_the_next_worker(tmp_p
     env = process_env(tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_INGEST_PAGE_BATCH=1, RAGSITE_STALE_AFTER_SECONDS=3)
     port = free_port()
     log = tmp_path / "processes.log"
-    long_manual = [f"Section {n}. " + "The pump must be primed before the first start. " * 40 for n in range(60)]
+    long_manual = [f"Section {n}. " + "The pump must be primed before the first start. " * 15 for n in range(30)]
     with running(web_args(port), env, log):
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/api/schema/", log=log)
@@ -108,16 +108,18 @@ def test_a_worker_killed_mid_ingest_leaves_the_document_to_the_next_worker(tmp_p
             )
             stop(worker, sig=signal.SIGKILL)
         row = Document.objects.get(pk=document["id"])
-        assert row.status == "processing" and row.pages_done < 60  # what a dead worker leaves behind
+        assert row.status == "processing" and row.pages_done < 30  # what a dead worker leaves behind
 
-        # A new worker finds it at start-up, once its heartbeat is stale, and finishes it.
-        with running(worker_args("--concurrency=1"), env, log):
+        # A new worker's periodic sweep finds it once its heartbeat is stale, and finishes it.
+        beat = ("--beat", f"--schedule={tmp_path / 'beat-schedule'}")
+        with running(worker_args("--concurrency=1", *beat), {**env, "RAGSITE_SWEEP_SECONDS": "2"}, log):
             done = wait_for(lambda: settled(base, staff_auth, document["id"]), timeout=180, what="re-ingest", log=log)
-        assert done["status"] == "ready" and done["pages_done"] == 60
+        assert done["status"] == "ready" and done["pages_done"] == 30
         row.refresh_from_db()
         assert row.chunks.count() == row.chunk_count > 0
 
 
+@pytest.mark.embedded
 @pytest.mark.django_db(transaction=True)
 def test_embedded_default_needs_no_broker_server(tmp_path, staff_auth):
     """The newcomer's setup: the queue is a folder, the worker a real `celery worker` process."""
@@ -131,3 +133,25 @@ def test_embedded_default_needs_no_broker_server(tmp_path, staff_auth):
         wait_http(base + "/api/schema/", log=log)
         exercise_upload_path(base, staff_auth, log)
     assert (tmp_path / "var" / "broker" / "queue").is_dir()
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_while_the_broker_is_down_is_kept_and_picked_up_once_it_is_back(tmp_path, production_services, staff_auth):
+    port = free_port()
+    log = tmp_path / "processes.log"
+    # The web process talks to a broker that is not there (nothing listens on port 1).
+    web_env = process_env(tmp_path, CELERY_BROKER_URL="redis://127.0.0.1:1/0")
+    with running(web_args(port), web_env, log):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        document = upload(base, staff_auth, "kettle.pdf", pdfs.text_pdf(GUIDE))
+        assert status_of(base, staff_auth, document["id"])["status"] == "queued"
+        row = Document.objects.get(pk=document["id"])
+        assert row.enqueued_at is None  # it never reached a broker
+
+        # The broker is back: a worker starting up sends what was left waiting, and processes it.
+        worker_env = process_env(tmp_path, CELERY_BROKER_URL=production_services)
+        with running(worker_args("--concurrency=1"), worker_env, log):
+            done = wait_for(lambda: settled(base, staff_auth, document["id"]), timeout=120, what="the sweep", log=log)
+    assert done["status"] == "ready"

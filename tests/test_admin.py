@@ -1,0 +1,83 @@
+import os
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from documents.models import Chunk, Document
+from tests import pdfs
+
+pytestmark = pytest.mark.django_db
+
+
+def pdf(name, text):
+    return SimpleUploadedFile(name, pdfs.text_pdf([text]), content_type="application/pdf")
+
+
+def test_staff_upload_several_pdfs_at_once_and_see_them_processed(staff_client, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/documents/document/add/",
+            {"files": [pdf("a.pdf", "Alpha manual. The alpha unit runs on 12 volts."), pdf("b.pdf", "Beta guide. Beta needs oil.")]},
+            follow=True,
+        )
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert any("a.pdf: queued as document" in m for m in messages)
+    assert Document.objects.filter(status="ready").count() == 2
+
+    listing = staff_client.get("/admin/documents/document/").content.decode()
+    assert "ready" in listing and "1/1 pages (100%)" in listing
+
+    # The same file again is refused with a message naming the original, and nothing is added.
+    response = staff_client.post("/admin/documents/document/add/", {"files": [pdf("again.pdf", "Beta guide. Beta needs oil.")]}, follow=True)
+    assert any("already in the corpus" in str(m) and "b.pdf" in str(m) for m in response.context["messages"])
+    assert Document.objects.count() == 2
+
+
+def test_the_upload_form_takes_several_files():
+    from documents.admin import DocumentUploadForm
+
+    assert 'multiple' in str(DocumentUploadForm()["files"])
+
+
+def test_a_failed_document_shows_its_reason_in_the_list(staff_client, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            "/admin/documents/document/add/",
+            {"files": [SimpleUploadedFile("scan.pdf", pdfs.scanned_pdf(1), content_type="application/pdf")]},
+        )
+    listing = staff_client.get("/admin/documents/document/").content.decode()
+    assert "failed" in listing and "no extractable text (scanned PDF, needs OCR)" in listing
+
+
+def test_chunks_are_listed_read_only_with_their_pages(staff_client, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post("/admin/documents/document/add/", {"files": [pdf("c.pdf", "Gamma sheet. Gamma weighs 4 kg.")]})
+    document = Document.objects.get()
+    chunk = Chunk.objects.get(document=document)
+    page = staff_client.get(f"/admin/documents/chunk/?document__id__exact={document.pk}").content.decode()
+    assert "Gamma weighs 4 kg." in page
+    detail = staff_client.get(f"/admin/documents/chunk/{chunk.pk}/change/").content.decode()
+    assert "Gamma weighs 4 kg." in detail and 'name="text"' not in detail  # shown, not editable
+    assert staff_client.get("/admin/documents/chunk/add/").status_code == 403
+
+
+def test_reingest_and_delete_actions(staff_client, eager_celery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post("/admin/documents/document/add/", {"files": [pdf("d.pdf", "Delta notes. Delta is blue.")]})
+    document = Document.objects.get()
+    generation = document.generation
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            "/admin/documents/document/", {"action": "reingest_selected", "_selected_action": [document.pk]}
+        )
+    document.refresh_from_db()
+    assert document.status == "ready" and document.generation == generation + 1
+
+    path = document.file.path
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(
+            "/admin/documents/document/", {"action": "delete_selected_documents", "_selected_action": [document.pk]}
+        )
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert not os.path.exists(path)
