@@ -11,8 +11,9 @@ from typing import Callable, Sequence
 
 TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 
-# A sentence ends at . ! ? (or their CJK forms) followed by space, or right after a CJK stop.
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)")
+# A sentence ends at . ! ? ; : (or the Arabic, Devanagari and Greek marks) followed by space,
+# or right after a CJK full stop, which takes no space.
+_SENTENCE_END = re.compile(r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)")
 
 
 @dataclass(frozen=True)
