@@ -78,3 +78,34 @@ class Chunk(models.Model):
     @property
     def vector(self):
         return np.frombuffer(bytes(self.embedding), dtype="<f4")
+
+
+# --- search index ---
+class SearchIndexState(models.Model):
+    """One row (pk=1) that every process reads: which search index version is current, and the
+    claim and request flag that coalesce rebuilds (see documents.search.services)."""
+
+    # The version every serving process should answer from, and the folder under
+    # settings.RAGSITE_INDEX_ROOT that holds it; null until the first build.
+    current_version = models.PositiveIntegerField(null=True, blank=True)
+    current_dir = models.CharField(max_length=64, blank=True)
+    last_version = models.PositiveIntegerField(default=0, help_text="the highest version number handed out")
+    embedding_model = models.CharField(max_length=255, blank=True)
+    dimension = models.PositiveIntegerField(default=0)
+    chunk_count = models.PositiveIntegerField(default=0)
+    built_at = models.DateTimeField(null=True, blank=True)
+    build_seconds = models.FloatField(default=0)
+
+    # Set by every request for a rebuild, cleared by the builder that claims it; a builder
+    # rechecks it after each build, so any number of requests during a build make one more build.
+    rebuild_requested = models.BooleanField(default=False)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    building_since = models.DateTimeField(null=True, blank=True)
+    builder = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "search index state"
+
+    def __str__(self):
+        return f"search index v{self.current_version}" if self.current_version else "search index (not built)"

@@ -236,3 +236,78 @@ LOGGING = {
 # The worker logs through the configuration above instead of replacing it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- answers ---
+# The answer provider, in the STORAGES shape (querying.llm.get_llm builds it). LLM_BACKEND is
+# "extractive" (no model: the default), "openai", "groq", "anthropic", or a dotted class path.
+# Any OpenAI-compatible server (Ollama, vLLM, llama.cpp) is LLM_BACKEND=openai plus LLM_BASE_URL.
+_LLM_BACKENDS = {
+    "extractive": "querying.llm.extractive.ExtractiveProvider",
+    "openai": "querying.llm.openai.OpenAIProvider",
+    "groq": "querying.llm.groq.GroqProvider",
+    "anthropic": "querying.llm.anthropic.AnthropicProvider",
+}
+_LLM_DEFAULT_MODELS = {"openai": "gpt-4o-mini", "groq": "llama-3.1-8b-instant", "anthropic": "claude-haiku-4-5"}
+_llm_backend = env_str("LLM_BACKEND", "extractive").strip() or "extractive"
+if _llm_backend == "extractive":
+    RAGSITE_LLM = {
+        "BACKEND": _LLM_BACKENDS["extractive"],
+        "OPTIONS": {"min_relevance": env_float("EXTRACTIVE_MIN_RELEVANCE", 0.3)},
+    }
+else:
+    RAGSITE_LLM = {
+        "BACKEND": _LLM_BACKENDS.get(_llm_backend, _llm_backend),
+        "OPTIONS": {
+            "model": env_str("LLM_MODEL", _LLM_DEFAULT_MODELS.get(_llm_backend, "")),
+            "api_key": env_str("LLM_API_KEY"),  # empty: the SDK's own OPENAI_API_KEY / GROQ_API_KEY / ANTHROPIC_API_KEY
+            "base_url": env_str("LLM_BASE_URL"),
+            "temperature": env_float("LLM_TEMPERATURE", 0.2),
+            "max_tokens": env_int("LLM_MAX_TOKENS", 800),  # always bounds generation
+            "timeout": env_float("LLM_TIMEOUT", 60.0),  # seconds to connect, and between two pieces of a stream
+            "max_retries": env_int("LLM_MAX_RETRIES", 2),  # before the first token only
+        },
+    }
+# How many tokens of retrieved passages (plus the rules and the question) the prompt may hold.
+RAGSITE_CONTEXT_TOKENS = env_int("RAGSITE_CONTEXT_TOKENS", 3000)
+# Threads per web process that run retrieval for /query/stream (the stream itself needs none).
+RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
+# A `: ping` comment goes out on an answer stream after this many seconds of silence.
+RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
+
+# --- search ---
+# The keyword half of the hybrid search (documents.search.bm25): bm25s, sparse and memory-mapped,
+# by default; "documents.search.bm25.RankBM25Backend" for rank-bm25 (slower, kept for comparison).
+RAGSITE_BM25 = {
+    "BACKEND": env_str("RAGSITE_BM25_BACKEND", "documents.search.bm25.BM25sBackend"),
+    "OPTIONS": {"k1": env_float("RAGSITE_BM25_K1", 1.5), "b": env_float("RAGSITE_BM25_B", 0.75)},
+}
+# The cross-encoder that reorders the fused candidates. When it cannot be loaded, search answers
+# in fused order and says so ("reranked": false); "documents.search.rerank.DisabledReranker"
+# turns reranking off. RERANKER_LOCAL_FILES_ONLY=false lets a hub name be downloaded.
+RAGSITE_RERANKER = {
+    "BACKEND": env_str("RAGSITE_RERANKER_BACKEND", "documents.search.rerank.CrossEncoderReranker"),
+    "OPTIONS": {
+        "model": env_str("RERANKER_MODEL", "cross-encoder/ms-marco-MiniLM-L-6-v2"),
+        "max_length": env_int("RERANKER_MAX_LENGTH", 256),  # about the chunk size; 512 doubles the cost
+        "device": env_str("RERANKER_DEVICE", ""),
+        "batch_size": env_int("RERANKER_BATCH_SIZE", 32),
+        "local_files_only": env_bool("RERANKER_LOCAL_FILES_ONLY", True),
+    },
+}
+RAGSITE_SEARCH_RRF_K = env_int("RAGSITE_SEARCH_RRF_K", 60)
+# Passages taken from each of dense and BM25 search before fusion.
+RAGSITE_SEARCH_CANDIDATES = env_int("RAGSITE_SEARCH_CANDIDATES", 50)
+# Fused passages the cross-encoder scores (cost grows linearly: ~45 ms a passage on 2 CPU cores).
+RAGSITE_RERANK_TOP_N = env_int("RAGSITE_RERANK_TOP_N", 20)
+# How often a serving process looks for a new index version (one indexed row read).
+RAGSITE_SEARCH_VERSION_CHECK_SECONDS = env_float("RAGSITE_SEARCH_VERSION_CHECK_SECONDS", 2.0)
+# Index versions kept on disk (the current one and the ones before it).
+RAGSITE_SEARCH_KEEP_VERSIONS = env_int("RAGSITE_SEARCH_KEEP_VERSIONS", 3)
+# A rebuild claim older than this belongs to a dead builder and may be taken over.
+RAGSITE_SEARCH_REBUILD_STALE_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_STALE_SECONDS", 600)
+# How long `manage.py ingest` waits for another process's rebuild before giving up.
+RAGSITE_SEARCH_REBUILD_WAIT_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_WAIT_SECONDS", 300)
+# Picks up rebuild requests whose message was lost (broker down) or whose builder died.
+CELERY_BEAT_SCHEDULE["search-index-rebuild-pending"] = {
+    "task": "documents.tasks.index_rebuild_task",
+    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 60),
+}

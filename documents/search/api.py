@@ -1,0 +1,77 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from documents.search import selectors
+from documents.search.errors import SearchError
+
+
+class SearchStatusApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        index_version = serializers.IntegerField(allow_null=True)
+        loaded_version = serializers.IntegerField(allow_null=True, help_text="the version this process answers from")
+        chunk_count = serializers.IntegerField()
+        embedding_model = serializers.CharField()
+        dimension = serializers.IntegerField()
+        built_at = serializers.DateTimeField(allow_null=True)
+        build_seconds = serializers.FloatField(allow_null=True)
+        skipped_chunks = serializers.DictField(child=serializers.IntegerField())
+        bm25_backend = serializers.CharField()
+        index_error = serializers.CharField()
+        rebuild_requested = serializers.BooleanField()
+        building_since = serializers.DateTimeField(allow_null=True)
+        last_error = serializers.CharField()
+        reranker_model = serializers.CharField()
+        reranker_loaded = serializers.BooleanField()
+        reranker_error = serializers.CharField(help_text="why results are not reranked; empty when they are")
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        return Response(self.OutputSerializer(selectors.search_status()).data)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    title = serializers.CharField()
+    original_filename = serializers.CharField()
+    file_url = serializers.CharField()
+    page = serializers.IntegerField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    fused_score = serializers.FloatField()
+    rerank_score = serializers.FloatField(allow_null=True)
+    dense_rank = serializers.IntegerField(allow_null=True)
+    bm25_rank = serializers.IntegerField(allow_null=True)
+    fused_rank = serializers.IntegerField()
+    rerank_rank = serializers.IntegerField(allow_null=True)
+
+
+class SearchApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        query = serializers.CharField(max_length=2000)
+        top_k = serializers.IntegerField(min_value=1, max_value=100, default=5)
+        document_ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True)
+        rerank = serializers.BooleanField(default=True)
+
+    class OutputSerializer(serializers.Serializer):
+        results = SearchResultSerializer(many=True)
+        reranked = serializers.BooleanField()
+        rerank_error = serializers.CharField()
+        reranker_model = serializers.CharField()
+        index_version = serializers.IntegerField(allow_null=True)
+        timings = serializers.DictField(child=serializers.FloatField(), help_text="milliseconds per stage")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            found = selectors.chunk_search(
+                query=data["query"], top_k=data["top_k"], document_ids=data.get("document_ids"), rerank=data["rerank"]
+            )
+        except SearchError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(self.OutputSerializer(found).data)

@@ -1,0 +1,229 @@
+"""Reads of the search index: chunk_search, the rankings the evaluation compares, and status."""
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Iterable
+
+from django.conf import settings
+
+from documents.embedding import get_embedder
+from documents.models import SearchIndexState
+from documents.search import serving
+from documents.search.errors import IndexModelMismatch
+from documents.search.fusion import Fused, reciprocal_rank_fusion
+from documents.search.index import LoadedIndex
+from documents.search.rerank import configured_model, get_reranker
+from documents.search.tokenize import tokenize
+
+
+@dataclass
+class SearchResult:
+    chunk_id: int
+    document_id: int
+    title: str
+    original_filename: str
+    file_url: str
+    page: int  # 1-based
+    text: str
+    score: float  # the reranker's score when reranked, else the RRF score
+    fused_score: float
+    rerank_score: float | None
+    dense_rank: int | None  # 1-based place in each list, None when absent from it
+    bm25_rank: int | None
+    fused_rank: int
+    rerank_rank: int | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchResponse:
+    results: list[SearchResult]
+    reranked: bool
+    index_version: int | None
+    rerank_error: str = ""  # why results were not reranked although asked; "" otherwise
+    reranker_model: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # milliseconds
+
+
+@dataclass
+class _Candidates:
+    dense: list[int]  # chunk ids, best first
+    bm25: list[int]
+    fused: list[Fused]
+
+
+def _check_model(index: LoadedIndex, embedder_name: str) -> None:
+    if index.embedding_model and index.embedding_model != embedder_name:
+        raise IndexModelMismatch(
+            f"the search index (v{index.version}) was built from passages embedded with "
+            f"{index.embedding_model!r}, but queries are now embedded with {embedder_name!r} "
+            "(settings.RAGSITE_EMBEDDER): run `python manage.py reembed` to embed the corpus again with "
+            "the new model, or set the embedding model back"
+        )
+
+
+def _retrieve(
+    index: LoadedIndex, query: str, *, candidates: int, document_ids: Iterable[int] | None, timings: dict
+) -> _Candidates:
+    embedder = get_embedder()
+    _check_model(index, embedder.name)
+    mark = time.perf_counter()
+
+    def lap(name):
+        nonlocal mark
+        now = time.perf_counter()
+        timings[name] = round((now - mark) * 1000, 3)
+        mark = now
+
+    mask = None
+    if document_ids is not None:
+        mask = index.mask_for_documents(document_ids)
+        if not mask.any():
+            for name in ("embed", "dense", "bm25", "fusion"):
+                timings[name] = 0.0
+            return _Candidates([], [], [])
+    vector = embedder.embed_query(query)
+    lap("embed")
+    dense = index.chunk_ids[index.dense_top(vector, candidates, mask)].tolist()
+    lap("dense")
+    bm25 = index.chunk_ids[index.bm25_top(tokenize(query), candidates, mask)].tolist()
+    lap("bm25")
+    fused = reciprocal_rank_fusion([dense, bm25], k=settings.RAGSITE_SEARCH_RRF_K)
+    lap("fusion")
+    return _Candidates(dense, bm25, fused)
+
+
+def _fetch(chunk_ids: list[int]) -> dict[int, object]:
+    """The chunks that still count, by id: a document deleted since the build drops out at once."""
+    from documents.search.services import current_chunks
+
+    rows = current_chunks().filter(pk__in=chunk_ids).select_related("document").defer("embedding")
+    return {row.pk: row for row in rows}
+
+
+def chunk_search(
+    *, query: str, top_k: int = 5, document_ids: Iterable[int] | None = None, rerank: bool = True
+) -> SearchResponse:
+    """The top_k passages for query, best first, from dense and keyword search fused by RRF and
+    (when rerank and a reranker is available) reordered by the cross-encoder.
+
+    Safe to call from many threads. Raises IndexModelMismatch when the query embedder is not
+    the model the index was built with, SearchError when no index can be loaded."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    index = serving.current_index()
+    if index is None or index.chunk_count == 0 or top_k <= 0 or not query.strip():
+        timings["total"] = round((time.perf_counter() - started) * 1000, 3)
+        return SearchResponse([], False, index.version if index else None, timings=timings)
+    if document_ids is not None:
+        document_ids = list(document_ids)
+    found = _retrieve(
+        index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, top_k), document_ids=document_ids,
+        timings=timings,
+    )
+    top_n = settings.RAGSITE_RERANK_TOP_N if rerank else 0
+    mark = time.perf_counter()
+    head = found.fused[: max(top_k, top_n)]
+    rows = _fetch([item.key for item in head])
+    head = [item for item in head if item.key in rows]
+    timings["fetch"] = round((time.perf_counter() - mark) * 1000, 3)
+
+    mark = time.perf_counter()
+    reranked, rerank_error, reranker_model = False, "", ""
+    rerank_scores: dict[int, float] = {}
+    rerank_ranks: dict[int, int] = {}
+    if rerank and head and top_n > 0:
+        state = get_reranker()
+        reranker_model = state.model
+        if state.reranker is None:
+            rerank_error = state.error
+        else:
+            pool = head[:top_n]
+            scores = state.reranker.score(query, [rows[item.key].text for item in pool])
+            order = sorted(range(len(pool)), key=lambda i: (-float(scores[i]), pool[i].rank))
+            for place, i in enumerate(order, start=1):
+                rerank_scores[pool[i].key] = float(scores[i])
+                rerank_ranks[pool[i].key] = place
+            head = [pool[i] for i in order] + head[top_n:]
+            reranked = True
+    timings["rerank"] = round((time.perf_counter() - mark) * 1000, 3)
+
+    results = []
+    for item in head[:top_k]:
+        row = rows[item.key]
+        document = row.document
+        rerank_score = rerank_scores.get(item.key)
+        results.append(
+            SearchResult(
+                chunk_id=row.pk,
+                document_id=row.document_id,
+                title=document.title,
+                original_filename=document.original_filename,
+                file_url=document.file.url if document.file else "",
+                page=row.page,
+                text=row.text,
+                score=rerank_score if rerank_score is not None else item.score,
+                fused_score=item.score,
+                rerank_score=rerank_score,
+                dense_rank=item.ranks[0],
+                bm25_rank=item.ranks[1],
+                fused_rank=item.rank,
+                rerank_rank=rerank_ranks.get(item.key),
+            )
+        )
+    timings["total"] = round((time.perf_counter() - started) * 1000, 3)
+    return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings)
+
+
+def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict[str, list[int] | None]:
+    """Chunk ids, best first, as ranked by dense search alone, BM25 alone, their fusion, and the
+    fusion reranked ("reranked" is None when no reranker is available). For evaluation."""
+    index = serving.current_index()
+    if index is None or index.chunk_count == 0:
+        return {"dense": [], "bm25": [], "fused": [], "reranked": [] if rerank else None}
+    found = _retrieve(
+        index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, depth), document_ids=None, timings={}
+    )
+    fused = [item.key for item in found.fused]
+    reranked = None
+    if rerank:
+        state = get_reranker()
+        if state.reranker is not None:
+            top_n = max(settings.RAGSITE_RERANK_TOP_N, depth)
+            rows = _fetch(fused[:top_n])
+            pool = [key for key in fused[:top_n] if key in rows]
+            scores = state.reranker.score(query, [rows[key].text for key in pool])
+            reranked = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (-float(scores[i]), i))]
+    return {"dense": found.dense[:depth], "bm25": found.bm25[:depth], "fused": fused[:depth], "reranked": reranked}
+
+
+def search_status(*, load_reranker: bool = True) -> dict:
+    """What the index and the reranker look like from this process."""
+    state = SearchIndexState.objects.filter(pk=1).first()
+    index = None
+    index_error = ""
+    try:
+        index = serving.current_index()
+    except Exception as exc:
+        index_error = str(exc)
+    reranker = get_reranker(load=load_reranker)
+    return {
+        "index_version": state.current_version if state else None,
+        "loaded_version": index.version if index else None,
+        "chunk_count": state.chunk_count if state else 0,
+        "embedding_model": state.embedding_model if state else "",
+        "dimension": state.dimension if state else 0,
+        "built_at": state.built_at if state else None,
+        "build_seconds": state.build_seconds if state else None,
+        "skipped_chunks": index.manifest.get("skipped_chunks", {}) if index else {},
+        "bm25_backend": settings.RAGSITE_BM25["BACKEND"],
+        "index_error": index_error,
+        "rebuild_requested": bool(state and state.rebuild_requested),
+        "building_since": state.building_since if state else None,
+        "last_error": state.last_error if state else "",
+        "reranker_model": reranker.model if reranker else configured_model(),
+        "reranker_loaded": bool(reranker and reranker.loaded),
+        "reranker_error": (reranker.error if reranker else "not loaded yet: it loads with the first reranked query"),
+    }

@@ -1,0 +1,101 @@
+"""The evaluate command and the metrics behind it, on examples small enough to check by hand."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from documents.search import index_rebuild_request
+from documents.search.metrics import evaluate_rankings, ndcg_at, recall_at, reciprocal_rank_at
+from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir
+
+
+def test_metrics_on_a_hand_checked_example():
+    # question 1: answer pages {A, B}; retrieved C, A, A, B  -> first hit at 2, A repeated counts once
+    # question 2: answer page {Z}; retrieved X, Y           -> no hit
+    runs = [(["C", "A", "A", "B"], {"A", "B"}), (["X", "Y"], {"Z"})]
+
+    assert recall_at(["C", "A", "A", "B"], {"A", "B"}, 1) == 0.0
+    assert recall_at(["C", "A", "A", "B"], {"A", "B"}, 2) == 1.0
+    assert reciprocal_rank_at(["C", "A", "A", "B"], {"A", "B"}, 10) == 0.5
+    # DCG = 1/log2(3) + 1/log2(5); ideal = 1/log2(2) + 1/log2(3)
+    dcg = 1 / 1.584962500721156 + 1 / 2.321928094887362
+    assert ndcg_at(["C", "A", "A", "B"], {"A", "B"}, 10) == pytest.approx(dcg / (1 + 1 / 1.584962500721156))
+    assert ndcg_at(["A", "B"], {"A", "B"}, 10) == pytest.approx(1.0)
+    assert reciprocal_rank_at(["C", "A"], {"A"}, 1) == 0.0  # beyond the cut-off counts as missed
+
+    figures = evaluate_rankings(runs, recall_ks=(1, 5, 10), k=10)
+    assert figures["recall@1"] == 0.0 and figures["recall@5"] == 0.5 and figures["recall@10"] == 0.5
+    assert figures["mrr@10"] == pytest.approx(0.25)
+    assert figures["ndcg@10"] == pytest.approx(dcg / (1 + 1 / 1.584962500721156) / 2)
+
+
+@pytest.fixture
+def qa_file(tmp_path):
+    def write(lines):
+        path = tmp_path / "qa.jsonl"
+        path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+        return path
+
+    return write
+
+
+@pytest.mark.django_db
+def test_evaluate_prints_each_method_on_a_tiny_corpus(settings, qa_file):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {
+        "BACKEND": "documents.search.rerank.CrossEncoderReranker",
+        "OPTIONS": {"model": str(minilm_cross_encoder_dir()), "max_length": 256},
+    }
+    add_manuals()
+    # a second document whose page 2 repeats nothing: the keyword question below has one answer
+    add_document("Printer Manual", ["Replace the toner cartridge when the light blinks.", "Duplex printing."])
+    index_rebuild_request(in_process=True)
+    path = qa_file(
+        [
+            {"question": "-dPDFX", "doc": "ghostscript-notes.pdf", "pages": [1]},
+            {"question": "read.table header argument", "doc": "r-data-import.pdf", "pages": [1]},
+            {"question": "toner cartridge", "doc": "printer-manual.pdf", "pages": [1]},
+            # the answer page is not in the corpus at all: a miss for every method
+            {"question": "tomatoes sunlight", "doc": "garden-guide.pdf", "pages": [9]},
+        ]
+    )
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--json", stdout=out)
+    report = json.loads(out.getvalue())
+
+    assert report["questions"] == 4 and report["chunk_count"] == 8 and report["reranker_error"] == ""
+    assert set(report["metrics"]) == {"dense", "bm25", "fused", "reranked"}
+    bm25 = report["metrics"]["bm25"]
+    # three questions whose only keyword match is the answer page, one unanswerable
+    assert bm25["recall@1"] == 0.75 and bm25["recall@10"] == 0.75 and bm25["mrr@10"] == 0.75
+    assert bm25["ndcg@10"] == pytest.approx(0.75)
+    for figures in report["metrics"].values():
+        assert set(figures) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
+        assert figures["recall@10"] <= 0.75  # the fourth question can never be answered
+        assert figures["recall@1"] <= figures["recall@5"] <= figures["recall@10"]
+    # with only 8 chunks, every method's top 10 holds every chunk
+    assert report["metrics"]["dense"]["recall@10"] == 0.75 and report["metrics"]["reranked"]["recall@10"] == 0.75
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--no-rerank", stdout=out)
+    table = out.getvalue().splitlines()
+    assert table[1].split() == ["method", "recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"]
+    assert table[3].startswith("BM25 only") and table[3].split()[2:] == ["0.750"] * 5
+    assert table[5].startswith("fused + rerank") and "n/a" in table[5]
+
+
+@pytest.mark.django_db
+def test_evaluate_refuses_unknown_documents_and_bad_lines(settings, qa_file, tmp_path):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    add_manuals()
+    index_rebuild_request(in_process=True)
+
+    with pytest.raises(CommandError, match="nowhere.pdf"):
+        call_command("evaluate", str(qa_file([{"question": "q", "doc": "nowhere.pdf", "pages": [1]}])))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "q"}\n')
+    with pytest.raises(CommandError, match="line 1"):
+        call_command("evaluate", str(bad))
