@@ -97,7 +97,15 @@ class SentenceTransformerEmbedder(Embedder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
+_load_lock = threading.Lock()
+
+
 @functools.cache
-def get_embedder() -> Embedder:
-    """The configured embedder, loaded once per process."""
+def _load_embedder() -> Embedder:
     return backend_from_settings("RAGSITE_EMBEDDER")
+
+
+def get_embedder() -> Embedder:
+    """The configured embedder, loaded once per process (threads asking at once share one load)."""
+    with _load_lock:
+        return _load_embedder()

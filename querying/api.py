@@ -1,0 +1,83 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from documents.search import SearchError
+from querying import services
+from querying.llm.base import LLMError
+
+
+class QueryInputSerializer(serializers.Serializer):
+    question = serializers.CharField(max_length=4000)
+    top_k = serializers.IntegerField(default=5, min_value=1, max_value=20)
+    document_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_empty=True, max_length=1000
+    )
+
+
+class SourceSerializer(serializers.Serializer):
+    n = serializers.IntegerField(help_text="the [n] that cites this passage in the answer")
+    chunk_id = serializers.IntegerField()
+    document_id = serializers.IntegerField()
+    title = serializers.CharField()
+    page = serializers.IntegerField()
+    text = serializers.CharField()
+    score = serializers.FloatField()
+    url = serializers.CharField(help_text="the stored PDF, opened at the page: file URL + #page=N")
+
+
+ErrorSerializer = inline_serializer(
+    "LLMErrorResponse",
+    {
+        "error": inline_serializer(
+            "LLMErrorDetail",
+            {"code": serializers.CharField(), "message": serializers.CharField(), "retryable": serializers.BooleanField()},
+        )
+    },
+)
+
+
+def error_status_and_body(error: Exception) -> tuple[int, dict]:
+    """The HTTP status and JSON body for a failure to answer: 503 when trying again later may
+    help (timeouts, rate limits, no search index yet), 502 when the provider refused."""
+    if isinstance(error, SearchError):
+        code, message, retryable = "search_unavailable", str(error), True
+    else:
+        code, message, retryable = error.code, error.message, error.retryable
+    http_status = status.HTTP_503_SERVICE_UNAVAILABLE if retryable else status.HTTP_502_BAD_GATEWAY
+    return http_status, {"error": {"code": code, "message": message, "retryable": retryable}}
+
+
+def llm_error_response(error: Exception) -> Response:
+    http_status, body = error_status_and_body(error)
+    return Response(body, status=http_status)
+
+
+class QueryApi(APIView):
+    """Answer a question from the documents (the whole answer at once; POST /query/stream streams it)."""
+
+    permission_classes = [AllowAny]  # asking is public; managing documents is staff-only
+    InputSerializer = QueryInputSerializer
+
+    class OutputSerializer(serializers.Serializer):
+        answer = serializers.CharField()
+        mode = serializers.CharField(help_text="which provider answered: extractive, openai:gpt-4o-mini, ...")
+        sources = SourceSerializer(many=True)
+        reranked = serializers.BooleanField()
+        timings = serializers.DictField(child=serializers.FloatField(), help_text="milliseconds per stage")
+        usage = serializers.DictField()
+
+    @extend_schema(request=QueryInputSerializer, responses={200: OutputSerializer, 502: ErrorSerializer, 503: ErrorSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            plan = services.answer_prepare(**serializer.validated_data)
+        except (LLMError, SearchError) as error:
+            return llm_error_response(error)
+        answer = services.answer_generate(plan=plan)
+        if answer.error is not None:
+            return llm_error_response(answer.error)
+        return Response(self.OutputSerializer(answer).data)

@@ -1,0 +1,116 @@
+"""Anthropic, through `client.messages.stream(...)` as a context manager over `text_stream`."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import AsyncIterator, Iterator
+
+import anthropic
+
+from querying.llm.base import LLMError, LLMProvider, error_for_status, error_for_transport
+
+# Error types Anthropic sends inside a stream that may pass if tried again.
+RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
+
+
+class AnthropicProvider(LLMProvider):
+    def __init__(
+        self,
+        model: str = "claude-haiku-4-5",
+        api_key: str = "",
+        base_url: str = "",
+        temperature: float = 0.2,
+        max_tokens: int = 800,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ):
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.name = f"anthropic:{model}"
+        self._client_options = {
+            "api_key": api_key or None,
+            "base_url": base_url or None,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        try:
+            self.client = anthropic.Anthropic(**self._client_options)
+        except Exception as exc:
+            raise LLMError(f"cannot set up anthropic: {exc} (see LLM_API_KEY)", code="not_configured") from exc
+        # An async client's connection pool belongs to the event loop that opened it.
+        self._async_clients = weakref.WeakKeyDictionary()
+
+    def _async_client(self):
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = anthropic.AsyncAnthropic(**self._client_options)
+        return client
+
+    def _request(self, system: str, messages: list[dict]) -> dict:
+        return {
+            "model": self.model,
+            "system": system,
+            "messages": messages,
+            # No temperature: anthropic 2.x's Messages API does not take one any more. The option
+            # is still accepted, so every provider reads the same settings shape.
+            "max_tokens": self.max_tokens,
+        }
+
+    @staticmethod
+    def _record_usage(stream, usage: dict | None) -> None:
+        if usage is None:
+            return
+        try:
+            snapshot = stream.current_message_snapshot
+        except AssertionError:  # no message_start seen
+            return
+        usage["input_tokens"] = snapshot.usage.input_tokens
+        usage["output_tokens"] = snapshot.usage.output_tokens
+
+    def _error(self, exc: Exception) -> LLMError:
+        if isinstance(exc, anthropic.APITimeoutError):
+            return LLMError(f"anthropic did not answer within {self.timeout:g} s", retryable=True, code="timeout")
+        if isinstance(exc, anthropic.APIConnectionError):
+            return LLMError(f"cannot reach anthropic: {exc}", retryable=True, code="connection_error")
+        if isinstance(exc, anthropic.APIStatusError):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            detail = body.get("error") if isinstance(body.get("error"), dict) else {}
+            message = detail.get("message") or exc.message
+            if exc.status_code < 400:  # an `error` event inside a stream that had started with 200
+                retryable = detail.get("type") in RETRYABLE_STREAM_ERRORS
+                code = "provider_unavailable" if retryable else "provider_error"
+                return LLMError(f"anthropic stopped mid-answer: {message}", retryable=retryable, code=code)
+            return error_for_status(exc.status_code, f"anthropic refused the request ({exc.status_code}): {message}")
+        transport = error_for_transport(exc, "anthropic")
+        if transport is not None:
+            return transport
+        return LLMError(f"anthropic failed: {exc}", code="provider_error")
+
+    def stream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> Iterator[str]:
+        try:
+            # Leaving the block, also by a reader that stops early, closes the HTTP response.
+            with self.client.messages.stream(**self._request(system, messages)) as stream:
+                for text in stream.text_stream:
+                    if text:
+                        yield text
+                self._record_usage(stream, usage)
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+
+    async def astream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> AsyncIterator[str]:
+        try:
+            async with self._async_client().messages.stream(**self._request(system, messages)) as stream:
+                async for text in stream.text_stream:
+                    if text:
+                        yield text
+                self._record_usage(stream, usage)
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc

@@ -1,0 +1,146 @@
+"""What the OpenAI and Groq providers share: both SDKs speak the chat-completions wire format
+and raise the same family of exceptions. This module imports no SDK; each subclass names its own."""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import AsyncIterator, Iterator
+
+from querying.llm.base import LLMError, LLMProvider, error_for_status, error_for_transport
+
+# Error types that a provider sends inside a stream and that may pass if tried again.
+RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}
+
+
+class ChatCompletionsProvider(LLMProvider):
+    """A provider for a `chat.completions.create(stream=True)` API. Subclasses set `vendor` and
+    the SDK's `sdk` module, `client_class` and `async_client_class`."""
+
+    vendor = "openai"
+    sdk = None
+    client_class = None
+    async_client_class = None
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str = "",
+        base_url: str = "",
+        temperature: float = 0.2,
+        max_tokens: int = 800,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        stream_usage: bool = True,
+    ):
+        if not model:
+            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.stream_usage = stream_usage
+        self.name = f"{self.vendor}:{model}"
+        self._client_options = {
+            # The SDKs refuse to start without a key; local OpenAI-compatible servers take any.
+            "api_key": api_key or None,
+            "base_url": base_url or None,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        self._make_client()
+
+    def _make_client(self):
+        try:
+            self.client = self.client_class(**self._client_options)
+        except Exception as exc:  # the SDK's "api_key must be set" and the like
+            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
+        # An async client's connection pool belongs to the event loop that opened it.
+        self._async_clients = weakref.WeakKeyDictionary()
+
+    def _async_client(self):
+        loop = asyncio.get_running_loop()
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = self.async_client_class(**self._client_options)
+        return client
+
+    def _request(self, system: str, messages: list[dict]) -> dict:
+        request = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, *messages],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "stream": True,
+        }
+        if self.stream_usage:
+            request["stream_options"] = {"include_usage": True}
+        return request
+
+    @staticmethod
+    def _record_usage(chunk, usage: dict | None) -> None:
+        found = getattr(chunk, "usage", None) or getattr(getattr(chunk, "x_groq", None), "usage", None)
+        if found is not None and usage is not None:
+            usage["input_tokens"] = found.prompt_tokens
+            usage["output_tokens"] = found.completion_tokens
+
+    @staticmethod
+    def _text(chunk) -> str:
+        if not chunk.choices:  # the closing usage chunk has none
+            return ""
+        return chunk.choices[0].delta.content or ""
+
+    def _error(self, exc: Exception) -> LLMError:
+        sdk, vendor = self.sdk, self.vendor
+        if isinstance(exc, sdk.APITimeoutError):
+            return LLMError(f"{vendor} did not answer within {self.timeout:g} s", retryable=True, code="timeout")
+        if isinstance(exc, sdk.APIConnectionError):
+            return LLMError(f"cannot reach {vendor}: {exc}", retryable=True, code="connection_error")
+        if isinstance(exc, sdk.APIStatusError):
+            return error_for_status(exc.status_code, f"{vendor} refused the request ({exc.status_code}): {exc.message}")
+        if isinstance(exc, sdk.APIError):  # an error event inside a stream that had started
+            body = exc.body if isinstance(exc.body, dict) else {}
+            kind = str(body.get("type") or body.get("code") or "")
+            return LLMError(
+                f"{vendor} stopped mid-answer: {exc.message}",
+                retryable=kind in RETRYABLE_STREAM_ERRORS,
+                code="provider_unavailable" if kind in RETRYABLE_STREAM_ERRORS else "provider_error",
+            )
+        transport = error_for_transport(exc, vendor)
+        if transport is not None:
+            return transport
+        return LLMError(f"{vendor} failed: {exc}", code="provider_error")
+
+    def stream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> Iterator[str]:
+        response = None
+        try:
+            response = self.client.chat.completions.create(**self._request(system, messages))
+            for chunk in response:
+                self._record_usage(chunk, usage)
+                text = self._text(chunk)
+                if text:
+                    yield text
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            if response is not None:
+                response.close()  # a reader that stops early must not leave the model writing
+
+    async def astream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> AsyncIterator[str]:
+        response = None
+        try:
+            response = await self._async_client().chat.completions.create(**self._request(system, messages))
+            async for chunk in response:
+                self._record_usage(chunk, usage)
+                text = self._text(chunk)
+                if text:
+                    yield text
+        except LLMError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from exc
+        finally:
+            if response is not None:
+                await response.close()

@@ -1,0 +1,234 @@
+"""Answering a question: retrieve passages, build the prompt, let the configured provider write.
+
+answer_prepare() does everything that can fail with an ordinary HTTP error (settings, retrieval)
+before any byte of a stream goes out; answer_generate() / answer_events() / answer_aevents()
+then produce the answer as one JSON object or as a sequence of SSE payloads:
+
+    {"meta": {"mode", "reranked"}}, {"token": "..."}*, {"sources": [...]},
+    {"error": {...}} (only on a provider failure), {"done": true, "timings", "usage"}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Iterator
+
+from django.conf import settings
+
+from querying.llm import get_llm
+from querying.llm.base import LLMError, LLMProvider, supported_kwargs
+from querying.prompts import NOT_FOUND, Passage, Prompt, estimate_tokens, prompt_build
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AnswerPlan:
+    """A question with its passages and prompt, ready for a provider to answer."""
+
+    question: str
+    provider: LLMProvider
+    prompt: Prompt
+    reranked: bool
+    timings: dict  # ms, filled as the answer goes
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def mode(self) -> str:
+        return self.provider.name
+
+
+@dataclass
+class Answer:
+    answer: str
+    sources: list[dict]
+    mode: str
+    reranked: bool
+    timings: dict
+    usage: dict
+    error: LLMError | None = None
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | None = None) -> AnswerPlan:
+    """Build the provider, retrieve the passages and the prompt. Raises LLMError when the
+    configured provider cannot be built (e.g. no API key)."""
+    started = time.perf_counter()
+    from documents.search import chunk_search  # imported here: retrieval is optional at import time
+
+    provider = get_llm()
+    found = chunk_search(query=question, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    passages = [
+        Passage(
+            number=i,
+            chunk_id=result.chunk_id,
+            document_id=result.document_id,
+            title=result.title,
+            page=result.page,
+            text=result.text,
+            score=float(result.score),
+            url=f"{result.file_url}#page={result.page}" if result.file_url else "",
+        )
+        for i, result in enumerate(found.results, start=1)
+    ]
+    prompt = prompt_build(question=question, passages=passages, token_budget=settings.RAGSITE_CONTEXT_TOKENS)
+    stage = found.timings or {}
+    timings = {
+        "embed": round(stage.get("embed", 0.0), 2),
+        "search": round(sum(stage.get(name, 0.0) for name in ("dense", "bm25", "fusion")), 2),
+        "rerank": round(stage.get("rerank", 0.0), 2),
+    }
+    timings["retrieval"] = _ms(time.perf_counter() - started)
+    return AnswerPlan(
+        question=question, provider=provider, prompt=prompt, reranked=bool(found.reranked), timings=timings,
+        started=started,
+    )
+
+
+def source_payload(passage: Passage) -> dict:
+    return {
+        "n": passage.number,
+        "chunk_id": passage.chunk_id,
+        "document_id": passage.document_id,
+        "title": passage.title,
+        "page": passage.page,
+        "text": passage.text,
+        "score": round(passage.score, 6),
+        "url": passage.url,
+    }
+
+
+def _provider_kwargs(plan: AnswerPlan, usage: dict) -> dict:
+    return {"sources": plan.prompt.passages, "usage": usage}
+
+
+def _finish(plan: AnswerPlan, usage: dict, text: str, generate_started: float, first_token: float | None) -> tuple[dict, dict]:
+    now = time.perf_counter()
+    timings = {**plan.timings, "generate": _ms(now - generate_started), "total": _ms(now - plan.started)}
+    if first_token is not None:
+        timings["first_token"] = _ms(first_token - plan.started)
+    if "output_tokens" not in usage:
+        prompt_text = plan.prompt.system + "".join(m["content"] for m in plan.prompt.messages)
+        usage = {"input_tokens": estimate_tokens(prompt_text), "output_tokens": estimate_tokens(text), "estimated": True}
+    return timings, usage
+
+
+def _error_payload(error: LLMError) -> dict:
+    return {"error": {"code": error.code, "message": error.message, "retryable": error.retryable}}
+
+
+def _as_llm_error(exc: Exception, plan: AnswerPlan) -> LLMError:
+    if isinstance(exc, LLMError):
+        return exc
+    logger.exception("provider %s failed with an unexpected error", plan.mode)
+    return LLMError(f"{plan.mode} failed: {exc}", code="provider_error")
+
+
+def answer_generate(*, plan: AnswerPlan) -> Answer:
+    """The whole answer at once (POST /query). A provider failure is returned in Answer.error."""
+    usage: dict = {}
+    generate_started = time.perf_counter()
+    error = None
+    text = ""
+    if not plan.prompt.passages:
+        text = NOT_FOUND
+    else:
+        provider = plan.provider
+        try:
+            text = provider.generate(
+                plan.prompt.system, plan.prompt.messages,
+                **supported_kwargs(provider.generate, _provider_kwargs(plan, usage)),
+            )
+        except Exception as exc:
+            error = _as_llm_error(exc, plan)
+    timings, usage = _finish(plan, usage, text, generate_started, None)
+    return Answer(
+        answer=text,
+        sources=[source_payload(p) for p in plan.prompt.passages],
+        mode=plan.mode,
+        reranked=plan.reranked,
+        timings=timings,
+        usage=usage,
+        error=error,
+    )
+
+
+def _meta(plan: AnswerPlan) -> dict:
+    return {"meta": {"mode": plan.mode, "reranked": plan.reranked}}
+
+
+def answer_events(*, plan: AnswerPlan) -> Iterator[dict]:
+    """The answer as SSE payloads, read from the provider's blocking `stream` (WSGI).
+    Closing this generator closes the provider's stream."""
+    yield _meta(plan)
+    usage: dict = {}
+    pieces: list[str] = []
+    error = None
+    generate_started = time.perf_counter()
+    first_token = None
+    provider = plan.provider
+    if not plan.prompt.passages:
+        stream = iter([NOT_FOUND])
+    else:
+        stream = provider.stream(
+            plan.prompt.system, plan.prompt.messages, **supported_kwargs(provider.stream, _provider_kwargs(plan, usage))
+        )
+    try:
+        for piece in stream:
+            if piece:
+                first_token = first_token or time.perf_counter()
+                pieces.append(piece)
+                yield {"token": piece}
+    except Exception as exc:
+        error = _as_llm_error(exc, plan)
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+    yield {"sources": [source_payload(p) for p in plan.prompt.passages]}
+    if error is not None:
+        yield _error_payload(error)
+    timings, usage = _finish(plan, usage, "".join(pieces), generate_started, first_token)
+    yield {"done": True, "timings": timings, "usage": usage}
+
+
+async def _one(text: str) -> AsyncIterator[str]:
+    yield text
+
+
+async def answer_aevents(*, plan: AnswerPlan) -> AsyncIterator[dict]:
+    """The answer as SSE payloads, read from the provider's `astream` (ASGI). Cancelling or
+    closing this generator closes the provider's stream, and with it the upstream connection."""
+    yield _meta(plan)
+    usage: dict = {}
+    pieces: list[str] = []
+    error = None
+    generate_started = time.perf_counter()
+    first_token = None
+    provider = plan.provider
+    if not plan.prompt.passages:
+        stream = _one(NOT_FOUND)
+    else:
+        stream = provider.astream(
+            plan.prompt.system, plan.prompt.messages, **supported_kwargs(provider.astream, _provider_kwargs(plan, usage))
+        )
+    try:
+        async for piece in stream:
+            if piece:
+                first_token = first_token or time.perf_counter()
+                pieces.append(piece)
+                yield {"token": piece}
+    except Exception as exc:
+        error = _as_llm_error(exc, plan)
+    finally:
+        await stream.aclose()
+    yield {"sources": [source_payload(p) for p in plan.prompt.passages]}
+    if error is not None:
+        yield _error_payload(error)
+    timings, usage = _finish(plan, usage, "".join(pieces), generate_started, first_token)
+    yield {"done": True, "timings": timings, "usage": usage}

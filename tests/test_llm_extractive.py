@@ -1,0 +1,67 @@
+"""The extractive provider: the default answer when no language model is configured."""
+
+import asyncio
+import re
+
+from querying.llm.extractive import ExtractiveProvider, sentences
+from querying.prompts import NOT_FOUND, Passage
+
+PASSAGES = [
+    Passage(1, 11, 1, "Kettle Manual", 3,
+            "Safety first. The warranty period is two years from the date of purchase. "
+            "Returns are accepted within 30 days if the kettle is unused. Contact support by email.", 0.9),
+    Passage(2, 12, 1, "Kettle Manual", 4,
+            "The kettle weighs 1.2 kilograms when empty. Descale the kettle every month with citric acid.", 0.6),
+    Passage(3, 13, 2, "Wasserkocher", 1, "Der Wasserkocher wiegt 1,2 Kilogramm. Die Garantie beträgt zwei Jahre.", 0.4),
+    Passage(4, 14, 3, "电水壶说明书", 2, "保修期为两年。退货需在三十天内办理。", 0.3),
+]
+
+
+def ask(question, passages=PASSAGES, **options):
+    provider = ExtractiveProvider(**options)
+    return "".join(provider.stream("ignored", [{"role": "user", "content": question}], sources=passages))
+
+
+def test_answers_with_the_best_matching_sentence_and_cites_it():
+    assert ask("What is the warranty period?") == "The warranty period is two years from the date of purchase. [1]"
+
+
+def test_combines_sentences_from_several_passages_in_source_order_each_cited():
+    answer = ask("How much does the kettle weigh, and how often should I descale it?")
+    weight = "The kettle weighs 1.2 kilograms when empty. [2]"
+    descale = "Descale the kettle every month with citric acid. [2]"
+    assert weight in answer and descale in answer
+    assert answer.index(weight) < answer.index(descale)  # reading order within the passage
+    assert len(re.findall(r"\[\d\]", answer)) <= 4
+
+
+def test_says_plainly_when_nothing_relevant_was_found():
+    assert ask("Who won the football world cup in 1998?") == NOT_FOUND
+    assert ask("What is the warranty period?", passages=[]) == NOT_FOUND
+
+
+def test_works_for_german_and_chinese():
+    assert ask("Wie viel wiegt der Wasserkocher?") == "Der Wasserkocher wiegt 1,2 Kilogramm. [3]"
+    assert ask("保修期是多久？") == "保修期为两年。 [4]"
+
+
+def test_streams_word_by_word_and_reports_usage():
+    provider = ExtractiveProvider()
+    usage = {}
+    pieces = list(provider.stream("", [{"role": "user", "content": "warranty period?"}], sources=PASSAGES, usage=usage))
+    assert len(pieces) > 5 and all(len(p.split()) == 1 for p in pieces)
+    assert usage["output_tokens"] == len(pieces)
+
+
+def test_astream_runs_through_the_base_class_thread_and_gives_the_same_words():
+    provider = ExtractiveProvider()
+
+    async def run():
+        return [p async for p in provider.astream("", [{"role": "user", "content": "warranty period?"}], sources=PASSAGES)]
+
+    assert "".join(asyncio.run(run())) == ask("warranty period?")
+
+
+def test_sentence_splitting_keeps_decimals_and_splits_cjk():
+    assert sentences("It weighs 1.2 kg. It is red.") == ["It weighs 1.2 kg.", "It is red."]
+    assert sentences("保修期为两年。退货需在三十天内办理。") == ["保修期为两年。", "退货需在三十天内办理。"]

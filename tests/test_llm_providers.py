@@ -1,0 +1,179 @@
+"""The vendor providers against local servers that speak each vendor's wire format: the real
+openai, groq and anthropic SDKs parse the streams."""
+
+import asyncio
+
+import pytest
+
+from querying.llm.anthropic import AnthropicProvider
+from querying.llm.base import LLMError
+from querying.llm.groq import GroqProvider
+from querying.llm.openai import OpenAIProvider
+from tests.fake_vendors import FakeVendor, Script
+
+VENDORS = {
+    "openai": (OpenAIProvider, "openai"),
+    "groq": (GroqProvider, "openai"),
+    "anthropic": (AnthropicProvider, "anthropic"),
+}
+MESSAGES = [{"role": "user", "content": "What is the warranty?"}]
+
+
+@pytest.fixture(params=sorted(VENDORS))
+def vendor_name(request):
+    return request.param
+
+
+def make(vendor_name, script, **options):
+    provider_class, wire = VENDORS[vendor_name]
+    vendor = FakeVendor(wire, script).start()
+    options = {"api_key": "test-key", "max_retries": 0, "timeout": 5.0, **options}
+    provider = provider_class(model="fake-model", base_url=vendor.base_url(vendor_name), **options)
+    return vendor, provider
+
+
+async def collect(agen, limit=None):
+    out = []
+    async for piece in agen:
+        out.append(piece)
+        if limit and len(out) >= limit:
+            break
+    return out
+
+
+def test_stream_yields_tokens_in_order_and_skips_empty_deltas(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=["The", " warranty", " is", " two", " years", "."]))
+    try:
+        usage = {}
+        pieces = list(provider.stream("SYSTEM RULES", MESSAGES, usage=usage))
+        assert pieces == ["The", " warranty", " is", " two", " years", "."]
+        assert usage == {"input_tokens": 42, "output_tokens": 6}
+        sent = vendor.requests[0]["json"]
+        assert sent["model"] == "fake-model" and sent["stream"] is True
+        assert sent["max_tokens"] == 800  # generation is always bounded
+        if vendor_name == "anthropic":
+            assert sent["system"] == "SYSTEM RULES" and sent["messages"] == MESSAGES
+        else:
+            assert sent["messages"] == [{"role": "system", "content": "SYSTEM RULES"}, *MESSAGES]
+    finally:
+        vendor.stop()
+
+
+def test_astream_yields_the_same_tokens_and_generate_joins_them(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=["Two", " years", " [1]"]))
+    try:
+        usage = {}
+        assert asyncio.run(collect(provider.astream("S", MESSAGES, usage=usage))) == ["Two", " years", " [1]"]
+        assert usage["output_tokens"] == 3
+        assert provider.generate("S", MESSAGES) == "Two years [1]"
+    finally:
+        vendor.stop()
+
+
+def test_provider_name_says_which_vendor_and_model(vendor_name):
+    vendor, provider = make(vendor_name, Script())
+    vendor.stop()
+    expected = {"openai": "openai-compatible:fake-model", "groq": "groq:fake-model", "anthropic": "anthropic:fake-model"}
+    assert provider.name == expected[vendor_name]
+    assert OpenAIProvider(model="gpt-4o-mini", api_key="k").name == "openai:gpt-4o-mini"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_tokens(vendor_name, mode):
+    error_type = "overloaded_error" if vendor_name == "anthropic" else "server_error"
+    script = Script(tokens=["a", "b", "c", "d"], error_after=2, error_type=error_type, error_message="Overloaded")
+    vendor, provider = make(vendor_name, script)
+    received = []
+    try:
+        with pytest.raises(LLMError) as caught:
+            if mode == "sync":
+                for piece in provider.stream("S", MESSAGES):
+                    received.append(piece)
+            else:
+
+                async def run():
+                    async for piece in provider.astream("S", MESSAGES):
+                        received.append(piece)
+
+                asyncio.run(run())
+    finally:
+        vendor.stop()
+    assert received == ["a", "b"]
+    assert caught.value.retryable is True
+    assert caught.value.code == "provider_unavailable"
+    assert "Overloaded" in caught.value.message
+
+
+@pytest.mark.parametrize("status,code,retryable", [(429, "rate_limited", True), (401, "auth_error", False), (500, "provider_unavailable", True)])
+def test_http_error_before_the_stream_maps_to_code_and_retryable(vendor_name, status, code, retryable):
+    vendor, provider = make(vendor_name, Script(status=status, error_type="rate_limit_error", error_message="slow down"))
+    try:
+        with pytest.raises(LLMError) as caught:
+            list(provider.stream("S", MESSAGES))
+        assert (caught.value.code, caught.value.retryable) == (code, retryable)
+        assert str(status) in caught.value.message
+        assert len(vendor.requests) == 1  # max_retries=0 was honoured
+    finally:
+        vendor.stop()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_silent_vendor_times_out_with_a_retryable_error(vendor_name, mode):
+    script = Script(tokens=["first", "second"], stall_after=1, stall_seconds=3)
+    vendor, provider = make(vendor_name, script, timeout=0.5)
+    received = []
+    try:
+        with pytest.raises(LLMError) as caught:
+            if mode == "sync":
+                for piece in provider.stream("S", MESSAGES):
+                    received.append(piece)
+            else:
+
+                async def run():
+                    async for piece in provider.astream("S", MESSAGES):
+                        received.append(piece)
+
+                asyncio.run(run())
+    finally:
+        vendor.stop()
+    assert received == ["first"]
+    assert (caught.value.code, caught.value.retryable) == ("timeout", True)
+
+
+def test_closing_the_sync_stream_closes_the_upstream_connection(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=[f"t{i} " for i in range(200)], delay=0.02))
+    try:
+        stream = provider.stream("S", MESSAGES)
+        assert [next(stream), next(stream)] == ["t0 ", "t1 "]
+        stream.close()
+        assert vendor.disconnected.wait(5), "the fake vendor never saw the connection drop"
+        assert vendor.tokens_sent < 50
+        assert not vendor.completed.is_set()
+    finally:
+        vendor.stop()
+
+
+def test_cancelling_the_async_stream_closes_the_upstream_connection(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=[f"t{i} " for i in range(200)], delay=0.02))
+
+    async def reader(got_two: asyncio.Event):
+        seen = 0
+        async for _ in provider.astream("S", MESSAGES):
+            seen += 1
+            if seen == 2:
+                got_two.set()
+
+    async def run():
+        got_two = asyncio.Event()
+        task = asyncio.create_task(reader(got_two))
+        await asyncio.wait_for(got_two.wait(), 5)
+        task.cancel()  # what the ASGI handler does when the client disconnects
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(run())
+        assert vendor.disconnected.wait(5), "the fake vendor never saw the connection drop"
+        assert vendor.tokens_sent < 50
+    finally:
+        vendor.stop()

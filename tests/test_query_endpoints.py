@@ -1,0 +1,334 @@
+"""POST /query and POST /query/stream end to end: a generated PDF is ingested and indexed for
+real, then asked about, under WSGI (the test client) and ASGI (the async client, and the raw
+ASGI application for a client that disconnects)."""
+
+import asyncio
+import json
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.core import signals
+from django.core.asgi import get_asgi_application
+from django.core.files.base import ContentFile
+from django.db import close_old_connections
+from django.test import AsyncClient, Client
+
+from documents.search import index_rebuild_request
+from documents.services import document_create, document_ingest
+from querying.llm.base import LLMProvider
+from querying.prompts import NOT_FOUND
+from tests.fake_vendors import FakeVendor, Script
+from tests.pdfs import text_pdf
+
+# Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGES = [
+    "Kettle K-200 user manual. Fill the kettle with fresh water up to the MAX mark. "
+    "Press the switch once to start boiling; the light turns off when the water boils.",
+    "Warranty and service. The warranty period for the K-200 kettle is two years from the date of purchase. "
+    "Keep your receipt as proof of purchase. Repairs under warranty are free of charge.",
+]
+QUESTION = "What is the warranty period of the kettle?"
+CSRF = "k" * 32  # an unmasked CSRF secret: the cookie and the X-CSRFToken header must match
+
+
+@pytest.fixture(autouse=True)
+def _answer_settings(settings):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+
+
+@pytest.fixture
+def kettle():
+    """A two-page PDF, ingested and indexed."""
+    document = document_create(file=ContentFile(text_pdf(PAGES), name="kettle.pdf"), title="Kettle K-200", enqueue=False)
+    outcome = document_ingest(document_id=document.pk, rebuild_index=False)
+    assert outcome.status == "ready", outcome.detail
+    index_rebuild_request(in_process=True)
+    document.refresh_from_db()
+    return document
+
+
+@pytest.fixture
+def fake_openai(settings):
+    """A fake OpenAI-compatible server, configured as the provider; its script can be changed per test."""
+    vendor = FakeVendor("openai", Script(tokens=["Two", " years", " [1]", "."])).start()
+    settings.RAGSITE_LLM = {
+        "BACKEND": "querying.llm.openai.OpenAIProvider",
+        "OPTIONS": {"model": "fake-model", "base_url": vendor.base_url("openai"), "max_retries": 0, "timeout": 5},
+    }
+    yield vendor
+    vendor.stop()
+
+
+class SlowProvider(LLMProvider):
+    """A provider with only `stream`, silent for a while before each word (heartbeat tests)."""
+
+    name = "slow"
+
+    def __init__(self, pause=0.5):
+        self.pause = pause
+
+    def stream(self, system, messages):
+        for word in ["slow ", "answer"]:
+            time.sleep(self.pause)
+            yield word
+
+
+def parse_sse(body: bytes) -> tuple[list[dict], list[int], int]:
+    """(payloads, ids, heartbeat count) of an SSE body."""
+    payloads, ids, pings = [], [], 0
+    for block in body.decode().split("\n\n"):
+        if not block.strip():
+            continue
+        if block.startswith(":"):
+            pings += 1
+            continue
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        ids.append(int(fields["id"]))
+        payloads.append(json.loads(fields["data"]))
+    return payloads, ids, pings
+
+
+def stream_wsgi(client, body, **extra):
+    response = client.post("/query/stream", body, content_type="application/json", **extra)
+    assert response.status_code == 200, response.content
+    return response, parse_sse(b"".join(response.streaming_content))
+
+
+def stream_asgi(body, **extra):
+    async def run():
+        response = await AsyncClient().post("/query/stream", body, content_type="application/json", **extra)
+        assert response.status_code == 200
+        return response, b"".join([chunk async for chunk in response.streaming_content])
+
+    response, raw = async_to_sync(run)()
+    return response, parse_sse(raw)
+
+
+def kinds(payloads):
+    return [next(iter(p)) for p in payloads]
+
+
+def check_stream_shape(payloads, ids):
+    assert ids == list(range(1, len(ids) + 1))
+    order = kinds(payloads)
+    assert order[0] == "meta" and order[-1] == "done"
+    tokens = [i for i, kind in enumerate(order) if kind == "token"]
+    assert tokens and tokens == list(range(1, len(tokens) + 1))  # tokens right after meta, together
+    assert order[len(tokens) + 1] == "sources"
+
+
+# --- POST /query -------------------------------------------------------------------------------
+
+
+def test_query_answers_from_the_pdf_with_cited_sources_and_timings(client, kettle):
+    response = client.post("/query", {"question": QUESTION, "top_k": 3}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert data["mode"] == "extractive" and data["reranked"] is False
+    warranty = next(s for s in data["sources"] if s["page"] == 2)
+    assert "two years from the date of purchase" in data["answer"]
+    assert f"[{data['sources'].index(warranty) + 1}]" in data["answer"]
+    assert warranty["document_id"] == kettle.pk and warranty["title"] == "Kettle K-200"
+    assert warranty["url"] == f"{kettle.file.url}#page=2"
+    assert set(warranty) >= {"chunk_id", "document_id", "title", "page", "text", "score", "url"}
+    assert {"embed", "search", "rerank", "generate", "total"} <= set(data["timings"])
+    assert data["timings"]["total"] >= data["timings"]["generate"]
+
+
+def test_query_says_plainly_when_the_documents_do_not_answer(client, kettle):
+    response = client.post("/query", {"question": "Who painted the Mona Lisa?"}, content_type="application/json")
+    assert response.json()["answer"] == NOT_FOUND
+
+
+def test_query_with_no_index_yet_says_nothing_was_found(client):
+    response = client.post("/query", {"question": QUESTION}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["answer"] == NOT_FOUND and response.json()["sources"] == []
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [({}, "question"), ({"question": ""}, "question"), ({"question": "q", "top_k": 0}, "top_k"),
+     ({"question": "q", "top_k": 21}, "top_k"), ({"question": "q", "document_ids": ["x"]}, "document_ids")],
+)
+def test_query_rejects_bad_input_with_field_errors(client, body, field):
+    response = client.post("/query", body, content_type="application/json")
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_query_is_in_the_openapi_schema(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert "post" in schema["paths"]["/query"]
+
+
+def test_query_with_an_llm_provider_uses_the_numbered_sources(client, kettle, fake_openai):
+    response = client.post("/query", {"question": QUESTION}, content_type="application/json")
+    data = response.json()
+    assert data["answer"] == "Two years [1]." and data["mode"] == "openai-compatible:fake-model"
+    assert data["usage"] == {"input_tokens": 42, "output_tokens": 4}
+    system = fake_openai.requests[0]["json"]["messages"][0]["content"]
+    assert '<source n="1" title="Kettle K-200"' in system and "two years from the date of purchase" in system
+
+
+def test_query_reports_a_provider_failure_as_json(client, kettle, fake_openai):
+    fake_openai.script = Script(status=429, error_message="slow down")
+    response = client.post("/query", {"question": QUESTION}, content_type="application/json")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "rate_limited" and response.json()["error"]["retryable"] is True
+
+
+# --- POST /query/stream under WSGI ---------------------------------------------------------------
+
+
+def test_stream_sends_meta_tokens_sources_done_with_ids_and_no_buffering_headers(client, kettle):
+    response, (payloads, ids, _) = stream_wsgi(client, {"question": QUESTION, "top_k": 3})
+    assert response["Content-Type"].startswith("text/event-stream")
+    assert response["Cache-Control"] == "no-cache" and response["X-Accel-Buffering"] == "no"
+    check_stream_shape(payloads, ids)
+    assert payloads[0] == {"meta": {"mode": "extractive", "reranked": False}}
+    answer = "".join(p["token"] for p in payloads if "token" in p)
+    assert "two years from the date of purchase" in answer
+    assert len([p for p in payloads if "token" in p]) > 5  # word by word
+    sources = payloads[-2]["sources"]
+    assert any(s["url"] == f"{kettle.file.url}#page=2" for s in sources)
+    done = payloads[-1]
+    assert done["done"] is True and {"embed", "search", "generate", "total"} <= set(done["timings"])
+    assert done["usage"]["output_tokens"] > 0
+    # The JSON endpoint gives the same answer.
+    assert client.post("/query", {"question": QUESTION, "top_k": 3}, content_type="application/json").json()["answer"] == answer
+
+
+@pytest.mark.parametrize(
+    "body,expected",
+    [({}, {"question": ["This field is required."]}), ({"question": "q", "top_k": 50}, "top_k")],
+)
+def test_stream_rejects_bad_input_with_json_before_the_stream_starts(client, body, expected):
+    response = client.post("/query/stream", body, content_type="application/json")
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json() == expected if isinstance(expected, dict) else expected in response.json()
+    bad_json = client.post("/query/stream", "{not json", content_type="application/json")
+    assert bad_json.status_code == 400 and "non_field_errors" in bad_json.json()
+    assert client.get("/query/stream").status_code == 405
+
+
+def test_stream_is_csrf_protected_and_open_to_anonymous_users(kettle):
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/query/stream", {"question": QUESTION}, content_type="application/json").status_code == 403
+    strict.cookies["csrftoken"] = CSRF
+    response, (payloads, ids, _) = stream_wsgi(strict, {"question": QUESTION}, HTTP_X_CSRFTOKEN=CSRF)
+    assert payloads[-1]["done"] is True
+
+
+def test_stream_limits_sources_to_the_given_documents(client, kettle):
+    _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "document_ids": [kettle.pk + 1000]})
+    assert payloads[-2] == {"sources": []}
+    assert "".join(p["token"] for p in payloads if "token" in p) == NOT_FOUND
+
+
+def test_stream_with_an_llm_provider_relays_its_tokens(client, kettle, fake_openai):
+    _, (payloads, ids, _) = stream_wsgi(client, {"question": QUESTION})
+    check_stream_shape(payloads, ids)
+    assert payloads[0]["meta"]["mode"] == "openai-compatible:fake-model"
+    assert [p["token"] for p in payloads if "token" in p] == ["Two", " years", " [1]", "."]
+    assert payloads[-1]["usage"] == {"input_tokens": 42, "output_tokens": 4}
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+def test_a_provider_failure_mid_stream_becomes_an_error_event_then_done(client, kettle, fake_openai, server):
+    fake_openai.script = Script(tokens=["Two", " years", " more"], error_after=2, error_message="model overloaded")
+    if server == "wsgi":
+        _, (payloads, ids, _) = stream_wsgi(client, {"question": QUESTION})
+    else:
+        _, (payloads, ids, _) = stream_asgi({"question": QUESTION})
+    assert kinds(payloads) == ["meta", "token", "token", "sources", "error", "done"]
+    assert ids == [1, 2, 3, 4, 5, 6]
+    assert "".join(p["token"] for p in payloads if "token" in p) == "Two years"  # no error text in the answer
+    assert payloads[4]["error"]["code"] == "provider_unavailable" and "model overloaded" in payloads[4]["error"]["message"]
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+def test_a_quiet_provider_gets_heartbeat_comments(client, kettle, settings, server):
+    settings.RAGSITE_SSE_HEARTBEAT_SECONDS = 0.1
+    settings.RAGSITE_LLM = {"BACKEND": "tests.test_query_endpoints.SlowProvider", "OPTIONS": {"pause": 0.45}}
+    if server == "wsgi":
+        _, (payloads, ids, pings) = stream_wsgi(client, {"question": QUESTION})
+    else:
+        _, (payloads, ids, pings) = stream_asgi({"question": QUESTION})
+    check_stream_shape(payloads, ids)
+    assert "".join(p["token"] for p in payloads if "token" in p) == "slow answer"
+    assert pings >= 4
+
+
+# --- POST /query/stream under ASGI ---------------------------------------------------------------
+
+
+def test_asgi_stream_relays_the_providers_tokens_as_they_come(kettle, fake_openai):
+    response, (payloads, ids, _) = stream_asgi({"question": QUESTION, "top_k": 2})
+    assert response["X-Accel-Buffering"] == "no"
+    check_stream_shape(payloads, ids)
+    assert [p["token"] for p in payloads if "token" in p] == ["Two", " years", " [1]", "."]
+    assert len(payloads[-2]["sources"]) == 2
+
+
+def test_asgi_stream_validates_before_streaming():
+    async def run():
+        return await AsyncClient().post("/query/stream", {"top_k": 3}, content_type="application/json")
+
+    response = async_to_sync(run)()
+    assert response.status_code == 400 and response.json() == {"question": ["This field is required."]}
+
+
+def test_a_client_disconnect_closes_the_upstream_provider_stream(kettle, fake_openai):
+    """The raw ASGI application, as uvicorn drives it: after two tokens the client goes away."""
+    fake_openai.script = Script(tokens=[f"w{i} " for i in range(300)], delay=0.02)
+    body = json.dumps({"question": QUESTION}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/query/stream", "raw_path": b"/query/stream", "query_string": b"", "root_path": "",
+        "headers": [
+            (b"host", b"testserver"), (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()), (b"cookie", f"csrftoken={CSRF}".encode()),
+            (b"x-csrftoken", CSRF.encode()),
+        ],
+        "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
+    }
+    received = []
+
+    async def run():
+        app = get_asgi_application()
+        gone = asyncio.Event()
+        requested = False
+
+        async def receive():
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            received.append(message)
+            if message["type"] == "http.response.body" and b'"token"' in message.get("body", b""):
+                if sum(b'"token"' in m.get("body", b"") for m in received) >= 2:
+                    gone.set()
+
+        await asyncio.wait_for(app(scope, receive, send), 10)
+
+    # As Django's test clients do: the handler must not close the test's database connection.
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    try:
+        async_to_sync(run)()
+    finally:
+        signals.request_started.connect(close_old_connections)
+        signals.request_finished.connect(close_old_connections)
+    assert received[0]["status"] == 200
+    assert fake_openai.disconnected.wait(5), "the provider's stream was left running"
+    assert fake_openai.tokens_sent < 100
+    assert not any(b'"done"' in m.get("body", b"") for m in received)
