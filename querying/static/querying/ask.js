@@ -1,0 +1,586 @@
+/* The ask page. Posts the question to the SSE endpoint with fetch, reads the body as a stream and
+   parses the events itself (EventSource cannot POST), then renders tokens, sources and errors.
+   Everything that came from the model or from a document is inserted as text, never as HTML. */
+(function () {
+  "use strict";
+
+  // ---------------------------------------------------------------- SSE parsing
+
+  /* Returns {push(text), end()}; calls onEvent(payload, id) for each event whose data is a JSON
+     object. Copes with events split anywhere across network chunks, \n, \r\n or \r line endings,
+     comment (heartbeat) lines, multi-line data and fields it does not know. */
+  function createSseParser(onEvent) {
+    var buffer = "";
+    var dataLines = [];
+    var lastId = null;
+    var started = false;
+
+    function dispatch() {
+      if (!dataLines.length) return;
+      var data = dataLines.join("\n");
+      dataLines = [];
+      var payload;
+      try {
+        payload = JSON.parse(data);
+      } catch (err) {
+        return; // not an event of this contract: skip it rather than break the answer
+      }
+      if (payload && typeof payload === "object" && !Array.isArray(payload)) onEvent(payload, lastId);
+    }
+
+    function line(text) {
+      if (text === "") return dispatch();
+      if (text.charAt(0) === ":") return; // heartbeat
+      var colon = text.indexOf(":");
+      var field = colon === -1 ? text : text.slice(0, colon);
+      var value = colon === -1 ? "" : text.slice(colon + 1);
+      if (value.charAt(0) === " ") value = value.slice(1);
+      if (field === "data") dataLines.push(value);
+      else if (field === "id") lastId = value;
+      // "event", "retry" and anything else: nothing this page needs
+    }
+
+    return {
+      push: function (text) {
+        if (!started && text) {
+          started = true;
+          if (text.charAt(0) === "\uFEFF") text = text.slice(1);
+        }
+        buffer += text;
+        var start = 0;
+        for (;;) {
+          var cr = buffer.indexOf("\r", start);
+          var lf = buffer.indexOf("\n", start);
+          var end, next;
+          if (cr === -1 && lf === -1) break;
+          if (cr !== -1 && (lf === -1 || cr < lf)) {
+            if (cr === buffer.length - 1) break; // may be the first half of a \r\n split across chunks
+            end = cr;
+            next = buffer.charAt(cr + 1) === "\n" ? cr + 2 : cr + 1;
+          } else {
+            end = lf;
+            next = lf + 1;
+          }
+          line(buffer.slice(start, end));
+          start = next;
+        }
+        buffer = buffer.slice(start);
+      },
+      end: function () {
+        var rest = buffer.replace(/\r$/, "");
+        buffer = "";
+        if (rest) line(rest);
+        dispatch(); // lenient: an event the server did not end with a blank line still counts
+      },
+    };
+  }
+
+  async function readEventStream(response, onEvent) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var parser = createSseParser(onEvent);
+    for (;;) {
+      var chunk = await reader.read();
+      if (chunk.done) break;
+      parser.push(decoder.decode(chunk.value, { stream: true }));
+    }
+    parser.push(decoder.decode());
+    parser.end();
+  }
+
+  // ---------------------------------------------------------------- text helpers
+
+  var STOPWORDS = new Set(
+    ("a an and are as at be been but by can could did do does for from had has have how i if in into is it its " +
+      "me my no not of on or our should so than that the their them then there these they this those to was we " +
+      "were what when where which while who whom why will with would you your about does any all")
+      .split(" ")
+  );
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  /* The question's words worth highlighting in a passage, longest first. */
+  function questionTerms(question) {
+    var words = String(question).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
+    var terms = new Set();
+    words.forEach(function (word) {
+      if (STOPWORDS.has(word) || (word.length < 3 && !/\p{N}/u.test(word))) return;
+      // "pumps" should find "pump" and "pumping": match on a light stem at the start of a word
+      if (word.length > 4 && word.endsWith("s") && !word.endsWith("ss")) word = word.slice(0, -1);
+      terms.add(word);
+    });
+    return Array.from(terms).sort(function (a, b) {
+      return b.length - a.length;
+    });
+  }
+
+  function termPattern(terms) {
+    if (!terms.length) return null;
+    var alternatives = terms.map(function (term) {
+      // short terms must be whole words ("ph" is not in "phone"); longer ones may start a word
+      return escapeRegExp(term) + (term.length >= 4 ? "[\\p{L}\\p{N}]*" : "(?![\\p{L}\\p{N}])");
+    });
+    return new RegExp("(?<![\\p{L}\\p{N}])(?:" + alternatives.join("|") + ")", "giu");
+  }
+
+  /* Appends `text` to `parent` as text nodes, with matches of `pattern` wrapped in <mark>. */
+  function appendHighlighted(parent, text, pattern) {
+    text = String(text);
+    if (!pattern) {
+      parent.appendChild(document.createTextNode(text));
+      return;
+    }
+    pattern.lastIndex = 0;
+    var last = 0;
+    var match;
+    while ((match = pattern.exec(text)) !== null) {
+      if (match[0] === "") {
+        pattern.lastIndex += 1;
+        continue;
+      }
+      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var mark = document.createElement("mark");
+      mark.textContent = match[0];
+      parent.appendChild(mark);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  var CITATION = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
+
+  /* Renders the answer into `parent`: text nodes, with "[n]" and "[n, m]" markers turned into links
+     to the sources. Once the sources are known (`sourceNumbers`, a Set, not null), markers that
+     point at no source stay plain text. */
+  function renderAnswer(parent, text, sourceNumbers) {
+    var fragment = document.createDocumentFragment();
+    var last = 0;
+    var match;
+    CITATION.lastIndex = 0;
+    while ((match = CITATION.exec(text)) !== null) {
+      var numbers = match[1].split(",").map(function (n) {
+        return parseInt(n, 10);
+      });
+      var linkable = numbers.every(function (n) {
+        return n >= 1 && (!sourceNumbers || sourceNumbers.has(n));
+      });
+      if (!linkable) continue;
+      if (match.index > last) fragment.appendChild(document.createTextNode(text.slice(last, match.index)));
+      var cite = document.createElement("span");
+      cite.className = "cite";
+      cite.appendChild(document.createTextNode("["));
+      numbers.forEach(function (n, i) {
+        if (i) cite.appendChild(document.createTextNode(", "));
+        var link = document.createElement("a");
+        link.href = "#source-" + n;
+        link.textContent = String(n);
+        link.setAttribute("aria-label", "source " + n);
+        cite.appendChild(link);
+      });
+      cite.appendChild(document.createTextNode("]"));
+      fragment.appendChild(cite);
+      last = match.index + match[0].length;
+    }
+    if (last < text.length) fragment.appendChild(document.createTextNode(text.slice(last)));
+    parent.replaceChildren(fragment);
+  }
+
+  /* Only http(s) links, so a hostile "javascript:" URL in a source cannot run. */
+  function safeUrl(url) {
+    if (typeof url !== "string" || !url) return null;
+    try {
+      var parsed = new URL(url, window.location.href);
+      return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  var FIELD_LABELS = { question: "Question", top_k: "Passages", document_ids: "Documents" };
+
+  function collectMessages(value, out) {
+    if (typeof value === "string") out.push(value);
+    else if (Array.isArray(value)) value.forEach(function (v) { collectMessages(v, out); });
+    else if (value && typeof value === "object") {
+      Object.keys(value).forEach(function (key) {
+        collectMessages(value[key], out);
+      });
+    }
+    return out;
+  }
+
+  /* A sentence from a DRF-style error body: {"detail": "..."} or {"field": ["...", ...], ...}. */
+  function readableErrors(body) {
+    if (!body || typeof body !== "object" || Array.isArray(body)) return "";
+    if (typeof body.detail === "string") return body.detail;
+    if (body.error && typeof body.error.message === "string") return body.error.message;
+    var parts = [];
+    Object.keys(body).forEach(function (field) {
+      var messages = collectMessages(body[field], []);
+      if (!messages.length) return;
+      var label = field === "non_field_errors" ? "" : FIELD_LABELS[field] || field.replace(/_/g, " ");
+      parts.push((label ? label.charAt(0).toUpperCase() + label.slice(1) + ": " : "") + messages.join(" "));
+    });
+    return parts.join(" ");
+  }
+
+  async function responseErrorMessage(response) {
+    var body = null;
+    if ((response.headers.get("Content-Type") || "").indexOf("json") !== -1) {
+      try {
+        body = await response.json();
+      } catch (err) {
+        body = null;
+      }
+    }
+    var message = readableErrors(body);
+    if (message) return message;
+    var status = response.status;
+    if (status === 403) {
+      return "The server refused the question (403). Your session may have expired: reload the page and ask again.";
+    }
+    if (status === 429) return "Too many questions at once. Wait a moment and ask again.";
+    if (status >= 500) return "The server had a problem (" + status + "). Try again in a moment.";
+    return "The question could not be asked (" + status + ").";
+  }
+
+  // ---------------------------------------------------------------- the page
+
+  var STATE_LABELS = {
+    retrieving: "Retrieving passages…",
+    answering: "Answering…",
+    done: "Done",
+    stopped: "Stopped",
+    error: "Error",
+  };
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta && meta.content) return meta.content;
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function initPage() {
+    var form = document.getElementById("ask-form");
+    if (!form) return;
+    var el = function (id) {
+      return document.getElementById(id);
+    };
+    var question = el("question");
+    var stopButton = el("stop-button");
+    var formMessage = el("form-message");
+    var topK = el("top-k");
+    var section = el("answer-section");
+    var state = el("answer-state");
+    var answerQuestion = el("answer-question");
+    var answerText = el("answer-text");
+    var answerError = el("answer-error");
+    var answerNotice = el("answer-notice");
+    var mode = el("answer-mode");
+    var timing = el("answer-timing");
+    var sources = el("sources");
+    var sourceList = el("source-list");
+    var filterSummary = el("doc-filter-summary");
+    var current = null;
+
+    function checkedDocumentIds() {
+      return Array.from(form.querySelectorAll('input[name="document_ids"]:checked')).map(function (box) {
+        return parseInt(box.value, 10);
+      });
+    }
+
+    function updateFilterSummary() {
+      var boxes = form.querySelectorAll('input[name="document_ids"]');
+      var checked = checkedDocumentIds().length;
+      filterSummary.textContent = checked ? checked + " of " + boxes.length : "all " + boxes.length;
+    }
+
+    function setState(run, name) {
+      run.state = name;
+      state.dataset.state = name;
+      state.textContent = STATE_LABELS[name] || "";
+    }
+
+    function setBusy(busy) {
+      // a disabled button drops the focus: hand it to the question box rather than to <body>
+      var stopHadFocus = document.activeElement === stopButton;
+      form.classList.toggle("is-busy", busy);
+      stopButton.disabled = !busy;
+      answerText.setAttribute("aria-busy", busy ? "true" : "false");
+      if (!busy && (stopHadFocus || document.activeElement === document.body)) question.focus({ preventScroll: true });
+    }
+
+    function finish(run, stateName, message) {
+      if (run !== current || run.finished) return;
+      run.finished = true;
+      if (stateName) setState(run, stateName);
+      if (message) {
+        // stopping is the user's choice, not a failure: it gets a neutral notice, not an alert
+        var box = stateName === "stopped" ? answerNotice : answerError;
+        box.textContent = message;
+        box.hidden = false;
+      }
+      timing.textContent = " · " + ((performance.now() - run.startedAt) / 1000).toFixed(1) + " s";
+      setBusy(false);
+    }
+
+    function render(run) {
+      renderAnswer(answerText, run.text, run.sourceNumbers);
+    }
+
+    function renderSources(run, items) {
+      var pattern = termPattern(questionTerms(run.question));
+      var numbers = new Set();
+      var fragment = document.createDocumentFragment();
+      items.forEach(function (source, index) {
+        source = source && typeof source === "object" ? source : {};
+        // "n" is the number the answer cites this passage by; the position is the fallback
+        var n = Number.isInteger(source.n) && source.n > 0 ? source.n : index + 1;
+        numbers.add(n);
+        var item = document.createElement("li");
+        item.className = "source";
+        item.id = "source-" + n;
+        item.tabIndex = -1;
+
+        var head = document.createElement("div");
+        head.className = "source-head";
+        var number = document.createElement("span");
+        number.className = "source-number";
+        number.textContent = String(n);
+        var title = document.createElement("span");
+        title.className = "source-title";
+        title.textContent = source.title ? String(source.title) : "Document " + source.document_id;
+        head.append(number, title);
+        if (source.page != null) {
+          var page = document.createElement("span");
+          page.className = "source-page";
+          page.textContent = "page " + source.page;
+          head.append(page);
+        }
+        if (typeof source.score === "number" && isFinite(source.score)) {
+          var score = document.createElement("span");
+          score.className = "source-score";
+          score.title = "retrieval score";
+          score.textContent = "score " + source.score.toFixed(3);
+          head.append(score);
+        }
+        item.append(head);
+
+        var passage = document.createElement("blockquote");
+        passage.className = "passage";
+        appendHighlighted(passage, source.text == null ? "" : source.text, pattern);
+        item.append(passage);
+
+        var url = safeUrl(source.url);
+        if (url) {
+          var link = document.createElement("a");
+          link.className = "pdf-link";
+          link.href = url;
+          link.target = "_blank";
+          link.rel = "noopener";
+          link.textContent = source.page != null ? "Open the PDF at page " + source.page : "Open the PDF";
+          var hint = document.createElement("span");
+          hint.className = "visually-hidden";
+          hint.textContent = " (opens in a new tab)";
+          link.append(hint);
+          item.append(link);
+        }
+        fragment.append(item);
+      });
+      sourceList.replaceChildren(fragment);
+      sources.hidden = items.length === 0;
+      run.sourceNumbers = numbers;
+      render(run);
+    }
+
+    function handleEvent(run, payload) {
+      if (run !== current || run.finished) return;
+      if (payload.meta && typeof payload.meta === "object") {
+        if (payload.meta.mode) {
+          mode.textContent = String(payload.meta.mode) + (payload.meta.reranked ? " · reranked" : "");
+        }
+        if (run.state === "retrieving") setState(run, "answering");
+      }
+      if (typeof payload.token === "string") {
+        if (run.state === "retrieving") setState(run, "answering");
+        run.text += payload.token;
+        render(run);
+      }
+      if (Array.isArray(payload.sources)) renderSources(run, payload.sources);
+      if (payload.error) {
+        var message = payload.error && typeof payload.error.message === "string" && payload.error.message;
+        run.failed = true;
+        setState(run, "error");
+        answerError.textContent = message || "The answer could not be finished.";
+        answerError.hidden = false;
+      }
+      if (payload.done) finish(run, run.failed ? "error" : "done");
+    }
+
+    function stop() {
+      var run = current;
+      if (!run || run.finished) return;
+      run.stopped = true;
+      run.controller.abort();
+      finish(run, "stopped", run.text ? "Stopped. The answer above is incomplete." : "Stopped before an answer came.");
+    }
+
+    async function ask() {
+      var text = question.value.trim();
+      formMessage.textContent = "";
+      if (!text) {
+        formMessage.textContent = "Type a question first.";
+        question.focus();
+        return;
+      }
+      if (current && !current.finished) stop();
+
+      var run = {
+        question: text,
+        text: "",
+        sourceNumbers: null,
+        state: "",
+        finished: false,
+        failed: false,
+        stopped: false,
+        controller: new AbortController(),
+        startedAt: performance.now(),
+      };
+      current = run;
+
+      section.hidden = false;
+      answerQuestion.textContent = text;
+      answerText.replaceChildren();
+      answerError.hidden = true;
+      answerError.textContent = "";
+      answerNotice.hidden = true;
+      answerNotice.textContent = "";
+      sourceList.replaceChildren();
+      sources.hidden = true;
+      mode.textContent = mode.dataset.configured;
+      timing.textContent = "";
+      setState(run, "retrieving");
+      setBusy(true);
+
+      var body = { question: text };
+      var k = parseInt(topK.value, 10);
+      if (k >= 1) body.top_k = k;
+      var ids = checkedDocumentIds();
+      if (ids.length) body.document_ids = ids;
+
+      var response;
+      try {
+        response = await fetch(form.dataset.streamUrl, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-CSRFToken": csrfToken() },
+          body: JSON.stringify(body),
+          credentials: "same-origin",
+          cache: "no-store",
+          signal: run.controller.signal,
+        });
+      } catch (err) {
+        if (!run.stopped) finish(run, "error", "Could not reach the server. Check the connection and ask again.");
+        return;
+      }
+      if (!response.ok) {
+        var message = await responseErrorMessage(response);
+        finish(run, "error", message);
+        return;
+      }
+      if ((response.headers.get("Content-Type") || "").indexOf("text/event-stream") === -1 || !response.body) {
+        finish(run, "error", "The server sent a reply this page cannot read. Try again in a moment.");
+        return;
+      }
+      try {
+        await readEventStream(response, function (payload) {
+          handleEvent(run, payload);
+        });
+      } catch (err) {
+        if (!run.stopped) {
+          finish(run, "error", "The connection was lost before the answer was finished. Ask again to retry.");
+        }
+        return;
+      }
+      if (!run.finished) {
+        finish(run, "error", "The connection closed before the answer was finished. Ask again to retry.");
+      }
+    }
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      ask();
+    });
+    question.addEventListener("keydown", function (event) {
+      var modified = event.shiftKey || event.ctrlKey || event.altKey || event.metaKey;
+      if (event.key === "Enter" && !modified && !event.isComposing) {
+        event.preventDefault();
+        form.requestSubmit();
+      }
+    });
+    question.addEventListener("input", function () {
+      formMessage.textContent = "";
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && current && !current.finished) {
+        event.preventDefault();
+        stop();
+      }
+    });
+    stopButton.addEventListener("click", stop);
+    form.addEventListener("change", function (event) {
+      if (event.target.name === "document_ids") updateFilterSummary();
+    });
+    var find = el("doc-find");
+    if (find) {
+      find.addEventListener("input", function () {
+        var needle = find.value.trim().toLowerCase();
+        form.querySelectorAll(".doc-list li").forEach(function (item) {
+          item.hidden = needle !== "" && item.textContent.toLowerCase().indexOf(needle) === -1;
+        });
+      });
+      // Enter in the finder must not ask the question
+      find.addEventListener("keydown", function (event) {
+        if (event.key === "Enter") event.preventDefault();
+      });
+    }
+    var clear = el("doc-filter-clear");
+    if (clear) {
+      clear.addEventListener("click", function () {
+        form.querySelectorAll('input[name="document_ids"]').forEach(function (box) {
+          box.checked = false;
+        });
+        updateFilterSummary();
+      });
+    }
+    // A citation link moves focus to its source, so keyboard users land where they clicked.
+    answerText.addEventListener("click", function (event) {
+      var link = event.target.closest && event.target.closest("a[href^='#source-']");
+      if (!link) return;
+      var target = document.getElementById(link.getAttribute("href").slice(1));
+      if (target) {
+        event.preventDefault();
+        target.focus();
+        target.scrollIntoView({ block: "nearest", behavior: "smooth" });
+        target.classList.remove("is-flashed");
+        void target.offsetWidth;
+        target.classList.add("is-flashed");
+      }
+    });
+  }
+
+  window.RagsiteAsk = {
+    createSseParser: createSseParser,
+    questionTerms: questionTerms,
+    termPattern: termPattern,
+    appendHighlighted: appendHighlighted,
+    renderAnswer: renderAnswer,
+    readableErrors: readableErrors,
+    safeUrl: safeUrl,
+  };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", initPage);
+  else initPage();
+})();
