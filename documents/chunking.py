@@ -12,8 +12,10 @@ from typing import Callable, Sequence
 TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 
 # A sentence ends at . ! ? ; : (or the Arabic, Devanagari and Greek marks) followed by space,
-# or right after a CJK full stop, which takes no space.
-_SENTENCE_END = re.compile(r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)")
+# or right after a CJK full stop, which takes no space; a kept line break (after a heading) too.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)|\s*\n\s*"
+)
 
 
 @dataclass(frozen=True)

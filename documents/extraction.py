@@ -31,13 +31,23 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s+")
 
 
+# A short line with no closing punctuation before a line that starts with a capital or a digit
+# is a heading (or a list item): its line break is kept, as a sentence boundary.
+_HEADING_BREAK = re.compile(r"(?m)^([^\n]{1,80}[^\s.,;:!?\-])[ \t]*\n\s*(?=[A-Z0-9\u0391-\u03a9\u0410-\u042f])")
+_SPACES = re.compile(r"[^\S\n]+")
+_LINES = re.compile(r"\s*\n\s*")
+
+
 def normalise_text(raw: str) -> str:
-    """NFKC (ligatures become letters), hyphenated line breaks joined, whitespace collapsed."""
+    """NFKC (ligatures become letters), hyphenated line breaks joined, whitespace collapsed; the
+    line break after a heading is kept (as "\n") so that it does not run into the next sentence."""
     text = unicodedata.normalize("NFKC", raw)
     text = _HYPHEN_BREAK.sub(r"\1", text)
     text = _SOFT_HYPHEN.sub("", text)
     text = _CONTROL.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
+    text = _HEADING_BREAK.sub("\\1\u2029", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _WHITESPACE.sub(" ", text.replace("\u2029", "\x00")).replace("\x00", "\n")
+    return _LINES.sub("\n", text).strip()
 
 
 def pdf_open(path, *, filename: str = "") -> PdfReader:

@@ -65,3 +65,16 @@ def test_astream_runs_through_the_base_class_thread_and_gives_the_same_words():
 def test_sentence_splitting_keeps_decimals_and_splits_cjk():
     assert sentences("It weighs 1.2 kg. It is red.") == ["It weighs 1.2 kg.", "It is red."]
     assert sentences("保修期为两年。退货需在三十天内办理。") == ["保修期为两年。", "退货需在三十天内办理。"]
+
+
+def test_meaning_finds_an_answer_that_shares_no_word_with_the_question():
+    passages = [
+        Passage(1, 21, 5, "Weather station", 1,
+                "Clean the rain gauge funnel every three months. The display stores five years of history.", 0.5),
+        Passage(2, 22, 5, "Weather station", 2,
+                "The radio range is up to 150 metres in open air. Mount the array on the pole.", 0.5),
+    ]
+    question = "How far does the signal travel?"
+    assert ask(question, passages) == "The radio range is up to 150 metres in open air. [2]"
+    # Words alone find nothing here: the similarity of meaning is what answered.
+    assert ask(question, passages, semantic=False) == NOT_FOUND

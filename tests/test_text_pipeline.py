@@ -71,3 +71,11 @@ def test_chunks_measured_in_the_models_own_tokens():
 def test_max_tokens_must_be_sane():
     with pytest.raises(ValueError):
         chunk_page(page=1, text="a b c", token_spans=word_spans, max_tokens=2, overlap_tokens=0)
+
+
+def test_a_heading_keeps_its_line_break_and_is_a_sentence_of_its_own():
+    text = normalise_text("Care and Warranty\nClean the funnel every three months. Wipe\nthe panel.")
+    assert text == "Care and Warranty\nClean the funnel every three months. Wipe the panel."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Care and Warranty", "Clean the funnel every three months.", "Wipe the panel."
+    ]

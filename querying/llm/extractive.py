@@ -9,6 +9,7 @@ spaces (Chinese, Japanese, Thai, ...) are split into character bigrams."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
@@ -16,11 +17,16 @@ import unicodedata
 from collections import Counter
 from typing import Iterator
 
+import numpy as np
+
 from querying.llm.base import LLMProvider
 from querying.prompts import NOT_FOUND
 
+logger = logging.getLogger(__name__)
+
 # Sentence ends: Latin, CJK, Arabic, Devanagari punctuation; blank lines and bullets.
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[^\s\"'(\[a-z])|(?<=[。！？；؟।])\s*|\n\s*\n|\n\s*[•·▪\-–]\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[^\s\"'(\[a-z])|(?<=[。！？；؟।])\s*|\s*\n\s*(?:[•·▪\-–]\s+)?")
+_CLOSED = re.compile(r"[.!?。！？;:;)\]\"'»”…؟।]$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _UNSPACED = re.compile(
     "[\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
@@ -59,25 +65,31 @@ def terms(text: str) -> list[str]:
 
 
 def sentences(text: str) -> list[str]:
-    """A passage split into sentences, whitespace tidied, fragments under three words dropped."""
+    """A passage split into sentences, whitespace tidied, fragments and headings dropped."""
     out = []
     for part in _SENTENCE_END.split(text):
         part = " ".join((part or "").split())
-        if part and (len(part.split()) >= 3 or _UNSPACED.search(part) and len(part) >= 6):
+        words = len(part.split())
+        if not part or (words < 6 and not _CLOSED.search(part)):
+            continue  # a fragment, or a heading (short, no closing punctuation): not an answer
+        if words >= 3 or _UNSPACED.search(part) and len(part) >= 6:
             out.append(part)
     return out
 
 
 class ExtractiveProvider(LLMProvider):
-    """Answers from the passages themselves. Options: `max_sentences` kept (2..4 by default),
-    `min_relevance` below which it says it found nothing (0..1: the share of the question's
-    weighted terms the best sentence holds), `words_per_second` to pace the stream (0: no pause)."""
+    """Answers from the passages themselves. Options: `max_sentences` kept (at most 3 by default),
+    `min_relevance` below which it says it found nothing (0..1), `semantic` to weigh in the
+    embedding model's similarity between the question and each sentence (so "How far does the
+    radio reach?" finds "The radio range is 150 metres" with no word in common), and
+    `words_per_second` to pace the stream (0: no pause)."""
 
     name = "extractive"
 
-    def __init__(self, max_sentences: int = 4, min_relevance: float = 0.3, words_per_second: float = 0):
+    def __init__(self, max_sentences: int = 3, min_relevance: float = 0.3, semantic: bool = True, words_per_second: float = 0):
         self.max_sentences = max_sentences
         self.min_relevance = min_relevance
+        self.semantic = semantic
         self.words_per_second = words_per_second
 
     def answer(self, question: str, sources) -> str:
@@ -95,35 +107,61 @@ class ExtractiveProvider(LLMProvider):
         # A question word no sentence holds weighs as much as the rarest word that some sentence holds.
         idf = {t: math.log(1 + (count - max(document_frequency[t], 1) + 0.5) / (max(document_frequency[t], 1) + 0.5)) for t in query}
         perfect = sum(idf.values()) or 1.0
+        similarity = self._similarity(question, [c[2] for c in candidates])
         k1, b = 1.2, 0.5
         scored = []
-        for number, position, sentence, sentence_terms in candidates:
+        for index, (number, position, sentence, sentence_terms) in enumerate(candidates):
             frequency = Counter(sentence_terms)
             matched = [t for t in query if frequency[t]]
-            if not matched:
-                continue
             coverage = sum(idf[t] for t in matched) / perfect
             length_norm = 1 - b + b * len(sentence_terms) / average_length
             bm25 = sum(idf[t] * frequency[t] * (k1 + 1) / (frequency[t] + k1 * length_norm) for t in matched)
+            # Relevance mixes the share of the question's words the sentence holds with how much
+            # closer in meaning it is than the typical candidate (see _similarity).
+            relevance = coverage if similarity is None else 0.5 * coverage + 0.5 * similarity[index]
+            if relevance <= 0:
+                continue
             prior = 1 / (1 + 0.1 * (number - 1))
-            scored.append((coverage, coverage * prior + 0.02 * bm25 / perfect, number, position, sentence))
+            scored.append((relevance, relevance * prior + 0.02 * bm25 / perfect, coverage, number, position, sentence))
         if not scored or max(s[0] for s in scored) < self.min_relevance:
             return NOT_FOUND
         scored.sort(key=lambda s: s[1], reverse=True)
         best = scored[0][1]
         chosen, seen = [], set()
-        for coverage, score, number, position, sentence in scored:
+        for relevance, score, coverage, number, position, sentence in scored:
             key = _fold(sentence)
             if key in seen:  # overlapping chunks repeat sentences
                 continue
-            if chosen and (score < 0.35 * best or coverage < self.min_relevance / 2):
+            if chosen and (score < 0.6 * best or relevance < self.min_relevance):
                 break
+            if chosen and not coverage:
+                continue  # meaning alone may find the answer, but not add to it
             seen.add(key)
             chosen.append((number, position, sentence))
             if len(chosen) >= self.max_sentences:
                 break
         chosen.sort()  # in source order, and in reading order within a source
         return " ".join(f"{sentence} [{number}]" for number, position, sentence in chosen)
+
+    def _similarity(self, question: str, texts: list[str]):
+        """Cosine similarity of the question to each text with the corpus's embedding model, or
+        None (words alone decide) when semantic scoring is off or the model cannot be had."""
+        if not self.semantic:
+            return None
+        try:
+            from documents.embedding import get_embedder
+
+            embedder = get_embedder()
+            vectors = embedder.embed([question, *texts])
+        except Exception as exc:  # the answer still comes, from words alone
+            logger.warning("extractive answers use word overlap only: %s", exc)
+            return None
+        cosine = vectors[1:] @ vectors[0]
+        # Measured against the median candidate, not zero: in scripts the model knows badly every
+        # sentence looks alike to it, and then only words should count. A sentence 0.4 above the
+        # median (or above 0.15, whichever is higher) counts as a full match.
+        baseline = max(0.15, float(np.median(cosine)))
+        return np.clip((cosine - baseline) / 0.4, 0.0, 1.0)
 
     def stream(self, system: str, messages: list[dict], *, sources=None, usage: dict | None = None) -> Iterator[str]:
         question = messages[-1]["content"] if messages else ""
