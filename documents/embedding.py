@@ -1,5 +1,6 @@
 """Embedding backends. settings.RAGSITE_EMBEDDER picks one; get_embedder() builds it once per process."""
 
+import copy
 import functools
 import importlib.util
 import logging
@@ -72,15 +73,19 @@ class SentenceTransformerEmbedder(Embedder):
         self.batch_size = batch_size
         self.dimension = self.model.get_embedding_dimension()
         self.max_tokens = self.model.max_seq_length - 2  # [CLS] and [SEP]
-        self._tokenizer = self.model.tokenizer
+        # A copy of its own: chunking runs in a read-ahead thread while encode() tokenises, and a
+        # fast tokenizer shared by two threads fails ("Already borrowed").
+        self._tokenizer = copy.deepcopy(self.model.tokenizer)
+        self._tokenizer_lock = threading.Lock()
         # Torch modules are not safe to call from several threads at once in one process.
         self._lock = threading.Lock()
         logger.info("embedding model %s loaded on %s (%s dimensions)", self.name, self.device, self.dimension)
 
     def token_spans(self, text):
-        encoding = self._tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-        )
+        with self._tokenizer_lock:
+            encoding = self._tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+            )
         return encoding["offset_mapping"]
 
     def embed(self, texts):

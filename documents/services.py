@@ -3,9 +3,12 @@ call these; tasks are thin wrappers around them."""
 
 import hashlib
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Iterator
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -189,27 +192,38 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
 
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
+
+    def page_batches():
+        """(last page, pages, chunk drafts) per batch of pages; runs ahead in its own thread."""
+        for batch_start in range(1, page_count + 1, batch_pages):
+            pages = list(pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1))
+            drafts = [
+                draft
+                for page in pages
+                if page.text
+                for draft in chunk_page(
+                    page=page.number, text=page.text, token_spans=embedder.token_spans,
+                    max_tokens=max_tokens, overlap_tokens=settings.RAGSITE_CHUNK_OVERLAP_TOKENS,
+                )
+            ]
+            yield min(page_count, batch_start + batch_pages - 1), pages, drafts
+
     ordinal = 0
     empty_pages, failed_pages, failures = [], [], []
-    for batch_start in range(1, page_count + 1, batch_pages):
-        drafts = []
-        for page in pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1):
+    pending: list = []
+    # Reading and chunking the next pages overlaps with embedding these (torch frees the GIL);
+    # embedding waits for enough chunks to make full, length-sorted batches.
+    for last_page, pages, drafts in read_ahead(page_batches(), depth=2):
+        for page in pages:
             if page.error:
                 failed_pages.append(page.number)
                 failures.append(f"page {page.number}: {page.error}")
             elif not page.text:
                 empty_pages.append(page.number)
-            else:
-                drafts.extend(
-                    chunk_page(
-                        page=page.number,
-                        text=page.text,
-                        token_spans=embedder.token_spans,
-                        max_tokens=max_tokens,
-                        overlap_tokens=settings.RAGSITE_CHUNK_OVERLAP_TOKENS,
-                    )
-                )
-        vectors = embedder.embed([draft.text for draft in drafts])
+        pending.extend(drafts)
+        if len(pending) < settings.RAGSITE_EMBED_BATCH_CHUNKS and last_page < page_count:
+            continue
+        vectors = embedder.embed([draft.text for draft in pending])
         Chunk.objects.bulk_create(
             Chunk(
                 document=document,
@@ -223,13 +237,13 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
                 embedding=vector.astype("<f4").tobytes(),
                 embedding_model=embedder.name,
             )
-            for i, (draft, vector) in enumerate(zip(drafts, vectors))
+            for i, (draft, vector) in enumerate(zip(pending, vectors))
         )
-        ordinal += len(drafts)
-        pages_done = min(page_count, batch_start + batch_pages - 1)
-        Document.objects.filter(pk=document.pk).update(pages_done=pages_done, heartbeat_at=timezone.now())
+        ordinal += len(pending)
+        pending = []
+        Document.objects.filter(pk=document.pk).update(pages_done=last_page, heartbeat_at=timezone.now())
         if progress:
-            progress(pages_done, page_count)
+            progress(last_page, page_count)
 
     if ordinal == 0:
         Chunk.objects.filter(document=document, generation=generation).delete()
@@ -258,6 +272,43 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
         )
     logger.info("document %s ready: %s pages, %s chunks", document.pk, page_count, ordinal)
     return IngestOutcome(document.pk, Document.Status.READY, error)
+
+
+def read_ahead(items: Iterator, *, depth: int) -> Iterator:
+    """Iterate over items produced by a background thread, at most `depth` of them ahead.
+    An exception in the producer is raised here, in the consumer."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put((done, None))
+        except BaseException as exc:  # handed to the consumer
+            buffer.put((done, exc))
+
+    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = buffer.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _fail(document: Document, reason: str) -> IngestOutcome:

@@ -159,8 +159,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # Chunking, measured in the embedding model's own tokens.
 RAGSITE_CHUNK_TOKENS = env_int("RAGSITE_CHUNK_TOKENS", 200)
 RAGSITE_CHUNK_OVERLAP_TOKENS = env_int("RAGSITE_CHUNK_OVERLAP_TOKENS", 32)
-# Pages extracted, chunked and embedded together: bounds memory on very long PDFs.
+# Pages read and chunked together, ahead of the embedding: bounds memory on very long PDFs.
 RAGSITE_INGEST_PAGE_BATCH = env_int("RAGSITE_INGEST_PAGE_BATCH", 16)
+# Chunks embedded and stored together: bigger calls sort by length and pad less.
+RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
 # A document 'processing' with no progress for this long is taken to belong to a dead worker.
 RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 600)
 

@@ -93,7 +93,10 @@ def test_production_path_postgres_redis_and_a_real_worker(tmp_path, production_s
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_ingest_leaves_the_document_to_the_next_worker(tmp_path, production_services, staff_auth):
     # One page a batch: the heartbeat moves page by page, and the kill lands mid-document.
-    env = process_env(tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_INGEST_PAGE_BATCH=1, RAGSITE_STALE_AFTER_SECONDS=3)
+    env = process_env(
+        tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_INGEST_PAGE_BATCH=1, RAGSITE_EMBED_BATCH_CHUNKS=1,
+        RAGSITE_STALE_AFTER_SECONDS=3,
+    )
     port = free_port()
     log = tmp_path / "processes.log"
     long_manual = [f"Section {n}. " + "The pump must be primed before the first start. " * 15 for n in range(30)]
