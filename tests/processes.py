@@ -102,3 +102,24 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.3, what: str = "c
         time.sleep(interval)
     tail = f"\nlog:\n{log.read_text()[-4000:]}" if log and log.exists() else ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what}{tail}")
+
+
+def require_production_services(redis_url: str) -> str:
+    """Skip (or, in CI, fail) unless the test database is PostgreSQL and Redis answers at
+    redis_url; that Redis database is emptied, so nothing is left from an earlier run."""
+    import pytest
+    import redis
+
+    problems = []
+    if connection.vendor != "postgresql":
+        problems.append(f"the test database is {connection.vendor}, not PostgreSQL (set DATABASE_URL)")
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).flushdb()
+    except redis.RedisError as exc:
+        problems.append(f"Redis at {redis_url} is not reachable: {exc}")
+    if problems:
+        message = "production path needs PostgreSQL and Redis: " + "; ".join(problems)
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return redis_url

@@ -5,13 +5,11 @@ version they publish without a restart."""
 import os
 
 import pytest
-import redis
-from django.db import connection
 
 from documents.models import SearchIndexState
 from documents.search import chunk_search, index_rebuild_request
 from documents.tasks import index_rebuild_task
-from tests.processes import process_env, running, wait_for, worker_args
+from tests.processes import process_env, require_production_services, running, wait_for, worker_args
 from tests.search_corpus import add_document, add_manuals
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_SEARCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -19,18 +17,7 @@ REDIS_URL = os.environ.get("RAGSITE_TEST_SEARCH_REDIS_URL", "redis://127.0.0.1:6
 
 @pytest.fixture
 def broker(settings):
-    problems = []
-    if connection.vendor != "postgresql":
-        problems.append(f"the test database is {connection.vendor}, not PostgreSQL (set DATABASE_URL)")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).flushdb()
-    except redis.RedisError as exc:
-        problems.append(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    if problems:
-        message = "production path needs PostgreSQL and Redis: " + "; ".join(problems)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_production_services(REDIS_URL)
     from ragsite.celery import app
 
     # This process sends the tasks: point the Celery app at Redis, with fresh connection pools.

@@ -7,12 +7,12 @@ import signal
 
 import httpx
 import pytest
-import redis
-from django.db import connection
 
 from documents.models import Document
 from tests import pdfs
-from tests.processes import free_port, process_env, running, stop, wait_for, wait_http, web_args, worker_args
+from tests.processes import (
+    free_port, process_env, require_production_services, running, stop, wait_for, wait_http, web_args, worker_args,
+)
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -20,20 +20,7 @@ REDIS_URL = os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"
 @pytest.fixture
 def production_services():
     """PostgreSQL and Redis must be there; in CI their absence fails the run instead of skipping it."""
-    problems = []
-    if connection.vendor != "postgresql":
-        problems.append(f"the test database is {connection.vendor}, not PostgreSQL (set DATABASE_URL)")
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.flushdb()  # a database of its own: nothing left from an earlier run
-    except redis.RedisError as exc:
-        problems.append(f"Redis at {REDIS_URL} is not reachable: {exc}")
-    if problems:
-        message = "production path needs PostgreSQL and Redis: " + "; ".join(problems)
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return REDIS_URL
+    return require_production_services(REDIS_URL)
 
 
 @pytest.fixture
