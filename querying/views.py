@@ -1,4 +1,5 @@
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -7,6 +8,8 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from documents.search import SearchError
@@ -15,6 +18,7 @@ from querying.api import QueryInputSerializer, error_status_and_body
 from querying.llm.base import LLMError
 from querying.sse import EventFormatter, abatches_with_heartbeat, iter_with_heartbeat
 
+logger = logging.getLogger(__name__)
 
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -47,6 +51,19 @@ async def _prepare(request, options: dict):
     return await sync_to_async(services.answer_prepare)(**options)
 
 
+def _csrf_failure(request) -> str | None:
+    """CSRF rides on cookies: a request that carries any (a browser's) must bring the token, as
+    the ask page does; a client with no cookies (curl, an SDK) has no ambient authority to abuse
+    and streams without one, as it does from POST /query."""
+    if not request.COOKIES:
+        return None
+    check = CsrfViewMiddleware(lambda request: None)
+    check._reject = lambda request, reason: reason
+    check.process_request(request)
+    return check.process_view(request, None, (), {})
+
+
+@csrf_exempt
 @require_POST
 async def query_stream(request):
     """POST /query/stream: the answer as server-sent events (see querying.services for the events).
@@ -54,6 +71,13 @@ async def query_stream(request):
     Validation, the provider's settings and retrieval are checked before the response starts, so
     bad requests get ordinary 4xx JSON. Under ASGI the stream is an async generator over the
     provider's async client (no thread per open stream); under WSGI a blocking one."""
+    reason = _csrf_failure(request)
+    if reason:
+        logger.info("query stream refused: CSRF check failed: %s", reason)
+        return JsonResponse(
+            {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
+            status=403,
+        )
     try:
         payload = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):

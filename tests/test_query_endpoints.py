@@ -216,11 +216,17 @@ def test_stream_rejects_bad_input_with_json_before_the_stream_starts(client, bod
     assert client.get("/query/stream").status_code == 405
 
 
-def test_stream_is_csrf_protected_and_open_to_anonymous_users(kettle):
+def test_stream_is_csrf_protected_for_browsers_and_open_to_api_clients(kettle):
+    # A browser (it has cookies) must send the token with its cookie ...
     strict = Client(enforce_csrf_checks=True)
-    assert strict.post("/query/stream", {"question": QUESTION}, content_type="application/json").status_code == 403
     strict.cookies["csrftoken"] = CSRF
+    refused = strict.post("/query/stream", {"question": QUESTION}, content_type="application/json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     response, (payloads, ids, _) = stream_wsgi(strict, {"question": QUESTION}, HTTP_X_CSRFTOKEN=CSRF)
+    assert payloads[-1]["done"] is True
+    # ... an API client with no cookies at all streams as it would call POST /query.
+    api_client = Client(enforce_csrf_checks=True)
+    response, (payloads, ids, _) = stream_wsgi(api_client, {"question": QUESTION})
     assert payloads[-1]["done"] is True
 
 
