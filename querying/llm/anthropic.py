@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import AsyncIterator, Iterator
 
 import anthropic
 
-from querying.llm.base import LLMError, LLMProvider, error_for_status, error_for_transport
+from querying.llm.base import AsyncClientPerLoop, LLMError, LLMProvider, error_for_status, error_for_transport
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
 
 
-class AnthropicProvider(LLMProvider):
+class AnthropicProvider(AsyncClientPerLoop, LLMProvider):
     def __init__(
         self,
         model: str = "claude-haiku-4-5",
@@ -40,15 +38,9 @@ class AnthropicProvider(LLMProvider):
             self.client = anthropic.Anthropic(**self._client_options)
         except Exception as exc:
             raise LLMError(f"cannot set up anthropic: {exc} (see LLM_API_KEY)", code="not_configured") from exc
-        # An async client's connection pool belongs to the event loop that opened it.
-        self._async_clients = weakref.WeakKeyDictionary()
 
-    def _async_client(self):
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = anthropic.AsyncAnthropic(**self._client_options)
-        return client
+    def make_async_client(self):
+        return anthropic.AsyncAnthropic(**self._client_options)
 
     def _request(self, system: str, messages: list[dict]) -> dict:
         return {

@@ -36,6 +36,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import weakref
 from typing import AsyncIterator, Iterator
 
 HTTP_STATUS_CODES = {
@@ -94,6 +95,22 @@ def _accepted(func) -> tuple[frozenset, bool]:
         return frozenset(), False
     names = frozenset(p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
     return names, any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+class AsyncClientPerLoop:
+    """One async SDK client per event loop (a client's connection pool belongs to the loop that
+    opened it). Vendor providers call `self._async_client()` with `make_async_client` set."""
+
+    def make_async_client(self):
+        raise NotImplementedError
+
+    def _async_client(self):
+        clients = self.__dict__.setdefault("_async_clients", weakref.WeakKeyDictionary())
+        loop = asyncio.get_running_loop()
+        client = clients.get(loop)
+        if client is None:
+            client = clients[loop] = self.make_async_client()
+        return client
 
 
 def supported_kwargs(method, kwargs: dict) -> dict:

@@ -3,17 +3,15 @@ and raise the same family of exceptions. This module imports no SDK; each subcla
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from typing import AsyncIterator, Iterator
 
-from querying.llm.base import LLMError, LLMProvider, error_for_status, error_for_transport
+from querying.llm.base import AsyncClientPerLoop, LLMError, LLMProvider, error_for_status, error_for_transport
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}
 
 
-class ChatCompletionsProvider(LLMProvider):
+class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
     """A provider for a `chat.completions.create(stream=True)` API. Subclasses set `vendor` and
     the SDK's `sdk` module, `client_class` and `async_client_class`."""
 
@@ -55,15 +53,9 @@ class ChatCompletionsProvider(LLMProvider):
             self.client = self.client_class(**self._client_options)
         except Exception as exc:  # the SDK's "api_key must be set" and the like
             raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
-        # An async client's connection pool belongs to the event loop that opened it.
-        self._async_clients = weakref.WeakKeyDictionary()
 
-    def _async_client(self):
-        loop = asyncio.get_running_loop()
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = self.async_client_class(**self._client_options)
-        return client
+    def make_async_client(self):
+        return self.async_client_class(**self._client_options)
 
     def _request(self, system: str, messages: list[dict]) -> dict:
         request = {
