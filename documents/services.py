@@ -47,6 +47,24 @@ def file_sha256(handle) -> str:
     return digest.hexdigest()
 
 
+def default_title(filename: str) -> str:
+    """The title a document gets when the uploader gives none (until its PDF says better)."""
+    return Path(filename).stem.replace("_", " ").strip()
+
+
+def pdf_title(reader) -> str:
+    """The title in the PDF's metadata, when it looks like one a person would use."""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "")
+    except Exception:  # a damaged info dictionary is no reason to fail the document
+        return ""
+    title = " ".join(title.replace("\x00", "").split())
+    generated = ("microsoft word - ", "microsoft powerpoint - ", "untitled", "title", "document")
+    if not 3 <= len(title) <= 200 or title.lower().startswith(generated) or title.lower().endswith((".doc", ".docx", ".pdf")):
+        return ""
+    return title
+
+
 def document_create(*, file, filename: str = "", title: str = "", user=None, enqueue: bool = True) -> Document:
     """Store an uploaded PDF as a queued document and send it to the worker once committed.
 
@@ -72,7 +90,7 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
     if existing is not None:
         raise DuplicateDocument(existing)
     document = Document(
-        title=(title or Path(filename).stem.replace("_", " ")).strip()[:255] or filename,
+        title=(title or default_title(filename)).strip()[:255] or filename,
         original_filename=filename[:255],
         sha256=checksum,
         size_bytes=size,
@@ -184,7 +202,10 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
         raise PdfError(
             f"{name} has {page_count} pages; the limit is {settings.RAGSITE_MAX_PAGES} (setting RAGSITE_MAX_PAGES)"
         )
-    Document.objects.filter(pk=document.pk).update(page_count=page_count)
+    updates = {"page_count": page_count}
+    if document.title == default_title(document.original_filename) and (title := pdf_title(reader)):
+        updates["title"] = title[:255]  # the uploader gave none: the PDF's own is better than a file name
+    Document.objects.filter(pk=document.pk).update(**updates)
 
     generation = document.generation + 1
     # Leftovers of an earlier attempt that died before its swap.

@@ -155,3 +155,27 @@ def test_reingest_after_failure_runs_again():
     document_reingest(document=document)
     document.refresh_from_db()
     assert document.status == "queued" and document.error == ""
+
+
+def test_a_document_uploaded_without_a_title_takes_the_one_in_its_pdf():
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_title("Falcon 3 Drone - Pilot Handbook")
+    pdf.add_page()
+    pdf.set_font("helvetica", size=10)
+    pdf.multi_cell(0, 5, MANUAL[0])
+    named = upload(bytes(pdf.output()), name="scan_0042.pdf")
+    document_ingest(document_id=named.pk)
+    named.refresh_from_db()
+    assert named.title == "Falcon 3 Drone - Pilot Handbook"
+
+    # A title given at upload wins over the PDF's; a PDF with no title keeps the file name's.
+    given = upload(pdfs.text_pdf(MANUAL), name="manual.pdf", title="Drone manual, 2024 edition")
+    document_ingest(document_id=given.pk)
+    given.refresh_from_db()
+    assert given.title == "Drone manual, 2024 edition"
+    plain = upload(pdfs.text_pdf(MANUAL[:1]), name="quick_start.pdf")
+    document_ingest(document_id=plain.pk)
+    plain.refresh_from_db()
+    assert plain.title == "quick start"
