@@ -162,39 +162,55 @@ def _meta(plan: AnswerPlan) -> dict:
     return {"meta": {"mode": plan.mode, "reranked": plan.reranked}}
 
 
+class _AnswerRun:
+    """What one answer gathers as it streams, shared by the blocking and the async paths."""
+
+    def __init__(self, plan: AnswerPlan):
+        self.plan = plan
+        self.usage: dict = {}
+        self.pieces: list[str] = []
+        self.error: LLMError | None = None
+        self.started = time.perf_counter()
+        self.first_token: float | None = None
+
+    def provider_kwargs(self, method) -> dict:
+        return supported_kwargs(method, _provider_kwargs(self.plan, self.usage))
+
+    def token(self, piece: str) -> dict:
+        self.first_token = self.first_token or time.perf_counter()
+        self.pieces.append(piece)
+        return {"token": piece}
+
+    def closing_events(self) -> list[dict]:
+        """sources, then the error if there was one, then done."""
+        events = [{"sources": [source_payload(p) for p in self.plan.prompt.passages]}]
+        if self.error is not None:
+            events.append(_error_payload(self.error))
+        timings, usage = _finish(self.plan, self.usage, "".join(self.pieces), self.started, self.first_token)
+        events.append({"done": True, "timings": timings, "usage": usage})
+        return events
+
+
 def answer_events(*, plan: AnswerPlan) -> Iterator[dict]:
     """The answer as SSE payloads, read from the provider's blocking `stream` (WSGI).
     Closing this generator closes the provider's stream."""
     yield _meta(plan)
-    usage: dict = {}
-    pieces: list[str] = []
-    error = None
-    generate_started = time.perf_counter()
-    first_token = None
-    provider = plan.provider
-    if not plan.prompt.passages:
+    run, provider, prompt = _AnswerRun(plan), plan.provider, plan.prompt
+    if not prompt.passages:
         stream = iter([NOT_FOUND])
     else:
-        stream = provider.stream(
-            plan.prompt.system, plan.prompt.messages, **supported_kwargs(provider.stream, _provider_kwargs(plan, usage))
-        )
+        stream = provider.stream(prompt.system, prompt.messages, **run.provider_kwargs(provider.stream))
     try:
         for piece in stream:
             if piece:
-                first_token = first_token or time.perf_counter()
-                pieces.append(piece)
-                yield {"token": piece}
+                yield run.token(piece)
     except Exception as exc:
-        error = _as_llm_error(exc, plan)
+        run.error = _as_llm_error(exc, plan)
     finally:
         close = getattr(stream, "close", None)
         if close is not None:
             close()
-    yield {"sources": [source_payload(p) for p in plan.prompt.passages]}
-    if error is not None:
-        yield _error_payload(error)
-    timings, usage = _finish(plan, usage, "".join(pieces), generate_started, first_token)
-    yield {"done": True, "timings": timings, "usage": usage}
+    yield from run.closing_events()
 
 
 async def _one(text: str) -> AsyncIterator[str]:
@@ -205,30 +221,18 @@ async def answer_aevents(*, plan: AnswerPlan) -> AsyncIterator[dict]:
     """The answer as SSE payloads, read from the provider's `astream` (ASGI). Cancelling or
     closing this generator closes the provider's stream, and with it the upstream connection."""
     yield _meta(plan)
-    usage: dict = {}
-    pieces: list[str] = []
-    error = None
-    generate_started = time.perf_counter()
-    first_token = None
-    provider = plan.provider
-    if not plan.prompt.passages:
+    run, provider, prompt = _AnswerRun(plan), plan.provider, plan.prompt
+    if not prompt.passages:
         stream = _one(NOT_FOUND)
     else:
-        stream = provider.astream(
-            plan.prompt.system, plan.prompt.messages, **supported_kwargs(provider.astream, _provider_kwargs(plan, usage))
-        )
+        stream = provider.astream(prompt.system, prompt.messages, **run.provider_kwargs(provider.astream))
     try:
         async for piece in stream:
             if piece:
-                first_token = first_token or time.perf_counter()
-                pieces.append(piece)
-                yield {"token": piece}
+                yield run.token(piece)
     except Exception as exc:
-        error = _as_llm_error(exc, plan)
+        run.error = _as_llm_error(exc, plan)
     finally:
         await stream.aclose()
-    yield {"sources": [source_payload(p) for p in plan.prompt.passages]}
-    if error is not None:
-        yield _error_payload(error)
-    timings, usage = _finish(plan, usage, "".join(pieces), generate_started, first_token)
-    yield {"done": True, "timings": timings, "usage": usage}
+    for event in run.closing_events():
+        yield event
