@@ -103,3 +103,10 @@ def test_a_corpus_without_a_single_token_still_builds(tmp_path):
     backend = BM25sBackend()
     backend.build(*token_ids([tokenize("..."), tokenize("!!")]), tmp_path / "bm25")
     assert len(backend.open(tmp_path / "bm25").top(tokenize("anything"), 5)[0]) == 0
+
+
+def test_underscores_alone_give_no_token_and_never_raise():
+    # Real manuals and forms are full of them: a lone "_", form blanks "_____".
+    assert tokenize("a _ b") == ["b"]
+    assert tokenize("Name: ______ Date: __/__/____") == ["name", "date"]
+    assert tokenize("__init__ and x_") == ["__init__", "init", "x_", "x"]

@@ -95,6 +95,8 @@ def tokenize(text: str, *, stopwords: frozenset[str] = ENGLISH_STOPWORDS) -> lis
                 append(token)
             continue
         parts = _PART.findall(token)
+        if not parts:  # underscores alone (form blanks "____", a lone "_"): nothing to search for
+            continue
         if len(parts) > 1 or token != parts[0]:
             if not _NO_SPACE_RUN.search(token):
                 append(token)
