@@ -26,8 +26,9 @@ class PageText:
 
 _HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad\u2010]\s*\n\s*(?=[a-z\u00df-\u00ff])")
 _SOFT_HYPHEN = re.compile("\u00ad")
-# Control characters (PostgreSQL refuses NUL in text); tab and newlines become spaces below.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Control characters, C0 and C1 (PostgreSQL refuses NUL in text), and lone surrogates (they have
+# no UTF-8 form: saving or encoding the text would fail); tab and newlines become spaces below.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _WHITESPACE = re.compile(r"\s+")
 
 

@@ -1,0 +1,183 @@
+"""Properties of the pure text stages of ingestion and search: the BM25 tokeniser, page text
+normalisation, sentence splitting and chunking. They must hold for any string, not only for the
+text we thought of; each @example is an input that once broke one of them."""
+
+import re
+import time
+import unicodedata
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from documents.chunking import chunk_page, sentence_spans
+from documents.extraction import normalise_text
+from documents.search.tokenize import tokenize
+from tests.strategies import texts
+
+MB = 1_000_000
+
+
+def whitespace_spans(text):
+    """A simple deterministic tokenizer: one token per run of non-space characters."""
+    return [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+
+
+def wordpiece_like_spans(text):
+    """Closer to BERT's pre-tokenizer: words, and each punctuation or symbol character alone."""
+    return [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
+
+
+def character_spans(text):
+    """One token per non-space character (as CJK text gets)."""
+    return [(i, i + 1) for i, char in enumerate(text) if not char.isspace()]
+
+
+def within_seconds(seconds, function, *args, **kwargs):
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    elapsed = time.perf_counter() - started
+    assert elapsed < seconds, f"{function.__name__} took {elapsed:.1f} s"
+    return result
+
+
+# 1 MB inputs that punish a quadratic regular expression or loop.
+HUGE = {
+    "words": "Fill the kettle. " * (MB // 17),
+    "spaces inside": "a" + " " * MB + "b",
+    "spaces and tabs inside": "a." + " \t" * (MB // 2) + "b",
+    "underscores": "_" * MB,
+    "hyphens": "-" * MB,
+    "dots": "a." * (MB // 2),
+    "one long word": "x" * MB,
+    "CJK": "東京都の人口。" * (MB // 7),
+    "lone marks": "\u0301" * MB,
+    "hyphenated breaks": "a-\n" * (MB // 3),
+    "short lines": "Heading\n" * (MB // 8),
+    "controls": "\x00\x01\x7f\x85" * (MB // 4),
+    "everything": "".join(chr(c) for c in range(0x20, 0x3000) if not 0xD800 <= c < 0xE000) * (MB // 0x2FE0),
+}
+
+
+# --- tokenize -------------------------------------------------------------------------------
+
+
+@given(texts())
+@example("_")  # once raised IndexError and stopped every index rebuild (fixed in ea1e1d3)
+@example("___ _ __")
+def test_tokens_are_non_empty_strings_without_whitespace(text):
+    tokens = tokenize(text)
+    assert all(isinstance(token, str) and token for token in tokens)
+    assert not any(char.isspace() for token in tokens for char in token)
+
+
+@given(texts())
+def test_tokens_are_pieces_of_the_folded_text_and_deterministic(text):
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    tokens = tokenize(text)
+    assert all(token in folded for token in tokens)
+    assert tokenize(text) == tokens
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_tokenize_1mb_in_linear_time(name):
+    within_seconds(5, tokenize, HUGE[name])
+
+
+# --- normalise_text -------------------------------------------------------------------------
+
+
+@given(texts())
+def test_normalised_text_is_a_fixed_point(text):
+    normalised = normalise_text(text)
+    assert normalise_text(normalised) == normalised
+
+
+@given(texts())
+@example("\x80")  # C1 controls were kept
+@example("page\ud800text")  # and lone surrogates, which cannot be saved as UTF-8
+def test_normalised_text_has_no_controls_and_collapsed_whitespace(text):
+    normalised = normalise_text(text)
+    assert normalised == normalised.strip()
+    assert "\x00" not in normalised
+    # Newline is the one control character kept (the break after a heading); no lone surrogate
+    # (PostgreSQL and UTF-8 refuse them).
+    assert not [c for c in normalised if unicodedata.category(c) in ("Cc", "Cs") and c != "\n"]
+    assert not re.search(r"[^\S \n]|\s\s", normalised), "whitespace is one space or one newline"
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_normalise_1mb_in_linear_time(name):
+    within_seconds(5, normalise_text, HUGE[name])
+
+
+# --- sentence_spans -------------------------------------------------------------------------
+
+
+@given(texts())
+def test_sentence_spans_are_ordered_non_empty_and_cover_every_visible_character(text):
+    spans = sentence_spans(text)
+    position = 0
+    covered = set()
+    for start, end in spans:
+        assert position <= start < end <= len(text)
+        assert text[start:end].strip(), "no sentence is empty or only whitespace"
+        covered.update(range(start, end))
+        position = end
+    assert all(i in covered for i, char in enumerate(text) if not char.isspace())
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_sentence_spans_1mb_in_linear_time(name):
+    within_seconds(5, sentence_spans, HUGE[name])
+
+
+# --- chunk_page -----------------------------------------------------------------------------
+
+
+def check_chunks(chunks, *, page, text, token_spans, max_tokens):
+    previous_start = -1
+    covered = set()
+    for chunk in chunks:
+        assert chunk.page == page
+        assert chunk.text, "no chunk is empty"
+        assert chunk.text == text[chunk.char_start : chunk.char_end].strip()
+        assert 0 <= chunk.char_start < chunk.char_end <= len(text)
+        assert chunk.char_start > previous_start, "chunks are in page order"
+        previous_start = chunk.char_start
+        assert chunk.token_count <= max_tokens
+        assert len(token_spans(chunk.text)) <= max_tokens, "the model sees the whole chunk"
+        covered.update(range(chunk.char_start, chunk.char_end))
+    assert all(i in covered for i, char in enumerate(text) if not char.isspace())
+
+
+TOKENIZERS = st.sampled_from([whitespace_spans, wordpiece_like_spans, character_spans])
+
+
+@given(
+    text=texts(max_size=400),
+    page=st.integers(1, 5000),
+    token_spans=TOKENIZERS,
+    max_tokens=st.integers(8, 40),
+    overlap_tokens=st.integers(-5, 40),
+)
+def test_chunks_fit_the_limit_and_cover_the_page_in_order(text, page, token_spans, max_tokens, overlap_tokens):
+    chunks = chunk_page(page=page, text=text, token_spans=token_spans, max_tokens=max_tokens, overlap_tokens=overlap_tokens)
+    check_chunks(chunks, page=page, text=text, token_spans=token_spans, max_tokens=max_tokens)
+
+
+@given(text=texts(max_size=40), max_tokens=st.integers(-10, 7))
+def test_chunking_refuses_a_limit_below_8_tokens_unless_there_is_nothing_to_chunk(text, max_tokens):
+    if not text.strip():
+        assert chunk_page(page=1, text=text, token_spans=whitespace_spans, max_tokens=max_tokens, overlap_tokens=0) == []
+    else:
+        with pytest.raises(ValueError):
+            chunk_page(page=1, text=text, token_spans=whitespace_spans, max_tokens=max_tokens, overlap_tokens=0)
+
+
+@pytest.mark.parametrize("name", HUGE)
+def test_chunk_1mb_in_linear_time(name):
+    chunks = within_seconds(
+        10, chunk_page, page=7, text=HUGE[name], token_spans=wordpiece_like_spans, max_tokens=200, overlap_tokens=32
+    )
+    assert all(chunk.page == 7 and chunk.token_count <= 200 for chunk in chunks)
