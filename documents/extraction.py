@@ -32,23 +32,41 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\
 _WHITESPACE = re.compile(r"\s+")
 
 
-# A short line with no closing punctuation before a line that starts with a capital or a digit
-# is a heading (or a list item): its line break is kept, as a sentence boundary.
-_HEADING_BREAK = re.compile(r"(?m)^([^\n]{1,80}[^\s.,;:!?\-])[ \t]*\n\s*(?=[A-Z0-9\u0391-\u03a9\u0410-\u042f])")
+# A short line that starts with a capital or a digit, has no closing punctuation and comes before
+# a line that starts with one too is a heading (or a list item): the line breaks around it are
+# kept, as sentence boundaries. Lines are measured with their spaces collapsed, as in the result.
+_CAPITAL = "A-Z0-9\u0391-\u03a9\u0410-\u042f"
+_HEADING_BREAK = re.compile(rf"(?m)^ ?([{_CAPITAL}][^\n]{{0,79}}[^\s.,;:!?\-]) ?\n(?=\s*[{_CAPITAL}])")
 _SPACES = re.compile(r"[^\S\n]+")
 _LINES = re.compile(r"\s*\n\s*")
 
 
 def normalise_text(raw: str) -> str:
-    """NFKC (ligatures become letters), hyphenated line breaks joined, whitespace collapsed; the
-    line break after a heading is kept (as "\n") so that it does not run into the next sentence."""
+    """NFKC (ligatures become letters), hyphenated line breaks joined, whitespace collapsed, control
+    characters dropped; the line breaks around a heading are kept (as "\n") so that it does not
+    run into the sentences beside it. Normalised text is left as it is by normalising it again."""
     text = unicodedata.normalize("NFKC", raw)
     text = _HYPHEN_BREAK.sub(r"\1", text)
-    text = _SOFT_HYPHEN.sub("", text)
-    text = _CONTROL.sub(" ", text)
-    text = _HEADING_BREAK.sub("\\1\u2029", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = _WHITESPACE.sub(" ", text.replace("\u2029", "\x00")).replace("\x00", "\n")
+    # Dropping a soft hyphen or joining a broken word can put a letter beside a mark: compose again.
+    text = unicodedata.normalize("NFKC", _SOFT_HYPHEN.sub("", text))
+    text = _CONTROL.sub(" ", text).replace("\r\n", "\n").replace("\r", "\n")
+    # NUL (no longer in the text) marks the kept breaks while all other whitespace collapses.
+    text = _HEADING_BREAK.sub("\x00\\1\x00", _SPACES.sub(" ", text))
+    text = _WHITESPACE.sub(" ", text).replace("\x00", "\n")
     return _LINES.sub("\n", text).strip()
+
+
+def pdf_title(reader: PdfReader) -> str:
+    """The title in the PDF's metadata, when it looks like one a person would use."""
+    try:
+        title = str((reader.metadata or {}).get("/Title") or "")
+    except Exception:  # a damaged info dictionary is no reason to fail the document
+        return ""
+    title = " ".join(title.replace("\x00", "").split())
+    generated = ("microsoft word - ", "microsoft powerpoint - ", "untitled", "title", "document")
+    if not 3 <= len(title) <= 200 or title.lower().startswith(generated) or title.lower().endswith((".doc", ".docx", ".pdf")):
+        return ""
+    return title
 
 
 def pdf_open(path, *, filename: str = "") -> PdfReader:

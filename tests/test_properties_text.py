@@ -88,6 +88,12 @@ def test_tokenize_1mb_in_linear_time(name):
 
 
 @given(texts())
+@example("0\u20290")  # a paragraph separator became a kept line break, then a space
+@example("x" * 50 + "\n" + "y" * 50 + "\nHeading")  # the heading's line, joined, grew too long
+@example("a" + " " * 100 + "b\nHeading")  # a short line once its spaces are collapsed
+@example("Heading one\n  Heading two\nBody")  # an indented heading after another one
+@example("e\u00ad\u0301")  # without the soft hyphen, e and the accent compose
+@example("0-\x1b\na0\n0")  # a kept break before a lowercase line was a hyphenated break next time
 def test_normalised_text_is_a_fixed_point(text):
     normalised = normalise_text(text)
     assert normalise_text(normalised) == normalised
