@@ -13,8 +13,10 @@ TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 
 # A sentence ends at . ! ? ; : (or the Arabic, Devanagari and Greek marks) followed by space,
 # or right after a CJK full stop, which takes no space; a kept line break (after a heading) too.
+# A line break is looked for only from the start of a run of whitespace: tried from every
+# position inside a long run, `\s*\n` took quadratic time (minutes for a page of 1 MB).
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)|\s*\n\s*"
+    r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)|(?<!\s)\s*\n\s*"
 )
 
 
