@@ -41,6 +41,27 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _sentence_pieces(text, start, end, *, starts, token_spans, max_tokens) -> list[tuple[int, int, int]]:
+    """An over-long sentence cut at token boundaries into pieces of at most max_tokens tokens each.
+
+    A piece is counted again on its own: one that starts inside a word tokenizes differently
+    from the same characters in the sentence (WordPiece's "##able" is "able", or more pieces), and
+    the model must see all of it."""
+    pieces = []
+    first, last = bisect_left(starts, start), bisect_left(starts, end)
+    while first < last:
+        stop = min(first + max_tokens, last)
+        while True:
+            piece_end = starts[stop] if stop < last else end
+            count = len(token_spans(text[start:piece_end]))
+            if count <= max_tokens or stop == first + 1:
+                break
+            stop -= 1
+        pieces.append((start, piece_end, count))
+        first, start = stop, piece_end
+    return pieces
+
+
 def chunk_page(
     *, page: int, text: str, token_spans: TokenSpans, max_tokens: int, overlap_tokens: int
 ) -> list[ChunkDraft]:
@@ -63,12 +84,7 @@ def chunk_page(
         if count <= max_tokens:
             units.append((s_start, s_end, count))
             continue
-        first = bisect_left(starts, s_start)
-        last = bisect_left(starts, s_end)
-        for piece in range(first, last, max_tokens):
-            piece_start = max(starts[piece], s_start) if piece > first else s_start
-            piece_end = starts[piece + max_tokens] if piece + max_tokens < last else s_end
-            units.append((piece_start, piece_end, min(max_tokens, last - piece)))
+        units.extend(_sentence_pieces(text, s_start, s_end, starts=starts, token_spans=token_spans, max_tokens=max_tokens))
 
     chunks: list[ChunkDraft] = []
     current: list[tuple[int, int, int]] = []
