@@ -30,15 +30,19 @@ class ChunkDraft:
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences in text (whitespace between them excluded)."""
+    """Character spans of the sentences in text; each starts and ends with a character that is
+    not whitespace (whitespace between, before and after them is left out)."""
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        if match.start() > start:
-            spans.append((start, match.start()))
+        spans.append((start, match.start()))
         start = match.end()
-    if start < len(text):
-        spans.append((start, len(text)))
-    return spans
+    spans.append((start, len(text)))
+    return [_stripped(text, start, end) for start, end in spans if text[start:end].strip()]
+
+
+def _stripped(text: str, start: int, end: int) -> tuple[int, int]:
+    sentence = text[start:end]
+    return start + len(sentence) - len(sentence.lstrip()), start + len(sentence.rstrip())
 
 
 def _sentence_pieces(text, start, end, *, starts, token_spans, max_tokens) -> list[tuple[int, int, int]]:

@@ -121,13 +121,15 @@ def test_normalise_1mb_in_linear_time(name):
 
 
 @given(texts())
+@example("\r")  # was one sentence made of whitespace
+@example("  Leading and trailing.  ")
 def test_sentence_spans_are_ordered_non_empty_and_cover_every_visible_character(text):
     spans = sentence_spans(text)
     position = 0
     covered = set()
     for start, end in spans:
         assert position <= start < end <= len(text)
-        assert text[start:end].strip(), "no sentence is empty or only whitespace"
+        assert not text[start].isspace() and not text[end - 1].isspace(), "sentences are stripped"
         covered.update(range(start, end))
         position = end
     assert all(i in covered for i, char in enumerate(text) if not char.isspace())
@@ -187,3 +189,26 @@ def test_chunk_1mb_in_linear_time(name):
         10, chunk_page, page=7, text=HUGE[name], token_spans=wordpiece_like_spans, max_tokens=200, overlap_tokens=32
     )
     assert all(chunk.page == 7 and chunk.token_count <= 200 for chunk in chunks)
+
+
+@pytest.fixture(scope="module")
+def model_token_spans():
+    from documents.embedding import get_embedder
+
+    return get_embedder().token_spans
+
+
+@given(
+    text=st.lists(
+        st.one_of(texts(max_size=12, surrogates=False), st.sampled_from(["unbelievable ", "東京都", "Fill the kettle. "])),
+        max_size=60,
+    ).map("".join),
+    max_tokens=st.integers(8, 24),
+    overlap_tokens=st.integers(0, 12),
+)
+# A piece of an over-long sentence cut inside a word ("##ble" alone is "ble") took 16 model
+# tokens for a limit of 15, so the model would not have seen all of it.
+@example(text="abb bb ccc 0Æa東京都aunbelievable a東京都abb abb 0:0a02", max_tokens=15, overlap_tokens=0)
+def test_chunks_fit_the_embedding_models_own_token_limit(model_token_spans, text, max_tokens, overlap_tokens):
+    chunks = chunk_page(page=2, text=text, token_spans=model_token_spans, max_tokens=max_tokens, overlap_tokens=overlap_tokens)
+    check_chunks(chunks, page=2, text=text, token_spans=model_token_spans, max_tokens=max_tokens)
