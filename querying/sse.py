@@ -15,12 +15,14 @@ PING = b": ping\n\n"
 def sse_event(data: dict, *, event_id: int) -> bytes:
     """One `data:` event with its `id:`; the JSON is on one line, so one `data:` line suffices."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return f"id: {event_id}\ndata: {payload}\n\n".encode()
+    # A lone surrogate (JSON requests may carry them) has no UTF-8 form: it is written as the JSON
+    # escape \udXXX, which parses back to the same string.
+    return f"id: {event_id}\ndata: {payload}\n\n".encode("utf-8", "backslashreplace")
 
 
 def sse_comment(text: str) -> bytes:
     """A comment line: clients ignore it, proxies see traffic."""
-    return "".join(f": {line}\n" for line in text.splitlines() or [""]).encode() + b"\n"
+    return "".join(f": {line}\n" for line in text.splitlines() or [""]).encode("utf-8", "backslashreplace") + b"\n"
 
 
 class EventFormatter:
