@@ -40,14 +40,25 @@ class Prompt:
     passages: list[Passage]  # the passages the prompt holds, numbered 1..n
 
 
+def _char_tokens(char: str) -> float:
+    code = ord(char)
+    return 0.25 if code < 128 else 0.5 if code < 0x2E80 else 1.0
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate of a text's tokens: ~4 characters a token for Latin script,
     ~2 for other alphabets, one per character for CJK and other ideographic scripts."""
+    return int(sum(map(_char_tokens, text))) + 1
+
+
+def _chars_within(text: str, tokens: float) -> int:
+    """How many characters from the start of text fit in `tokens` estimated tokens."""
     total = 0.0
-    for char in text:
-        code = ord(char)
-        total += 0.25 if code < 128 else 0.5 if code < 0x2E80 else 1.0
-    return int(total) + 1
+    for index, char in enumerate(text):
+        total += _char_tokens(char)
+        if total > tokens:
+            return index
+    return len(text)
 
 
 def _source_block(passage: Passage, text: str) -> str:
@@ -66,7 +77,7 @@ def prompt_build(*, question: str, passages: list[Passage], token_budget: int, h
     Passages are kept best first while they fit `token_budget`; the best passage alone is cut to
     fit if need be, so there is always something to answer from. Kept passages are renumbered
     1..n in order, so [n] in the answer is the n-th entry of `Prompt.passages`."""
-    fixed = estimate_tokens(SYSTEM_TEMPLATE) + estimate_tokens(question)
+    fixed = estimate_tokens(SYSTEM_TEMPLATE.format(not_found=NOT_FOUND, sources="")) + estimate_tokens(question)
     room = max(token_budget - fixed, 0)
     kept: list[Passage] = []
     blocks: list[str] = []
@@ -79,8 +90,10 @@ def prompt_build(*, question: str, passages: list[Passage], token_budget: int, h
         if cost > room:
             if kept:
                 break
-            # Cut the best passage to the room left (at least a few words of it).
-            keep_chars = max(int(len(text) * room / cost), 200)
+            # Cut the best passage to the room left (at least a few words of it), counting its
+            # characters: a share of its length overflows when its script changes along the way.
+            overhead = estimate_tokens(_source_block(numbered, " …")) + 1
+            keep_chars = max(_chars_within(text, room - overhead), 200)
             text = text[:keep_chars].rsplit(" ", 1)[0] + " …"
             block = _source_block(numbered, text)
             cost = room
