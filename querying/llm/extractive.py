@@ -24,8 +24,9 @@ from querying.prompts import NOT_FOUND
 
 logger = logging.getLogger(__name__)
 
-# Sentence ends: Latin, CJK, Arabic, Devanagari punctuation; blank lines and bullets.
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[^\s\"'(\[a-z])|(?<=[。！？；؟।])\s*|\s*\n\s*(?:[•·▪\-–]\s+)?")
+# Sentence ends: Latin, CJK, Arabic, Devanagari punctuation; blank lines and bullets. A line
+# break is looked for only where a run of whitespace starts (from inside a long run, quadratic).
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+(?=[\"'(\[]?[^\s\"'(\[a-z])|(?<=[。！？；؟।])\s*|(?<!\s)\s*\n\s*(?:[•·▪\-–]\s+)?")
 _CLOSED = re.compile(r"[.!?。！？;:;)\]\"'»”…؟।]$")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _UNSPACED = re.compile(
