@@ -1,0 +1,119 @@
+"""Any question string gets an answer (200) or a 4xx JSON error, never a 500: POST /query,
+POST /query/stream (the whole stream read) and POST /api/search/, over a real index built from a
+generated PDF. Questions are sent as JSON, so they may hold anything JSON can: lone surrogates,
+NUL, control characters, 4 kB of emoji."""
+
+import json
+
+import pytest
+from django.core.files.base import ContentFile
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from documents.search import index_rebuild_request
+from documents.services import document_create, document_ingest
+from tests.pdfs import text_pdf
+from tests.strategies import texts
+
+# Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PAGES = [
+    "Kettle K-200 user manual. Fill the kettle with fresh water up to the MAX mark. "
+    "Press the switch once to start boiling; the light turns off when the water boils.",
+    "Warranty and service. The warranty period for the K-200 kettle is two years from the date of purchase.",
+]
+
+# The index is built once per test function: Hypothesis runs every example inside that one call.
+endpoint_settings = settings(
+    max_examples=max(10, settings().max_examples // 3),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+questions = st.one_of(texts(max_size=300), st.text(max_size=4100), st.just("_"), st.just("x" * 4001))
+
+
+@pytest.fixture(autouse=True)
+def _answer_settings(settings):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+
+
+@pytest.fixture
+def kettle():
+    document = document_create(file=ContentFile(text_pdf(PAGES), name="kettle.pdf"), title="Kettle K-200", enqueue=False)
+    outcome = document_ingest(document_id=document.pk, rebuild_index=False)
+    assert outcome.status == "ready", outcome.detail
+    index_rebuild_request(in_process=True)
+    return document
+
+
+def post_json(client, path, body):
+    # ensure_ascii: a lone surrogate travels as its JSON escape, as a browser would send it
+    return client.post(path, json.dumps(body), content_type="application/json")
+
+
+def assert_answer_or_client_error(response):
+    assert response.status_code == 200 or 400 <= response.status_code < 500, (response.status_code, response.content[:500])
+    if response.status_code != 200:
+        assert response["Content-Type"].startswith("application/json")
+        json.loads(response.content)
+
+
+@endpoint_settings
+@given(question=questions)
+@example(question="_")  # a lone underscore once raised IndexError in the tokeniser: a 500 page
+@example(question="\ud800")
+@example(question="\x00")
+def test_query_answers_or_refuses_any_question(kettle, client, question):
+    response = post_json(client, "/query", {"question": question})
+    assert_answer_or_client_error(response)
+    if response.status_code == 200:
+        assert isinstance(response.json()["answer"], str)
+
+
+@endpoint_settings
+@given(question=questions)
+@example(question="_")
+@example(question="\ud800")
+@example(question="مرحبا 👩\u200d💻 東京\r\ndata: x")
+def test_query_stream_answers_or_refuses_any_question(kettle, client, question):
+    response = post_json(client, "/query/stream", {"question": question})
+    if not response.streaming:
+        assert_answer_or_client_error(response)
+        return
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode("utf-8")
+    assert body.endswith("\n\n")
+    events = []
+    for block in body[:-2].split("\n\n"):
+        if block.startswith(":"):
+            continue
+        id_line, data_line = block.split("\n")
+        assert id_line.startswith("id: ") and data_line.startswith("data: ")
+        events.append(json.loads(data_line[len("data: ") :]))
+    assert next(iter(events[-1])) in ("done", "error")
+
+
+@endpoint_settings
+@given(query=questions)
+@example(query="_")
+@example(query="\ud800")
+def test_search_api_answers_or_refuses_any_query(kettle, staff_client, query):
+    response = post_json(staff_client, "/api/search/", {"query": query, "rerank": False})
+    assert_answer_or_client_error(response)
+
+
+@endpoint_settings
+@given(body=st.one_of(st.binary(max_size=200), texts(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass"))))
+@example(body=b'{"question": "\\ud800"}')
+@example(body=b'{"question": ["a"]}')
+@example(body=b"[1]")
+def test_any_request_body_gets_an_answer_or_a_client_error(kettle, client, body):
+    for path in ("/query", "/query/stream"):
+        response = client.post(path, body, content_type="application/json")
+        if response.streaming:
+            b"".join(response.streaming_content)
+            assert response.status_code == 200
+        else:
+            assert_answer_or_client_error(response)
