@@ -4,10 +4,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from documents import services
-from documents.models import Chunk, Document
+from documents.models import Chunk, Document, SearchIndexState
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -34,13 +35,16 @@ class DocumentUploadForm(forms.Form):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
-    list_display = ["title", "status_badge", "progress", "page_count", "chunk_count", "short_error", "created_at"]
+    list_display = [
+        "title", "status_badge", "progress", "page_count", "chunk_count", "search", "short_error", "created_at",
+    ]
     list_filter = ["status", "created_at"]
     search_fields = ["title", "original_filename", "sha256"]
     actions = ["reingest_selected", "delete_selected_documents"]
     readonly_fields = [
-        "original_filename", "file", "sha256", "size_bytes", "status", "page_count", "pages_done", "chunk_count",
-        "empty_pages", "failed_pages", "error", "embedding_model", "generation", "chunks_link", "created_at",
+        "original_filename", "file", "sha256", "size_bytes", "status", "search", "page_count", "pages_done",
+        "chunk_count", "empty_pages", "failed_pages", "skipped_chunks", "unindexed_chunks", "error",
+        "embedding_model", "generation", "indexed_generation", "chunks_link", "created_at",
         "updated_at", "enqueued_at", "started_at", "finished_at", "heartbeat_at", "uploaded_by",
     ]
     fields = ["title", *readonly_fields]
@@ -61,6 +65,36 @@ class DocumentAdmin(admin.ModelAdmin):
         if document.page_count:
             return f"{document.pages_done}/{document.page_count} pages ({document.progress_percent}%)"
         return "-"
+
+    @admin.display(description="search")
+    def search(self, document):
+        """Whether a question can find the document now, and what the index left out of it."""
+        if document.searchable:
+            left_out = len(document.unindexed_chunks)
+            return f"yes ({left_out} passage(s) left out)" if left_out else "yes"
+        if document.generation > 0:
+            return "waiting for the search index"
+        return "-"
+
+    def changelist_view(self, request, extra_context=None):
+        # Where staff look: a rebuild that failed, or one that nobody picks up, must not hide
+        # behind documents that all say "ready".
+        state = SearchIndexState.objects.filter(pk=1).first()
+        if state is not None and state.failed_at is not None:
+            messages.error(
+                request,
+                f"The search index could not be rebuilt ({state.failed_at:%Y-%m-%d %H:%M} UTC): {state.last_error}. "
+                f"Questions are answered from the previous index (v{state.current_version}); documents marked "
+                "'waiting for the search index' are not searchable until a rebuild succeeds.",
+            )
+        elif state is not None and state.rebuild_requested and state.building_since is None and state.requested_at:
+            waiting = (timezone.now() - state.requested_at).total_seconds()
+            if waiting > 300:
+                messages.warning(
+                    request,
+                    f"A search index rebuild has been waiting for {waiting / 60:.0f} minutes: is a worker running?",
+                )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="error")
     def short_error(self, document):

@@ -14,13 +14,20 @@ from documents.models import Document
 class DocumentOutputSerializer(serializers.ModelSerializer):
     file_url = serializers.SerializerMethodField()
     progress_percent = serializers.IntegerField(read_only=True)
+    searchable = serializers.BooleanField(read_only=True, help_text="its current passages are in the search index")
+    skipped_chunks = serializers.ListField(
+        child=serializers.DictField(), help_text="passages dropped at ingest: {page, reason}"
+    )
+    unindexed_chunks = serializers.ListField(
+        child=serializers.DictField(), help_text="passages the search index left out: {page, reason}"
+    )
 
     class Meta:
         model = Document
         fields = [
             "id", "title", "original_filename", "file_url", "sha256", "size_bytes", "status",
-            "progress_percent", "page_count", "pages_done", "chunk_count", "empty_pages", "failed_pages",
-            "error", "embedding_model", "created_at", "updated_at", "started_at", "finished_at",
+            "progress_percent", "searchable", "page_count", "pages_done", "chunk_count", "empty_pages",
+            "failed_pages", "skipped_chunks", "unindexed_chunks", "error", "embedding_model", "created_at", "updated_at", "started_at", "finished_at",
         ]
 
     def get_file_url(self, document) -> str:

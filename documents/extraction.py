@@ -123,14 +123,13 @@ def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None) -> 
         warnings = _PypdfWarnings()
         pypdf_logger.addHandler(warnings)
         try:
-            raw = reader.pages[number - 1].extract_text() or ""
+            text = normalise_text(reader.pages[number - 1].extract_text() or "")
         except Exception as exc:  # pypdf surfaces malformed content streams as many error types
             logger.warning("page %s failed to extract: %s", number, exc)
             yield PageText(number=number, text="", error=_describe(exc))
             continue
         finally:
             pypdf_logger.removeHandler(warnings)
-        text = normalise_text(raw)
         if not text and warnings.messages:
             yield PageText(number=number, text="", error=_describe(Exception(warnings.messages[0])))
         elif _undecodable(text):

@@ -3,6 +3,9 @@ from django.conf import settings
 from django.db import models
 
 
+SKIPPED_LISTED = 100
+
+
 class Document(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -24,9 +27,25 @@ class Document(models.Model):
     failed_pages = models.JSONField(default=list, blank=True, help_text="1-based pages that could not be read")
     error = models.TextField(blank=True)
 
-    # Chunks of the current generation are the document's chunks; an ingest writes a new
-    # generation and swaps it in with one transaction (documents.services.document_ingest).
+    # Chunks of the current generation are the document's chunks (0: none yet); an ingest writes
+    # a new generation and swaps it in with one transaction (documents.services.document_ingest).
+    # While a re-ingest runs, or after it failed, the previous generation stays searchable.
     generation = models.PositiveIntegerField(default=0)
+    # The highest generation handed out: each claimed ingest run writes under a number of its own.
+    last_generation = models.PositiveIntegerField(default=0)
+    # Set by the claim of an ingest run; every write of that run is fenced on it, so a run whose
+    # claim was taken over (its worker looked dead) can no longer change the row or its chunks.
+    ingest_token = models.CharField(max_length=32, blank=True)
+    # A re-ingest asked for while a run is processing: that run queues the document again when it ends.
+    reingest_requested = models.BooleanField(default=False)
+    # Passages dropped from the current generation at ingest (the embedding model failed on
+    # them), and passages stored but left out of the current search index (the index build could
+    # not take them): each {"page", "reason"}, at most SKIPPED_LISTED of them.
+    skipped_chunks = models.JSONField(default=list, blank=True)
+    unindexed_chunks = models.JSONField(default=list, blank=True)
+    # The generation the current search index holds (0: none): the document is searchable when
+    # it equals generation.
+    indexed_generation = models.PositiveIntegerField(default=0)
     embedding_model = models.CharField(max_length=255, blank=True)
 
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -44,6 +63,10 @@ class Document(models.Model):
 
     def __str__(self):
         return self.title
+
+    @property
+    def searchable(self) -> bool:
+        return self.generation > 0 and self.indexed_generation == self.generation
 
     @property
     def progress_percent(self):
@@ -102,6 +125,10 @@ class SearchIndexState(models.Model):
     requested_at = models.DateTimeField(null=True, blank=True)
     building_since = models.DateTimeField(null=True, blank=True)
     builder = models.CharField(max_length=255, blank=True)
+    # Touched by a live builder every few seconds; a claim whose heartbeat is stale is taken over.
+    builder_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the last build failed as a whole (with last_error); null after a good build.
+    failed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
 
     class Meta:

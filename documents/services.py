@@ -1,27 +1,28 @@
 """Services that change the corpus. The admin, the API, the ingest command and the worker all
 call these; tasks are thin wrappers around them."""
 
+import dataclasses
 import hashlib
 import logging
-import queue
-import threading
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from documents import search
-from documents.chunking import chunk_page
-from documents.embedding import get_embedder
-from documents.extraction import PdfError, pdf_open, pdf_pages
-from documents.models import Chunk, Document
+from documents.chunking import ChunkDraft, chunk_page
+from documents.embedding import Embedder, get_embedder
+from documents.extraction import PdfError, PageText, pdf_open, pdf_pages, pdf_title
+from documents.lib import heartbeat, read_ahead
+from documents.models import SKIPPED_LISTED, Chunk, Document
 
 logger = logging.getLogger(__name__)
 
@@ -50,19 +51,6 @@ def file_sha256(handle) -> str:
 def default_title(filename: str) -> str:
     """The title a document gets when the uploader gives none (until its PDF says better)."""
     return Path(filename).stem.replace("_", " ").strip()
-
-
-def pdf_title(reader) -> str:
-    """The title in the PDF's metadata, when it looks like one a person would use."""
-    try:
-        title = str((reader.metadata or {}).get("/Title") or "")
-    except Exception:  # a damaged info dictionary is no reason to fail the document
-        return ""
-    title = " ".join(title.replace("\x00", "").split())
-    generated = ("microsoft word - ", "microsoft powerpoint - ", "untitled", "title", "document")
-    if not 3 <= len(title) <= 200 or title.lower().startswith(generated) or title.lower().endswith((".doc", ".docx", ".pdf")):
-        return ""
-    return title
 
 
 def document_create(*, file, filename: str = "", title: str = "", user=None, enqueue: bool = True) -> Document:
@@ -125,12 +113,19 @@ def _send(document_id: int) -> bool:
 
 
 def document_reingest(*, document: Document) -> None:
-    """Queue a document to be processed again (after a fix, or a new embedding model)."""
-    Document.objects.filter(pk=document.pk).update(
+    """Queue a document to be processed again (after a fix, or a new embedding model). While a
+    run is processing it, the request is noted and that run queues it again when it ends: one
+    more run, however many requests. Its current passages stay searchable meanwhile."""
+    if Document.objects.filter(pk=document.pk, status=Document.Status.PROCESSING).update(reingest_requested=True):
+        return
+    queued = Document.objects.filter(
+        pk=document.pk, status__in=[Document.Status.READY, Document.Status.FAILED]
+    ).update(
         status=Document.Status.QUEUED, error="", pages_done=0, heartbeat_at=None, enqueued_at=None,
         updated_at=timezone.now(),
     )
-    document_enqueue(document=document)
+    if queued:
+        document_enqueue(document=document)
 
 
 def document_delete(*, document: Document, in_process: bool = False) -> None:
@@ -147,56 +142,142 @@ class IngestOutcome:
     document_id: int
     status: str
     detail: str = ""
+    unexpected: bool = False  # failed on an error the code did not foresee (a bug), not on the file
 
 
-def _claim(document_id: int, *, force: bool) -> bool:
-    """Take the document for this worker: a conditional update, so two deliveries of one task
+class Superseded(Exception):
+    """The run's claim was taken over by another run: it must stop writing."""
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One claimed ingest run: every write it makes is fenced on its token, and its chunks are
+    written under a generation number no other run has."""
+
+    document_id: int
+    token: str
+    generation: int
+
+    def row(self):
+        """The document's row, as long as this run still holds the claim."""
+        return Document.objects.filter(pk=self.document_id, ingest_token=self.token)
+
+    def update(self, **fields) -> None:
+        if not self.row().update(**fields):
+            raise Superseded(f"document {self.document_id} was taken over by another run")
+
+
+def heartbeat_interval() -> float:
+    """How often a live run says so: well inside the stale limit, so a slow step is never
+    mistaken for a dead worker."""
+    return max(0.5, min(10.0, settings.RAGSITE_STALE_AFTER_SECONDS / 6))
+
+
+def _claim(document_id: int, *, force: bool) -> _Run | None:
+    """Take the document for one run: a conditional update, so two deliveries of one task
     cannot both process it. A 'processing' row with an old heartbeat belongs to a dead worker."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.RAGSITE_STALE_AFTER_SECONDS)
     claimable = Q(status=Document.Status.QUEUED) | Q(status=Document.Status.PROCESSING, heartbeat_at__lt=stale)
     if force:
         claimable |= Q(status__in=[Document.Status.READY, Document.Status.FAILED])
-    return bool(
-        Document.objects.filter(claimable, pk=document_id).update(
-            status=Document.Status.PROCESSING,
-            started_at=now,
-            heartbeat_at=now,
-            finished_at=None,
-            pages_done=0,
-            error="",
-            updated_at=now,
-        )
+    token = uuid.uuid4().hex
+    claimed = Document.objects.filter(claimable, pk=document_id).update(
+        status=Document.Status.PROCESSING,
+        ingest_token=token,
+        last_generation=F("last_generation") + 1,
+        reingest_requested=False,  # this run is the re-ingest that was asked for
+        started_at=now,
+        heartbeat_at=now,
+        finished_at=None,
+        pages_done=0,
+        error="",
+        updated_at=now,
     )
+    if not claimed:
+        return None
+    generation = (
+        Document.objects.filter(pk=document_id, ingest_token=token).values_list("last_generation", flat=True).first()
+    )
+    return None if generation is None else _Run(document_id, token, generation)
 
 
 def document_ingest(*, document_id: int, force: bool = False, rebuild_index: bool = True, progress=None) -> IngestOutcome:
-    """Extract, chunk and embed one document; idempotent.
+    """Extract, chunk and embed one document; idempotent, and safe against a second run.
 
-    Chunks are written under a new generation number and swapped in with one transaction at
-    the end, so a crash or a second delivery never leaves duplicated or half-replaced chunks.
+    Chunks are written under the run's own generation number and swapped in with one
+    transaction at the end, so a crash, a second delivery or a run that was taken over never
+    leaves duplicated or half-replaced chunks. A page or a passage that fails is skipped with
+    its reason; a re-ingest that fails keeps the previous generation searchable.
     `progress(pages_done, page_count)` is called as pages are done."""
-    if not _claim(document_id, force=force):
+    run = _claim(document_id, force=force)
+    if run is None:
         status = Document.objects.filter(pk=document_id).values_list("status", flat=True).first()
         return IngestOutcome(document_id, status or "missing", "already handled or taken by another worker")
     document = Document.objects.get(pk=document_id)
     try:
-        outcome = _ingest_claimed(document, progress=progress)
-    except PdfError as exc:
-        outcome = _fail(document, str(exc))
-    except Exception as exc:
-        logger.exception("document %s failed unexpectedly", document_id)
-        outcome = _fail(document, f"unexpected error while processing {document.original_filename}: {exc}")
-    if rebuild_index:
+        with heartbeat(lambda: bool(run.row().update(heartbeat_at=timezone.now())), interval=heartbeat_interval()):
+            try:
+                outcome = _ingest_claimed(document, run, progress=progress)
+            except PdfError as exc:
+                outcome = _fail(document, run, str(exc))
+            except Superseded:
+                raise
+            except Exception as exc:
+                logger.exception("document %s failed unexpectedly", document_id)
+                outcome = _fail(document, run, f"unexpected error while processing {document.original_filename}: {exc}")
+                outcome.unexpected = True
+    except Superseded:
+        Chunk.objects.filter(document_id=document_id, generation=run.generation).delete()
+        logger.warning("document %s: this run was taken over by another one; its work is discarded", document_id)
+        return IngestOutcome(document_id, "superseded", "taken over by another run")
+    if rebuild_index and outcome.status != Document.Status.FAILED:
         search.index_rebuild_request(in_process=False)
     return outcome
 
 
-def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
+def _page_drafts(page: PageText, *, embedder: Embedder, max_tokens: int) -> tuple[PageText, list[ChunkDraft]]:
+    """A page's chunks; a page that cannot be chunked becomes a failed page, the others go on."""
+    if not page.text:
+        return page, []
+    try:
+        return page, chunk_page(
+            page=page.number, text=page.text, token_spans=embedder.token_spans,
+            max_tokens=max_tokens, overlap_tokens=settings.RAGSITE_CHUNK_OVERLAP_TOKENS,
+        )
+    except Exception as exc:
+        logger.warning("page %s could not be split into passages: %s", page.number, exc)
+        return dataclasses.replace(page, text="", error=f"it could not be split into passages ({exc})"), []
+
+
+def _embed_isolated(embedder: Embedder, drafts: list[ChunkDraft]) -> tuple[list, list[dict]]:
+    """(draft, vector) pairs for the drafts the model can embed, and {"page", "reason"} for those
+    it cannot: one passage the model fails on never takes its batch, or the document, down."""
+    try:
+        vectors = embedder.embed([draft.text for draft in drafts])
+    except Exception as exc:
+        if len(drafts) == 1:
+            return [], [{"page": drafts[0].page, "reason": f"the embedding model failed on it: {exc}"}]
+        logger.warning("an embedding batch of %s passages failed (%s); embedding them one by one", len(drafts), exc)
+        kept, skipped = [], []
+        for draft in drafts:
+            pairs, errors = _embed_isolated(embedder, [draft])
+            kept.extend(pairs)
+            skipped.extend(errors)
+        return kept, skipped
+    finite = np.isfinite(vectors).all(axis=1)
+    kept = [(draft, vector) for draft, vector, ok in zip(drafts, vectors, finite) if ok]
+    skipped = [
+        {"page": draft.page, "reason": "the embedding model gave no usable vector (not finite)"}
+        for draft, ok in zip(drafts, finite) if not ok
+    ]
+    return kept, skipped
+
+
+def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome:
     embedder = get_embedder()
     name = document.original_filename
-    path = document.file.path
-    reader = pdf_open(path, filename=name)
+    reader = pdf_open(document.file.path, filename=name)
     page_count = len(reader.pages)
     if page_count > settings.RAGSITE_MAX_PAGES:
         raise PdfError(
@@ -205,11 +286,11 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
     updates = {"page_count": page_count}
     if document.title == default_title(document.original_filename) and (title := pdf_title(reader)):
         updates["title"] = title[:255]  # the uploader gave none: the PDF's own is better than a file name
-    Document.objects.filter(pk=document.pk).update(**updates)
+    run.update(**updates)
 
-    generation = document.generation + 1
-    # Leftovers of an earlier attempt that died before its swap.
-    Chunk.objects.filter(document=document).exclude(generation=document.generation).delete()
+    # Leftovers of earlier runs that died before their swap (or were taken over); the current
+    # generation stays searchable until this run swaps its own in.
+    Chunk.objects.filter(document_id=run.document_id).exclude(generation=document.generation).delete()
 
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
@@ -217,20 +298,15 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
     def page_batches():
         """(last page, pages, chunk drafts) per batch of pages; runs ahead in its own thread."""
         for batch_start in range(1, page_count + 1, batch_pages):
-            pages = list(pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1))
-            drafts = [
-                draft
-                for page in pages
-                if page.text
-                for draft in chunk_page(
-                    page=page.number, text=page.text, token_spans=embedder.token_spans,
-                    max_tokens=max_tokens, overlap_tokens=settings.RAGSITE_CHUNK_OVERLAP_TOKENS,
-                )
-            ]
+            pages, drafts = [], []
+            for page in pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1):
+                page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
+                pages.append(page)
+                drafts.extend(page_drafts)
             yield min(page_count, batch_start + batch_pages - 1), pages, drafts
 
     ordinal = 0
-    empty_pages, failed_pages, failures = [], [], []
+    empty_pages, failed_pages, failures, skipped = [], [], [], []
     pending: list = []
     # Reading and chunking the next pages overlaps with embedding these (torch frees the GIL);
     # embedding waits for enough chunks to make full, length-sorted batches.
@@ -244,11 +320,12 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
         pending.extend(drafts)
         if len(pending) < settings.RAGSITE_EMBED_BATCH_CHUNKS and last_page < page_count:
             continue
-        vectors = embedder.embed([draft.text for draft in pending])
+        embedded, dropped = _embed_isolated(embedder, pending) if pending else ([], [])
+        skipped.extend(dropped)
         Chunk.objects.bulk_create(
             Chunk(
-                document=document,
-                generation=generation,
+                document_id=run.document_id,
+                generation=run.generation,
                 ordinal=ordinal + i,
                 page=draft.page,
                 text=draft.text,
@@ -258,105 +335,108 @@ def _ingest_claimed(document: Document, *, progress) -> IngestOutcome:
                 embedding=vector.astype("<f4").tobytes(),
                 embedding_model=embedder.name,
             )
-            for i, (draft, vector) in enumerate(zip(pending, vectors))
+            for i, (draft, vector) in enumerate(embedded)
         )
-        ordinal += len(pending)
+        ordinal += len(embedded)
         pending = []
-        Document.objects.filter(pk=document.pk).update(pages_done=last_page, heartbeat_at=timezone.now())
+        run.update(pages_done=last_page, heartbeat_at=timezone.now())
         if progress:
             progress(last_page, page_count)
 
     if ordinal == 0:
-        Chunk.objects.filter(document=document, generation=generation).delete()
         if failed_pages and not empty_pages:
             raise PdfError(f"{name}: no page could be read ({'; '.join(failures[:5])})")
+        if skipped:
+            raise PdfError(f"{name}: no passage could be embedded ({skipped[0]['reason']})")
         raise PdfError(f"{name}: no extractable text (scanned PDF, needs OCR)")
 
-    error = ""
+    notes = []
     if failed_pages:
-        error = f"{len(failed_pages)} of {page_count} pages could not be read and were skipped: " + "; ".join(
-            failures[:10]
+        notes.append(
+            f"{len(failed_pages)} of {page_count} pages could not be read and were skipped: " + "; ".join(failures[:10])
+        )
+    if skipped:
+        notes.append(
+            f"{len(skipped)} passage(s) were skipped: " + "; ".join(f"page {s['page']}: {s['reason']}" for s in skipped[:5])
         )
     with transaction.atomic():
-        Chunk.objects.filter(document=document).exclude(generation=generation).delete()
-        Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.READY,
-            generation=generation,
+        requeue = _lock(run)
+        Chunk.objects.filter(document_id=run.document_id).exclude(generation=run.generation).delete()
+        Document.objects.filter(pk=run.document_id).update(
+            status=Document.Status.QUEUED if requeue else Document.Status.READY,
+            generation=run.generation,
             chunk_count=ordinal,
             pages_done=page_count,
             empty_pages=empty_pages,
             failed_pages=failed_pages,
-            error=error,
+            skipped_chunks=skipped[:SKIPPED_LISTED],
+            error=" ".join(notes),
             embedding_model=embedder.name,
             finished_at=timezone.now(),
             updated_at=timezone.now(),
+            **_release_fields(requeue),
         )
-    logger.info("document %s ready: %s pages, %s chunks", document.pk, page_count, ordinal)
-    return IngestOutcome(document.pk, Document.Status.READY, error)
+        if requeue:
+            document_enqueue(document=document)
+    logger.info("document %s ready: %s pages, %s chunks", run.document_id, page_count, ordinal)
+    return IngestOutcome(run.document_id, Document.Status.READY, " ".join(notes))
 
 
-def read_ahead(items: Iterator, *, depth: int) -> Iterator:
-    """Iterate over items produced by a background thread, at most `depth` of them ahead.
-    An exception in the producer is raised here, in the consumer."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce():
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put((done, None))
-        except BaseException as exc:  # handed to the consumer
-            buffer.put((done, exc))
-
-    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = buffer.get()
-            if item is done:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def _lock(run: _Run) -> bool:
+    """Lock the document's row for the run's last write (inside a transaction); raises
+    Superseded when the run lost its claim. Returns whether a re-ingest was asked for meanwhile."""
+    requested = run.row().select_for_update().values_list("reingest_requested", flat=True).first()
+    if requested is None:
+        raise Superseded(f"document {run.document_id} was taken over by another run")
+    return requested
 
 
-def _fail(document: Document, reason: str) -> IngestOutcome:
+def _release_fields(requeue: bool) -> dict:
+    fields = {"ingest_token": "", "reingest_requested": False}
+    if requeue:  # a re-ingest was asked for while this run processed: one more run
+        fields.update(pages_done=0, heartbeat_at=None, enqueued_at=None)
+    return fields
+
+
+def _fail(document: Document, run: _Run, reason: str) -> IngestOutcome:
+    """End the run as failed. The run's own chunks go; a document that had a good generation
+    keeps it searchable (and stays ready, with the reason the re-ingest failed)."""
     with transaction.atomic():
-        Chunk.objects.filter(document=document).delete()
-        Document.objects.filter(pk=document.pk).update(
-            status=Document.Status.FAILED,
+        requeue = _lock(run)
+        Chunk.objects.filter(document_id=run.document_id, generation=run.generation).delete()
+        kept = Document.objects.filter(pk=run.document_id).values_list("generation", "chunk_count").get()
+        if kept[0]:
+            status = Document.Status.READY
+            reason = f"re-ingest failed, the previous version ({kept[1]} passages) is still searchable: {reason}"
+        else:
+            status = Document.Status.FAILED
+        Document.objects.filter(pk=run.document_id).update(
+            status=Document.Status.QUEUED if requeue else status,
             error=reason,
-            chunk_count=0,
+            chunk_count=kept[1] if kept[0] else 0,
             finished_at=timezone.now(),
             updated_at=timezone.now(),
+            **_release_fields(requeue),
         )
-    logger.info("document %s failed: %s", document.pk, reason)
-    return IngestOutcome(document.pk, Document.Status.FAILED, reason)
+        if requeue:
+            document_enqueue(document=document)
+    logger.info("document %s failed: %s", run.document_id, reason)
+    return IngestOutcome(run.document_id, status, reason)
 
 
 def documents_requeue_stale() -> int:
     """Send again the documents that no worker is on: queued but never handed to the broker (it
-    was down), queued long ago with no worker taking them (the message was lost), or processing
-    with an old heartbeat (the worker died). Returns how many were sent."""
+    was down), processing with an old heartbeat (the worker died), or queued long ago while no
+    worker shows any sign of life (the message was lost). A backlog that workers are getting
+    through is left alone: its messages are waiting in the broker. Returns how many were sent."""
     stale = timezone.now() - timedelta(seconds=settings.RAGSITE_STALE_AFTER_SECONDS)
-    waiting = Document.objects.filter(
-        Q(status=Document.Status.QUEUED, enqueued_at__isnull=True)
-        | Q(status=Document.Status.QUEUED, enqueued_at__lt=stale)
-        | Q(status=Document.Status.PROCESSING, heartbeat_at__lt=stale)
+    lost = Q(status=Document.Status.QUEUED, enqueued_at__isnull=True) | Q(
+        status=Document.Status.PROCESSING, heartbeat_at__lt=stale
     )
-    sent = [document_id for document_id in waiting.values_list("pk", flat=True) if _send(document_id)]
+    workers_busy = Document.objects.filter(status=Document.Status.PROCESSING, heartbeat_at__gte=stale).exists()
+    if not workers_busy:
+        lost |= Q(status=Document.Status.QUEUED, enqueued_at__lt=stale)
+    sent = [document_id for document_id in Document.objects.filter(lost).values_list("pk", flat=True) if _send(document_id)]
     if sent:
         logger.info("requeued %s document(s) no worker was on: %s", len(sent), sent)
     return len(sent)

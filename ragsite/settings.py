@@ -163,8 +163,9 @@ RAGSITE_CHUNK_OVERLAP_TOKENS = env_int("RAGSITE_CHUNK_OVERLAP_TOKENS", 32)
 RAGSITE_INGEST_PAGE_BATCH = env_int("RAGSITE_INGEST_PAGE_BATCH", 16)
 # Chunks embedded and stored together: bigger calls sort by length and pad less.
 RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
-# A document 'processing' with no progress for this long is taken to belong to a dead worker.
-RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 600)
+# A document 'processing' whose heartbeat is this old belongs to a dead worker and is taken over.
+# A live run beats every sixth of it (at most every 10 s), whatever step it is in.
+RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 60)
 
 RAGSITE_EMBEDDER = {
     "BACKEND": env_str("RAGSITE_EMBEDDER_BACKEND", "documents.embedding.SentenceTransformerEmbedder"),
@@ -207,7 +208,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale_task",
-        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 60),
+        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 30),
     },
 }
 
@@ -304,12 +305,13 @@ RAGSITE_RERANK_TOP_N = env_int("RAGSITE_RERANK_TOP_N", 20)
 RAGSITE_SEARCH_VERSION_CHECK_SECONDS = env_float("RAGSITE_SEARCH_VERSION_CHECK_SECONDS", 2.0)
 # Index versions kept on disk (the current one and the ones before it).
 RAGSITE_SEARCH_KEEP_VERSIONS = env_int("RAGSITE_SEARCH_KEEP_VERSIONS", 3)
-# A rebuild claim older than this belongs to a dead builder and may be taken over.
-RAGSITE_SEARCH_REBUILD_STALE_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_STALE_SECONDS", 600)
+# A rebuild claim whose heartbeat is this old belongs to a dead builder and may be taken over
+# (a live builder beats every sixth of it, at most every 5 s).
+RAGSITE_SEARCH_REBUILD_STALE_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_STALE_SECONDS", 30)
 # How long `manage.py ingest` waits for another process's rebuild before giving up.
 RAGSITE_SEARCH_REBUILD_WAIT_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_WAIT_SECONDS", 300)
 # Picks up rebuild requests whose message was lost (broker down) or whose builder died.
 CELERY_BEAT_SCHEDULE["search-index-rebuild-pending"] = {
     "task": "documents.tasks.index_rebuild_task",
-    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 60),
+    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 30),
 }

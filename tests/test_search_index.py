@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from documents import services as document_services
 from documents.embedding import get_embedder
-from documents.models import Chunk, SearchIndexState
+from documents.models import Document, Chunk, SearchIndexState
 from documents.search import IndexModelMismatch, chunk_search, index_rebuild_request, search_status
 from tests.search_corpus import add_document, add_manuals
 
@@ -113,20 +113,32 @@ def test_each_rebuild_writes_a_new_version_folder_and_prunes_old_ones(settings):
     assert chunk_search(query="tomatoes", top_k=1).index_version == 4
 
 
-def test_only_the_current_generation_of_ready_documents_is_indexed():
+def test_only_the_current_generation_of_each_document_is_indexed():
     document = add_document("Old and new", ["first generation text about volcanoes"])
     chunk = Chunk.objects.get(document=document)
     Chunk.objects.create(  # a new generation still being written, not swapped in
         document=document, generation=2, ordinal=0, page=1, text="second generation text about glaciers",
         char_start=0, char_end=10, token_count=5, embedding=chunk.embedding, embedding_model=chunk.embedding_model,
     )
+    # A first ingest still being written: no generation of it was ever swapped in.
     add_document("Queued", ["a queued document about glaciers"]).__class__.objects.filter(title="Queued").update(
-        status="processing"
+        status="processing", generation=0
     )
     index_rebuild_request(in_process=True)
 
     assert SearchIndexState.objects.get(pk=1).chunk_count == 1
     assert [r.chunk_id for r in chunk_search(query="glaciers volcanoes", top_k=5).results] == [chunk.pk]
+    document.refresh_from_db()
+    assert document.searchable and document.indexed_generation == 1
+
+
+def test_a_document_being_reingested_stays_searchable_on_its_previous_generation():
+    document = add_document("Being redone", ["the lighthouse keeper logs the fog horn hours"])
+    Document.objects.filter(pk=document.pk).update(status="processing")
+    index_rebuild_request(in_process=True)
+
+    results = chunk_search(query="lighthouse fog horn", top_k=3).results
+    assert [r.document_id for r in results] == [document.pk]
 
 
 def test_queries_embedded_by_another_model_are_refused_until_reembed():

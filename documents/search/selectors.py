@@ -8,6 +8,7 @@ from django.conf import settings
 
 from documents.embedding import get_embedder
 from documents.models import SearchIndexState
+from documents.selectors import current_chunks
 from documents.search import serving
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion
@@ -97,8 +98,6 @@ def _retrieve(
 
 def _fetch(chunk_ids: list[int]) -> dict[int, object]:
     """The chunks that still count, by id: a document deleted since the build drops out at once."""
-    from documents.search.services import current_chunks
-
     rows = current_chunks().filter(pk__in=chunk_ids).select_related("document").defer("embedding")
     return {row.pk: row for row in rows}
 
@@ -223,6 +222,7 @@ def search_status(*, load_reranker: bool = True) -> dict:
         "rebuild_requested": bool(state and state.rebuild_requested),
         "building_since": state.building_since if state else None,
         "last_error": state.last_error if state else "",
+        "failed_at": state.failed_at if state else None,
         "reranker_model": reranker.model if reranker else configured_model(),
         "reranker_loaded": bool(reranker and reranker.loaded),
         "reranker_error": (reranker.error if reranker else "not loaded yet: it loads with the first reranked query"),

@@ -12,20 +12,23 @@ import os
 import socket
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
+from django.db.models.functions import Length
 from django.utils import timezone
 
-from documents.models import Chunk, Document, SearchIndexState
+from documents.lib import heartbeat
+from documents.models import SKIPPED_LISTED, Document, SearchIndexState
 from documents.search import index as index_files
 from documents.search import serving
 from documents.search.errors import SearchError
 from documents.search.tokenize import tokenize
+from documents.selectors import current_chunks
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +85,30 @@ def _send_rebuild_task() -> None:
 
 def _claim(builder: str) -> bool:
     """Take the rebuild for this builder: a request is pending (or a builder died holding the
-    claim) and nobody else is building."""
+    claim) and nobody else is building. A builder is dead when its heartbeat is stale."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.RAGSITE_SEARCH_REBUILD_STALE_SECONDS)
-    nobody_building = Q(building_since__isnull=True) | Q(building_since__lt=stale)
-    pending = Q(rebuild_requested=True) | Q(building_since__lt=stale)
+    dead_builder = Q(building_since__isnull=False) & (
+        Q(builder_heartbeat_at__lt=stale) | Q(builder_heartbeat_at__isnull=True, building_since__lt=stale)
+    )
+    nobody_building = Q(building_since__isnull=True) | dead_builder
+    pending = Q(rebuild_requested=True) | dead_builder
     return bool(
         SearchIndexState.objects.filter(nobody_building, pending, pk=1).update(
-            rebuild_requested=False, building_since=now, builder=builder
+            rebuild_requested=False, building_since=now, builder_heartbeat_at=now, builder=builder
         )
     )
 
 
+def _beat(builder: str) -> bool:
+    return bool(SearchIndexState.objects.filter(pk=1, builder=builder).update(builder_heartbeat_at=timezone.now()))
+
+
 def _release(builder: str, error: str = "") -> None:
-    SearchIndexState.objects.filter(pk=1, builder=builder).update(building_since=None, builder="", last_error=error)
+    SearchIndexState.objects.filter(pk=1, builder=builder).update(
+        building_since=None, builder_heartbeat_at=None, builder="", last_error=error,
+        failed_at=timezone.now() if error else None,
+    )
 
 
 def index_rebuild(*, wait: bool = False) -> int | None:
@@ -111,7 +124,8 @@ def index_rebuild(*, wait: bool = False) -> int | None:
     while True:
         if _claim(builder):
             try:
-                built = _build_and_publish()
+                with heartbeat(lambda: _beat(builder), interval=rebuild_heartbeat_interval(), name="index-heartbeat"):
+                    built = _build_and_publish()
             except Exception as exc:
                 logger.exception("search index rebuild failed")
                 _release(builder, error=f"rebuild failed: {exc}")
@@ -131,6 +145,10 @@ def index_rebuild(*, wait: bool = False) -> int | None:
         time.sleep(0.1)
 
 
+def rebuild_heartbeat_interval() -> float:
+    return max(0.5, min(5.0, settings.RAGSITE_SEARCH_REBUILD_STALE_SECONDS / 6))
+
+
 def _next_version() -> int:
     with transaction.atomic():
         state = SearchIndexState.objects.select_for_update().get(pk=1)
@@ -139,40 +157,58 @@ def _next_version() -> int:
     return state.last_version
 
 
-def current_chunks():
-    """The chunks that count: those of the current generation of ready documents."""
-    return Chunk.objects.filter(document__status=Document.Status.READY, generation=F("document__generation"))
-
-
 def _build_and_publish() -> int:
     started = time.monotonic()
-    rows = current_chunks().order_by("pk").values_list("pk", "document_id", "embedding_model", "embedding", "text")
-    per_model = current_chunks().order_by().values("embedding_model").annotate(n=Count("pk"))
-    models = Counter({row["embedding_model"]: row["n"] for row in per_model})
-    embedding_model = models.most_common(1)[0][0] if models else ""
-    skipped = {model: count for model, count in models.items() if model != embedding_model}
-    if skipped:
-        logger.warning(
-            "search index: %s chunks embedded with other models than %s are left out (%s): "
-            "run `python manage.py reembed`",
-            sum(skipped.values()), embedding_model, skipped,
-        )
+    # The vectors that make the index: the most common (model, vector size) among the current
+    # chunks. Chunks of another model or size, damaged vectors and text that cannot be tokenised
+    # are left out (or out of keyword search) one by one, with the reason on their document.
+    per_kind = (
+        current_chunks().order_by().annotate(size=Length("embedding"))
+        .values("embedding_model", "size").annotate(n=Count("pk"))
+    )
+    kinds = Counter({(row["embedding_model"], row["size"]): row["n"] for row in per_kind})
+    embedding_model, size = kinds.most_common(1)[0][0] if kinds else ("", 0)
+    dimension = (size or 0) // 4
+    rows = current_chunks().order_by("pk").values_list(
+        "pk", "document_id", "document__generation", "page", "embedding_model", "embedding", "text"
+    )
     chunk_ids, document_ids, blobs, corpus_ids = [], [], [], []
     vocab: dict[str, int] = {}  # token -> id: one copy of each token string however many chunks
-    dimension = 0
-    for pk, document_id, model, blob, text in rows.iterator(chunk_size=2000):
-        if model != embedding_model:
-            continue
+    indexed: dict[int, int] = {}  # document id -> generation in this index
+    unindexed: dict[int, list[dict]] = defaultdict(list)
+    skipped = Counter()
+    for pk, document_id, generation, page, model, blob, text in rows.iterator(chunk_size=2000):
         blob = bytes(blob)
-        if not dimension:
-            dimension = len(blob) // 4
-        if len(blob) != dimension * 4:
-            skipped[f"{model} (bad vector length)"] = skipped.get(f"{model} (bad vector length)", 0) + 1
+        reason = ""
+        if model != embedding_model:
+            reason = (
+                f"embedded with {model!r} while the index holds {embedding_model!r} vectors: "
+                "run `python manage.py reembed`"
+            )
+        elif len(blob) != dimension * 4:
+            reason = f"its stored vector is damaged ({len(blob)} bytes, expected {dimension * 4})"
+        elif not np.isfinite(np.frombuffer(blob, dtype="<f4")).all():
+            reason = "its stored vector is not finite"
+        if reason:
+            unindexed[document_id].append({"page": page, "reason": reason})
+            skipped[reason.split(":")[0]] += 1
             continue
+        try:
+            tokens = tokenize(text)
+        except Exception as exc:  # one passage's text must not fail the index: dense search still finds it
+            logger.exception("search index: chunk %s could not be tokenised", pk)
+            unindexed[document_id].append(
+                {"page": page, "reason": f"left out of keyword search: its text could not be tokenised ({exc})"}
+            )
+            skipped["not tokenised (keyword search only)"] += 1
+            tokens = []
         chunk_ids.append(pk)
         document_ids.append(document_id)
         blobs.append(blob)
-        corpus_ids.append([vocab.setdefault(token, len(vocab)) for token in tokenize(text)])
+        corpus_ids.append([vocab.setdefault(token, len(vocab)) for token in tokens])
+        indexed[document_id] = generation
+    if skipped:
+        logger.warning("search index: %s chunks left out: %s", sum(skipped.values()), dict(skipped))
     vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dimension or 1).astype(np.float32)
     del blobs
     version = _next_version()
@@ -191,7 +227,7 @@ def _build_and_publish() -> int:
             "embedding_model": embedding_model,
             "dimension": dimension,
             "built_at": built_at.isoformat(),
-            "skipped_chunks": skipped,
+            "skipped_chunks": dict(skipped),
         },
     )
     seconds = time.monotonic() - started
@@ -209,6 +245,7 @@ def _build_and_publish() -> int:
         )
     )
     if published:
+        _record_documents(indexed, unindexed)
         serving.invalidate()  # this process answers from the new version on its next query
         logger.info("search index v%s built: %s chunks in %.1f s", version, len(chunk_ids), seconds)
     else:
@@ -216,3 +253,23 @@ def _build_and_publish() -> int:
     current = SearchIndexState.objects.filter(pk=1).values_list("current_dir", flat=True).first() or ""
     index_files.prune_versions(root, keep=settings.RAGSITE_SEARCH_KEEP_VERSIONS, current=current)
     return version
+
+
+def _record_documents(indexed: dict[int, int], unindexed: dict[int, list[dict]]) -> None:
+    """Tell each document what the published index holds of it: the generation it searches
+    (the document is searchable when that is its current one), and the passages it left out."""
+    by_generation = defaultdict(list)
+    for document_id, generation in indexed.items():
+        by_generation[generation].append(document_id)
+    gone = set(Document.objects.filter(indexed_generation__gt=0).values_list("pk", flat=True)) - indexed.keys()
+    by_generation[0] = sorted(gone)
+    cleared = set(Document.objects.exclude(unindexed_chunks=[]).values_list("pk", flat=True)) - unindexed.keys()
+    with transaction.atomic():
+        for generation, ids in by_generation.items():
+            for start in range(0, len(ids), 1000):
+                Document.objects.filter(pk__in=ids[start : start + 1000]).update(indexed_generation=generation)
+        for document_id, entries in unindexed.items():
+            Document.objects.filter(pk=document_id).update(unindexed_chunks=entries[:SKIPPED_LISTED])
+        ids = sorted(cleared)
+        for start in range(0, len(ids), 1000):
+            Document.objects.filter(pk__in=ids[start : start + 1000]).update(unindexed_chunks=[])

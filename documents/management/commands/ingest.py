@@ -32,20 +32,64 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", help="PDF files or folders holding PDFs")
         parser.add_argument("--reingest", action="store_true", help="process files already in the corpus again")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--strict", action="store_true",
+            help="exit non-zero when any file failed or was refused, not only when something broke",
+        )
 
-    def handle(self, *args, paths, reingest, no_progress, **options):
+    def handle(self, *args, paths, reingest, no_progress, strict, **options):
         files = pdf_paths(paths)
         if not files:
             raise CommandError("no PDF files found in " + ", ".join(paths))
         show_progress = not no_progress and sys.stderr.isatty()
         rows = []
-        for path in files:
-            rows.append(self.ingest_one(path, reingest=reingest, show_progress=show_progress))
-        self.stdout.write("Bringing the search index up to date...")
-        search.index_rebuild_request(in_process=True)
-        self.print_table(rows)
-        failed = sum(1 for row in rows if row[2] == Document.Status.FAILED)
-        self.stdout.write(f"{len(rows)} file(s) handled: {len(rows) - failed} ready or already present, {failed} failed.")
+        self.unexpected = []  # files that failed on a bug rather than on what is in them
+        index_error = ""
+        try:
+            for path in files:
+                rows.append(self.ingest_one(path, reingest=reingest, show_progress=show_progress))
+            self.stdout.write("Bringing the search index up to date...")
+            try:
+                search.index_rebuild_request(in_process=True)
+            except Exception as exc:  # the summary below must still say what happened to every file
+                index_error = str(exc) or exc.__class__.__name__
+        finally:
+            # Interrupted or not, say what became of each file handled so far.
+            self.print_table(self.with_search_state(rows))
+        failed = [row for row in rows if row[2] in (Document.Status.FAILED, "refused", "error")]
+        self.stdout.write(
+            f"{len(rows)} file(s) handled: {len(rows) - len(failed)} ready or already present, {len(failed)} failed."
+        )
+        if index_error:
+            self.stderr.write(
+                f"The search index could not be brought up to date: {index_error}. The previous index still "
+                "answers; the documents above marked 'no' are not searchable until a rebuild succeeds."
+            )
+        # A file refused for a reason the table gives is handled; a rebuild that failed or an
+        # unexpected error is something that really failed.
+        if index_error or self.unexpected or (strict and failed):
+            problems = [f"{len(self.unexpected)} file(s) hit an unexpected error"] if self.unexpected else []
+            problems += ["the search index is not up to date"] if index_error else []
+            problems += [f"{len(failed)} file(s) failed (--strict)"] if strict and failed and not problems else []
+            raise CommandError("; ".join(problems), returncode=1)
+
+    def with_search_state(self, rows):
+        """Each row with whether a question can find its document now."""
+        searchable = dict(
+            Document.objects.filter(pk__in=[row[1] for row in rows if row[1]]).values_list("pk", "indexed_generation")
+        )
+        generations = dict(
+            Document.objects.filter(pk__in=[row[1] for row in rows if row[1]]).values_list("pk", "generation")
+        )
+        out = []
+        for row in rows:
+            document_id = row[1]
+            if document_id in generations and generations[document_id]:
+                found = "yes" if searchable.get(document_id) == generations[document_id] else "no"
+            else:
+                found = "-"
+            out.append((*row[:5], found, row[5]))
+        return out
 
     def ingest_one(self, path: Path, *, reingest: bool, show_progress: bool):
         try:
@@ -58,6 +102,8 @@ class Command(BaseCommand):
                         f"already in the corpus as document {document.pk}")
         except ValidationError as exc:
             return (str(path), None, "refused", None, None, " ".join(exc.messages))
+        except OSError as exc:
+            return (str(path), None, "refused", None, None, f"cannot be read: {exc}")
 
         bar = tqdm(desc=path.name[:40], unit="page", disable=not show_progress, leave=False)
 
@@ -66,20 +112,24 @@ class Command(BaseCommand):
             bar.n = done
             bar.refresh()
 
-        outcome = document_ingest(document_id=document.pk, force=reingest, rebuild_index=False, progress=progress)
-        bar.close()
+        try:
+            outcome = document_ingest(document_id=document.pk, force=reingest, rebuild_index=False, progress=progress)
+        finally:
+            bar.close()
+        if outcome.unexpected:
+            self.unexpected.append(str(path))
         document.refresh_from_db()
         return (str(path), document.pk, document.status, document.page_count, document.chunk_count,
                 document.error or outcome.detail)
 
     def print_table(self, rows):
-        headers = ("file", "id", "status", "pages", "chunks", "reason")
+        headers = ("file", "id", "status", "pages", "chunks", "search", "reason")
         cells = [[("" if value is None else str(value)) for value in row] for row in rows]
         for row in cells:  # long paths keep their end, where the file name is
             row[0] = row[0] if len(row[0]) <= 60 else "..." + row[0][-57:]
-        widths = [min(60, max(len(headers[i]), *(len(row[i]) for row in cells))) for i in range(5)]
-        line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)) + "  " + headers[5]
+        widths = [min(60, max(len(headers[i]), *(len(row[i]) for row in cells), 0)) for i in range(6)]
+        line = "  ".join(h.ljust(w) for h, w in zip(headers, widths)) + "  " + headers[6]
         self.stdout.write(line)
         self.stdout.write("-" * len(line))
         for row in cells:
-            self.stdout.write("  ".join(c[:w].ljust(w) for c, w in zip(row, widths)) + "  " + row[5])
+            self.stdout.write("  ".join(c[:w].ljust(w) for c, w in zip(row, widths)) + "  " + row[6])
