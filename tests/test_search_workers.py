@@ -61,3 +61,58 @@ def test_workers_racing_for_one_rebuild_build_it_once_and_this_process_follows(t
         best = chunk_search(query="comets and their tails", top_k=1)
         assert best.index_version == 2 and best.results[0].title == "Comet Atlas"
     assert SearchIndexState.objects.get(pk=1).last_version == 2
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_while_building_leaves_the_build_to_a_live_worker_within_seconds(tmp_path, broker, settings):
+    """The builder's claim has a heartbeat: once it stops, a live worker's sweep takes the build
+    over (before, the dead builder's claim blocked every rebuild for ten minutes)."""
+    import signal
+    import time
+
+    import numpy as np
+
+    from documents.models import Chunk, Document
+    from tests.processes import stop
+
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    # A corpus big enough that a build takes a few seconds: 20,000 passages with random vectors.
+    big = add_document("Big log", ["first entry of a long maintenance log"])
+    rng = np.random.default_rng(7)
+    vectors = rng.normal(size=(20000, 384)).astype("<f4")
+    Chunk.objects.bulk_create(
+        (
+            Chunk(
+                document=big, generation=1, ordinal=i + 1, page=1, text=f"maintenance entry {i} pump {i % 97} checked",
+                char_start=0, char_end=10, token_count=6, embedding=vectors[i].tobytes(), embedding_model=big.embedding_model,
+            )
+            for i in range(20000)
+        ),
+        batch_size=2000,
+    )
+    Document.objects.filter(pk=big.pk).update(chunk_count=20001)
+    env = process_env(
+        tmp_path, CELERY_BROKER_URL=broker, RAGSITE_SEARCH_REBUILD_STALE_SECONDS=3,
+        RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS=1,
+    )
+    log = tmp_path / "workers.log"
+    with running(worker_args("--concurrency=1", "-n", "doomed@%h"), env, log) as doomed:
+        index_rebuild_request()
+        wait_for(
+            lambda: SearchIndexState.objects.filter(pk=1, building_since__isnull=False).exists(), timeout=120,
+            interval=0.05, what="the build to start", log=log,
+        )
+        stop(doomed, sig=signal.SIGKILL)
+    killed_at = time.monotonic()
+    state = SearchIndexState.objects.get(pk=1)
+    assert state.building_since is not None and state.current_version is None  # the dead builder's claim
+
+    beat = ("--beat", f"--schedule={tmp_path / 'beat-schedule'}")
+    with running(worker_args("--concurrency=1", "-n", "alive@%h", *beat), env, log):
+        state = wait_for(_settled, timeout=120, what="a live worker to take the build over", log=log)
+    assert state.chunk_count == 20001 and state.builder == ""
+    assert time.monotonic() - killed_at < 60
+    found = chunk_search(query="maintenance entry 12345", top_k=5).results
+    assert any(result.text.startswith("maintenance entry 12345 ") for result in found)

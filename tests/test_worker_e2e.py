@@ -4,11 +4,12 @@ default (a broker kept as files, no server)."""
 
 import os
 import signal
+import time
 
 import httpx
 import pytest
 
-from documents.models import Document
+from documents.models import Chunk, Document
 from tests import pdfs
 from tests.processes import (
     free_port, process_env, require_production_services, running, stop, wait_for, wait_http, web_args, worker_args,
@@ -145,3 +146,53 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_picked_up_once_it_is_bac
         with running(worker_args("--concurrency=1"), worker_env, log):
             done = wait_for(lambda: settled(base, staff_auth, document["id"]), timeout=120, what="the sweep", log=log)
     assert done["status"] == "ready"
+
+
+@pytest.mark.production
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_and_repeated_reingests_of_one_document_end_consistent(tmp_path, production_services, staff_auth):
+    """Two worker processes, a beat sweeping every second and a stale limit of 3 s, while the
+    document's pages are read in one long batch: before runs were fenced and kept alive by a
+    heartbeat, this ran two ingests at once and left the row and its chunks disagreeing."""
+    env = process_env(
+        tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_STALE_AFTER_SECONDS=3, RAGSITE_SWEEP_SECONDS=1,
+        RAGSITE_INGEST_PAGE_BATCH=40, RAGSITE_EMBED_BATCH_CHUNKS=10000,  # one long step: no progress for seconds
+    )
+    port = free_port()
+    log = tmp_path / "processes.log"
+    pages = [f"Chapter {n}. " + f"The valve on line {n} is closed before the pump on line {n} starts. " * 12 for n in range(1, 41)]
+    beat = ("--beat", f"--schedule={tmp_path / 'beat-schedule'}")
+    with running(web_args(port), env, log), running(worker_args("--concurrency=1", "-n", "one@%h", *beat), env, log), running(
+        worker_args("--concurrency=1", "-n", "two@%h"), env, log
+    ):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        document = upload(base, staff_auth, "valves.pdf", pdfs.text_pdf(pages))
+        first = wait_for(lambda: settled(base, staff_auth, document["id"]), timeout=240, what="the first ingest", log=log)
+        assert first["status"] == "ready"
+
+        # Two re-ingests 1 s apart, the second while the first one's run is processing.
+        for _ in range(2):
+            response = httpx.post(f"{base}/api/documents/{document['id']}/reingest/", auth=staff_auth, timeout=10)
+            assert response.status_code == 202
+            wait_for(
+                lambda: Document.objects.filter(pk=document["id"], status="processing").exists(), timeout=60,
+                what="the re-ingest to start", log=log,
+            )
+            time.sleep(1)
+
+        def all_done():
+            row = Document.objects.get(pk=document["id"])
+            return row if row.status == "ready" and not row.ingest_token and not row.reingest_requested else None
+
+        row = wait_for(all_done, timeout=300, what="the re-ingests to finish", log=log)
+        time.sleep(4)  # a sweep or a late delivery would start one more run by now
+        row.refresh_from_db()
+        assert row.status == "ready" and row.error == ""
+        # The first ingest, the re-ingest, and the one asked for during it: exactly three runs.
+        assert row.last_generation == row.generation == 3
+        current = Chunk.objects.filter(document=row, generation=row.generation)
+        assert Chunk.objects.filter(document=row).count() == current.count() == row.chunk_count > 0
+        assert set(current.values_list("page", flat=True)) == set(range(1, 41))
+        assert sorted(current.values_list("ordinal", flat=True)) == list(range(row.chunk_count))
+    assert "taken over" not in log.read_text()  # a live run was never mistaken for a dead one
