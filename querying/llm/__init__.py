@@ -1,8 +1,10 @@
 """Answer providers. settings.RAGSITE_LLM (STORAGES shape) picks one; get_llm() builds it.
 
     from querying.llm import get_llm
-    for piece in get_llm().stream(system, messages):
+    async for piece in get_llm().stream(prompt, usage):
         ...
+
+What a provider receives and must do: querying.llm.base.
 """
 
 import json
