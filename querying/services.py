@@ -11,12 +11,15 @@ as one JSON object or as a sequence of SSE payloads:
 from __future__ import annotations
 
 import logging
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 from django.conf import settings
 
+from documents.search.tokenize import tokenize
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
 from querying.prompts import NOT_FOUND, Passage, Prompt, estimate_tokens, prompt_build
@@ -90,7 +93,7 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
     )
 
 
-def source_payload(passage: Passage) -> dict:
+def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
     return {
         "n": passage.number,
         "chunk_id": passage.chunk_id,
@@ -100,7 +103,29 @@ def source_payload(passage: Passage) -> dict:
         "text": passage.text,
         "score": round(passage.score, 6),
         "url": passage.url,
+        "highlights": highlight_spans(passage.text, question_tokens),
     }
+
+
+def sources_payload(plan: AnswerPlan) -> list[dict]:
+    question_tokens = set(tokenize(plan.question))
+    return [source_payload(passage, question_tokens) for passage in plan.prompt.passages]
+
+
+def highlight_spans(text: str, tokens: set[str]) -> list[list[int]]:
+    """[start, end] of each word of text that holds one of tokens as search's tokeniser reads it,
+    punctuation around it left out: the page marks what keyword search matched, with no word
+    list of its own."""
+    spans = []
+    for word in re.finditer(r"\S+", text):
+        if tokens.intersection(tokenize(word.group())):
+            start, end = word.span()
+            while start < end - 1 and unicodedata.category(text[start])[0] in "PS":
+                start += 1
+            while end > start + 1 and unicodedata.category(text[end - 1])[0] in "PS":
+                end -= 1
+            spans.append([start, end])
+    return spans
 
 
 def _finish(plan: AnswerPlan, usage: Usage, text: str, generate_started: float, first_token: float | None) -> tuple[dict, dict]:
@@ -141,7 +166,7 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
     timings, usage = _finish(plan, usage, text, generate_started, None)
     return Answer(
         answer=text,
-        sources=[source_payload(p) for p in plan.prompt.passages],
+        sources=sources_payload(plan),
         mode=plan.mode,
         reranked=plan.reranked,
         timings=timings,
@@ -173,7 +198,7 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
         error = _as_llm_error(exc, plan)
     finally:
         await stream.aclose()
-    yield {"sources": [source_payload(p) for p in plan.prompt.passages]}
+    yield {"sources": sources_payload(plan)}
     if error is not None:
         yield _error_payload(error)
     timings, usage = _finish(plan, usage, "".join(pieces), started, first_token)
