@@ -37,8 +37,8 @@ def make(vendor_name, script, **options):
     return vendor, provider
 
 
-async def collect(agen, limit=None):
-    out = []
+async def collect(agen, limit=None, into=None):
+    out = [] if into is None else into
     async for piece in agen:
         out.append(piece)
         if limit and len(out) >= limit:
@@ -90,12 +90,7 @@ def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_to
     received = []
     try:
         with pytest.raises(LLMError) as caught:
-
-            async def run():
-                async for piece in provider.stream(prompt(), {}):
-                    received.append(piece)
-
-            asyncio.run(run())
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
     finally:
         vendor.stop()
     assert received == ["a", "b"]
@@ -123,12 +118,7 @@ def test_a_silent_vendor_times_out_with_a_retryable_error(vendor_name):
     received = []
     try:
         with pytest.raises(LLMError) as caught:
-
-            async def run():
-                async for piece in provider.stream(prompt(), {}):
-                    received.append(piece)
-
-            asyncio.run(run())
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
     finally:
         vendor.stop()
     assert received == ["first"]

@@ -6,40 +6,18 @@ from typing import AsyncIterator
 
 import anthropic
 
-from querying.llm.base import (
-    AsyncClientPerLoop, LLMError, LLMProvider, Prompt, Usage, error_for_status, error_for_transport,
-)
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
 
 
-class AnthropicProvider(AsyncClientPerLoop, LLMProvider):
+class AnthropicProvider(VendorProvider):
     vendor = "anthropic"
     async_client_class = anthropic.AsyncAnthropic
 
-    def __init__(
-        self,
-        model: str = "claude-haiku-4-5",
-        api_key: str = "",
-        base_url: str = "",
-        temperature: float = 0.2,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-    ):
-        self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.name = f"anthropic:{model}"
-        self._client_options = {
-            "api_key": api_key or None,
-            "base_url": base_url or None,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
-        self.make_async_client()
+    def __init__(self, model: str = "claude-haiku-4-5", **options):
+        super().__init__(model, **options)
 
     def _request(self, prompt: Prompt) -> dict:
         return {

@@ -96,32 +96,6 @@ def error_for_transport(exc: BaseException, provider: str) -> LLMError | None:
     return None
 
 
-class AsyncClientPerLoop:
-    """One async SDK client per event loop (a client's connection pool belongs to the loop that
-    opened it). Vendor providers set `vendor`, `async_client_class` and `_client_options`, and
-    call `self._async_client()`."""
-
-    vendor = ""
-    async_client_class = None
-    _client_options: dict
-
-    def make_async_client(self):
-        """A new client; LLMError("not_configured") when the SDK refuses the options (no key).
-        Providers call it once in __init__, so a bad setting fails before any stream starts."""
-        try:
-            return self.async_client_class(**self._client_options)
-        except Exception as exc:  # the SDK's "api_key must be set" and the like
-            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
-
-    def _async_client(self):
-        clients = self.__dict__.setdefault("_async_clients", weakref.WeakKeyDictionary())
-        loop = asyncio.get_running_loop()
-        client = clients.get(loop)
-        if client is None:
-            client = clients[loop] = self.make_async_client()
-        return client
-
-
 class LLMProvider:
     """Base class of answer providers. Subclasses implement `stream`; `generate` follows from it."""
 
@@ -139,3 +113,53 @@ class LLMProvider:
             return "".join([piece async for piece in self.stream(prompt, usage)])
 
         return async_to_sync(collect)()
+
+
+class VendorProvider(LLMProvider):
+    """What the vendor SDK providers share: the settings every one reads, and one async SDK client
+    per event loop (a client's connection pool belongs to the loop that opened it). Subclasses
+    set `vendor` and `async_client_class`, and call `self._async_client()` in `stream`."""
+
+    vendor = ""
+    async_client_class = None
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str = "",
+        base_url: str = "",
+        temperature: float = 0.2,
+        max_tokens: int = 800,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ):
+        if not model:
+            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.name = f"{self.vendor}:{model}"
+        self._client_options = {
+            # The SDKs refuse to start without a key; local OpenAI-compatible servers take any.
+            "api_key": api_key or None,
+            "base_url": base_url or None,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        self.make_async_client()  # a bad setting (no key) fails here, before any stream starts
+
+    def make_async_client(self):
+        """A new client; LLMError("not_configured") when the SDK refuses the options."""
+        try:
+            return self.async_client_class(**self._client_options)
+        except Exception as exc:  # the SDK's "api_key must be set" and the like
+            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
+
+    def _async_client(self):
+        clients = self.__dict__.setdefault("_async_clients", weakref.WeakKeyDictionary())
+        loop = asyncio.get_running_loop()
+        client = clients.get(loop)
+        if client is None:
+            client = clients[loop] = self.make_async_client()
+        return client

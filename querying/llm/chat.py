@@ -5,48 +5,22 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from querying.llm.base import (
-    AsyncClientPerLoop, LLMError, LLMProvider, Prompt, Usage, error_for_status, error_for_transport,
-)
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}
 
 
-class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
+class ChatCompletionsProvider(VendorProvider):
     """A provider for a `chat.completions.create(stream=True)` API. Subclasses set `vendor` and
     the SDK's `sdk` module and `async_client_class`."""
 
     vendor = "openai"
     sdk = None
 
-    def __init__(
-        self,
-        model: str,
-        api_key: str = "",
-        base_url: str = "",
-        temperature: float = 0.2,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        stream_usage: bool = True,
-    ):
-        if not model:
-            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
-        self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
+    def __init__(self, model: str, stream_usage: bool = True, **options):
         self.stream_usage = stream_usage
-        self.name = f"{self.vendor}:{model}"
-        self._client_options = {
-            # The SDKs refuse to start without a key; local OpenAI-compatible servers take any.
-            "api_key": api_key or None,
-            "base_url": base_url or None,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
-        self.make_async_client()
+        super().__init__(model, **options)
 
     def _request(self, prompt: Prompt) -> dict:
         request = {
