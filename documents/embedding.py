@@ -1,7 +1,6 @@
 """Embedding backends. settings.RAGSITE_EMBEDDER picks one; get_embedder() builds it once per process."""
 
 import copy
-import functools
 import importlib.util
 import logging
 import os
@@ -11,7 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ragsite.backends import backend_from_settings
+from ragsite.backends import backend
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +101,6 @@ class SentenceTransformerEmbedder(Embedder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-_load_lock = threading.Lock()
-
-
-@functools.cache
-def _load_embedder() -> Embedder:
-    return backend_from_settings("RAGSITE_EMBEDDER")
-
-
 def get_embedder() -> Embedder:
     """The configured embedder, loaded once per process (threads asking at once share one load)."""
-    with _load_lock:
-        return _load_embedder()
+    return backend("RAGSITE_EMBEDDER")

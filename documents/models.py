@@ -1,4 +1,3 @@
-import numpy as np
 from django.conf import settings
 from django.db import models
 
@@ -97,10 +96,6 @@ class Chunk(models.Model):
 
     def __str__(self):
         return f"{self.document_id}#{self.ordinal} p.{self.page}"
-
-    @property
-    def vector(self):
-        return np.frombuffer(bytes(self.embedding), dtype="<f4")
 
 
 # --- search index ---

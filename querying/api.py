@@ -26,6 +26,10 @@ class SourceSerializer(serializers.Serializer):
     text = serializers.CharField()
     score = serializers.FloatField()
     url = serializers.CharField(help_text="the stored PDF, opened at the page: file URL + #page=N")
+    highlights = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
+        help_text="[start, end) character spans of `text` that hold the question's search terms",
+    )
 
 
 ErrorSerializer = inline_serializer(

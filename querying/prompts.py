@@ -35,9 +35,15 @@ class Passage:
 
 @dataclass
 class Prompt:
-    system: str
-    messages: list[dict]
-    passages: list[Passage]  # the passages the prompt holds, numbered 1..n
+    """What a provider receives (see querying.llm.base)."""
+
+    system: str  # the rules and the numbered sources
+    messages: list[dict]  # chat messages, the user's question last
+    passages: list[Passage]  # the passages the system prompt holds, numbered 1..n
+
+    @property
+    def question(self) -> str:
+        return self.messages[-1]["content"] if self.messages else ""
 
 
 def _char_tokens(char: str) -> float:
@@ -71,7 +77,7 @@ def _neutralise(text: str) -> str:
     return text.replace("</source>", "</ source>").replace("<source", "< source")
 
 
-def prompt_build(*, question: str, passages: list[Passage], token_budget: int, history: list[dict] | None = None) -> Prompt:
+def prompt_build(*, question: str, passages: list[Passage], token_budget: int) -> Prompt:
     """The system prompt (rules and numbered sources) and messages (the question last, verbatim).
 
     Passages are kept best first while they fit `token_budget`; the best passage alone is cut to
@@ -101,5 +107,4 @@ def prompt_build(*, question: str, passages: list[Passage], token_budget: int, h
         blocks.append(block)
         room -= cost
     system = SYSTEM_TEMPLATE.format(not_found=NOT_FOUND, sources="\n\n".join(blocks) or "(none)")
-    messages = [*(history or []), {"role": "user", "content": question}]
-    return Prompt(system=system, messages=messages, passages=kept)
+    return Prompt(system=system, messages=[{"role": "user", "content": question}], passages=kept)

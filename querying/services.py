@@ -1,8 +1,8 @@
 """Answering a question: retrieve passages, build the prompt, let the configured provider write.
 
 answer_prepare() does everything that can fail with an ordinary HTTP error (settings, retrieval)
-before any byte of a stream goes out; answer_generate() / answer_events() / answer_aevents()
-then produce the answer as one JSON object or as a sequence of SSE payloads:
+before any byte of a stream goes out; answer_generate() / answer_events() then produce the answer
+as one JSON object or as a sequence of SSE payloads:
 
     {"meta": {"mode", "reranked"}}, {"token": "..."}*, {"sources": [...]},
     {"error": {...}} (only on a provider failure), {"done": true, "timings", "usage"}
@@ -11,14 +11,17 @@ then produce the answer as one JSON object or as a sequence of SSE payloads:
 from __future__ import annotations
 
 import logging
+import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 from django.conf import settings
 
+from documents.search.tokenize import tokenize
 from querying.llm import get_llm
-from querying.llm.base import LLMError, LLMProvider, supported_kwargs
+from querying.llm.base import LLMError, LLMProvider, Usage
 from querying.prompts import NOT_FOUND, Passage, Prompt, estimate_tokens, prompt_build
 
 logger = logging.getLogger(__name__)
@@ -90,7 +93,7 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
     )
 
 
-def source_payload(passage: Passage) -> dict:
+def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
     return {
         "n": passage.number,
         "chunk_id": passage.chunk_id,
@@ -100,14 +103,32 @@ def source_payload(passage: Passage) -> dict:
         "text": passage.text,
         "score": round(passage.score, 6),
         "url": passage.url,
+        "highlights": highlight_spans(passage.text, question_tokens),
     }
 
 
-def _provider_kwargs(plan: AnswerPlan, usage: dict) -> dict:
-    return {"sources": plan.prompt.passages, "usage": usage}
+def sources_payload(plan: AnswerPlan) -> list[dict]:
+    question_tokens = set(tokenize(plan.question))
+    return [source_payload(passage, question_tokens) for passage in plan.prompt.passages]
 
 
-def _finish(plan: AnswerPlan, usage: dict, text: str, generate_started: float, first_token: float | None) -> tuple[dict, dict]:
+def highlight_spans(text: str, tokens: set[str]) -> list[list[int]]:
+    """[start, end] of each word of text that holds one of tokens as search's tokeniser reads it,
+    punctuation around it left out: the page marks what keyword search matched, with no word
+    list of its own."""
+    spans = []
+    for word in re.finditer(r"\S+", text):
+        if tokens.intersection(tokenize(word.group())):
+            start, end = word.span()
+            while start < end - 1 and unicodedata.category(text[start])[0] in "PS":
+                start += 1
+            while end > start + 1 and unicodedata.category(text[end - 1])[0] in "PS":
+                end -= 1
+            spans.append([start, end])
+    return spans
+
+
+def _finish(plan: AnswerPlan, usage: Usage, text: str, generate_started: float, first_token: float | None) -> tuple[dict, dict]:
     now = time.perf_counter()
     timings = {**plan.timings, "generate": _ms(now - generate_started), "total": _ms(now - plan.started)}
     if first_token is not None:
@@ -131,25 +152,21 @@ def _as_llm_error(exc: Exception, plan: AnswerPlan) -> LLMError:
 
 def answer_generate(*, plan: AnswerPlan) -> Answer:
     """The whole answer at once (POST /query). A provider failure is returned in Answer.error."""
-    usage: dict = {}
+    usage: Usage = {}
     generate_started = time.perf_counter()
     error = None
     text = ""
     if not plan.prompt.passages:
         text = NOT_FOUND
     else:
-        provider = plan.provider
         try:
-            text = provider.generate(
-                plan.prompt.system, plan.prompt.messages,
-                **supported_kwargs(provider.generate, _provider_kwargs(plan, usage)),
-            )
+            text = plan.provider.generate(plan.prompt, usage)
         except Exception as exc:
             error = _as_llm_error(exc, plan)
     timings, usage = _finish(plan, usage, text, generate_started, None)
     return Answer(
         answer=text,
-        sources=[source_payload(p) for p in plan.prompt.passages],
+        sources=sources_payload(plan),
         mode=plan.mode,
         reranked=plan.reranked,
         timings=timings,
@@ -158,81 +175,31 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
     )
 
 
-def _meta(plan: AnswerPlan) -> dict:
-    return {"meta": {"mode": plan.mode, "reranked": plan.reranked}}
+async def _not_found() -> AsyncIterator[str]:
+    yield NOT_FOUND
 
 
-class _AnswerRun:
-    """What one answer gathers as it streams, shared by the blocking and the async paths."""
-
-    def __init__(self, plan: AnswerPlan):
-        self.plan = plan
-        self.usage: dict = {}
-        self.pieces: list[str] = []
-        self.error: LLMError | None = None
-        self.started = time.perf_counter()
-        self.first_token: float | None = None
-
-    def provider_kwargs(self, method) -> dict:
-        return supported_kwargs(method, _provider_kwargs(self.plan, self.usage))
-
-    def token(self, piece: str) -> dict:
-        self.first_token = self.first_token or time.perf_counter()
-        self.pieces.append(piece)
-        return {"token": piece}
-
-    def closing_events(self) -> list[dict]:
-        """sources, then the error if there was one, then done."""
-        events = [{"sources": [source_payload(p) for p in self.plan.prompt.passages]}]
-        if self.error is not None:
-            events.append(_error_payload(self.error))
-        timings, usage = _finish(self.plan, self.usage, "".join(self.pieces), self.started, self.first_token)
-        events.append({"done": True, "timings": timings, "usage": usage})
-        return events
-
-
-def answer_events(*, plan: AnswerPlan) -> Iterator[dict]:
-    """The answer as SSE payloads, read from the provider's blocking `stream` (WSGI).
-    Closing this generator closes the provider's stream."""
-    yield _meta(plan)
-    run, provider, prompt = _AnswerRun(plan), plan.provider, plan.prompt
-    if not prompt.passages:
-        stream = iter([NOT_FOUND])
-    else:
-        stream = provider.stream(prompt.system, prompt.messages, **run.provider_kwargs(provider.stream))
-    try:
-        for piece in stream:
-            if piece:
-                yield run.token(piece)
-    except Exception as exc:
-        run.error = _as_llm_error(exc, plan)
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-    yield from run.closing_events()
-
-
-async def _one(text: str) -> AsyncIterator[str]:
-    yield text
-
-
-async def answer_aevents(*, plan: AnswerPlan) -> AsyncIterator[dict]:
-    """The answer as SSE payloads, read from the provider's `astream` (ASGI). Cancelling or
-    closing this generator closes the provider's stream, and with it the upstream connection."""
-    yield _meta(plan)
-    run, provider, prompt = _AnswerRun(plan), plan.provider, plan.prompt
-    if not prompt.passages:
-        stream = _one(NOT_FOUND)
-    else:
-        stream = provider.astream(prompt.system, prompt.messages, **run.provider_kwargs(provider.astream))
+async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
+    """The answer as SSE payloads, read from the provider's `stream`. Cancelling or closing this
+    generator closes the provider's stream, and with it the upstream connection."""
+    yield {"meta": {"mode": plan.mode, "reranked": plan.reranked}}
+    usage: Usage = {}
+    pieces: list[str] = []
+    error: LLMError | None = None
+    started, first_token = time.perf_counter(), None
+    stream = plan.provider.stream(plan.prompt, usage) if plan.prompt.passages else _not_found()
     try:
         async for piece in stream:
             if piece:
-                yield run.token(piece)
+                first_token = first_token or time.perf_counter()
+                pieces.append(piece)
+                yield {"token": piece}
     except Exception as exc:
-        run.error = _as_llm_error(exc, plan)
+        error = _as_llm_error(exc, plan)
     finally:
         await stream.aclose()
-    for event in run.closing_events():
-        yield event
+    yield {"sources": sources_payload(plan)}
+    if error is not None:
+        yield _error_payload(error)
+    timings, usage = _finish(plan, usage, "".join(pieces), started, first_token)
+    yield {"done": True, "timings": timings, "usage": usage}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
-import threading
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
-HEARTBEAT = object()  # what the heartbeat wrappers yield after `interval` seconds of silence
+HEARTBEAT = object()  # what the heartbeat wrapper yields after `interval` seconds of silence
 PING = b": ping\n\n"
 
 
@@ -102,58 +100,3 @@ async def abatches_with_heartbeat(items: AsyncIterator, interval: float, *, max_
         aclose = getattr(items, "aclose", None)
         if aclose is not None:
             await aclose()
-
-
-async def aiter_with_heartbeat(items: AsyncIterator, interval: float) -> AsyncIterator:
-    """abatches_with_heartbeat, one item at a time."""
-    batches = abatches_with_heartbeat(items, interval)
-    try:
-        async for batch in batches:
-            for item in batch:
-                yield item
-    finally:
-        await batches.aclose()
-
-
-_END = object()
-
-
-def iter_with_heartbeat(items: Iterator, interval: float) -> Iterator:
-    """The blocking twin of aiter_with_heartbeat, for WSGI: a worker thread reads `items`.
-
-    Closing this generator (a WSGI server does when the client is gone) tells the thread to stop
-    after its current item and close `items` there."""
-    handoff: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def produce():
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                handoff.put(("item", item))
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the reader, which re-raises it
-            handoff.put(("error", exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-            handoff.put(("end", None))
-
-    threading.Thread(target=produce, name="sse-producer", daemon=True).start()
-    try:
-        while True:
-            try:
-                kind, value = handoff.get(timeout=interval)
-            except queue.Empty:
-                yield HEARTBEAT
-                continue
-            if kind == "item":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                return
-    finally:
-        stop.set()

@@ -1,11 +1,13 @@
+import asyncio
 import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
+from typing import AsyncGenerator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.handlers.asgi import ASGIRequest
 from django.db import connections
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
@@ -16,7 +18,7 @@ from documents.search import SearchError
 from querying import services
 from querying.api import QueryInputSerializer, error_status_and_body
 from querying.llm.base import LLMError
-from querying.sse import EventFormatter, abatches_with_heartbeat, iter_with_heartbeat
+from querying.sse import EventFormatter, abatches_with_heartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -41,26 +43,55 @@ def _prepare_in_pool(**options):
         connections.close_all()
 
 
-async def _prepare(request, options: dict):
-    if isinstance(request, ASGIRequest):
-        # Not in Django's thread-sensitive executor: under ASGI that lends each request a thread
-        # that stays parked until the request ends, i.e. for the whole stream, and retrieval
-        # (torch, numpy) leaves megabytes of per-thread memory behind in it.
-        return await sync_to_async(_prepare_in_pool, thread_sensitive=False, executor=_retrieval_pool())(**options)
-    # Under WSGI the request has its thread anyway: retrieval runs there.
-    return await sync_to_async(services.answer_prepare)(**options)
+async def _prepare(options: dict):
+    # Not in Django's thread-sensitive executor: under ASGI that lends each request a thread that
+    # stays parked until the request ends, i.e. for the whole stream, and retrieval (torch, numpy)
+    # leaves megabytes of per-thread memory behind in it.
+    return await sync_to_async(_prepare_in_pool, thread_sensitive=False, executor=_retrieval_pool())(**options)
 
 
-def _csrf_failure(request) -> str | None:
+def _csrf_refused(request) -> bool:
     """CSRF rides on cookies: a request that carries any (a browser's) must bring the token, as
     the ask page does; a client with no cookies (curl, an SDK) has no ambient authority to abuse
-    and streams without one, as it does from POST /query."""
+    and streams without one, as it does from POST /query. The check is the middleware's own
+    (process_view returns None to accept a request, a response to refuse it; it logs why)."""
     if not request.COOKIES:
-        return None
+        return False
     check = CsrfViewMiddleware(lambda request: None)
-    check._reject = lambda request, reason: reason
     check.process_request(request)
-    return check.process_view(request, None, (), {})
+    return check.process_view(request, None, (), {}) is not None
+
+
+class EventStreamResponse(StreamingHttpResponse):
+    """A text/event-stream response over an async iterator of bytes.
+
+    Under ASGI Django reads the iterator as it goes. Under WSGI (runserver, the live test server)
+    StreamingHttpResponse would read it to its end before sending a byte; this one steps it on an
+    event loop of its own instead, so each event still goes out when it is ready."""
+
+    def __init__(self, events: AsyncGenerator[bytes, None]):
+        super().__init__(events, content_type="text/event-stream; charset=utf-8")
+        self.events = events
+        self["Cache-Control"] = "no-cache"
+        self["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not self.is_async:
+            return super().__iter__()
+        return self._step_through(self.streaming_content)
+
+    def _step_through(self, content: AsyncGenerator[bytes, None]) -> Iterator[bytes]:
+        loop = asyncio.new_event_loop()
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(anext(content))
+                except StopAsyncIteration:
+                    return
+        finally:  # also when the WSGI server closes this early (the client went away)
+            loop.run_until_complete(content.aclose())  # Django's wrappers around the events
+            loop.run_until_complete(self.events.aclose())  # and the events, down to the provider
+            loop.close()
 
 
 @csrf_exempt
@@ -69,11 +100,9 @@ async def query_stream(request):
     """POST /query/stream: the answer as server-sent events (see querying.services for the events).
 
     Validation, the provider's settings and retrieval are checked before the response starts, so
-    bad requests get ordinary 4xx JSON. Under ASGI the stream is an async generator over the
-    provider's async client (no thread per open stream); under WSGI a blocking one."""
-    reason = _csrf_failure(request)
-    if reason:
-        logger.info("query stream refused: CSRF check failed: %s", reason)
+    bad requests get ordinary 4xx JSON. The stream is an async generator over the provider's
+    async client: an open stream holds no thread."""
+    if _csrf_refused(request):
         return JsonResponse(
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
             status=403,
@@ -88,26 +117,17 @@ async def query_stream(request):
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)
     try:
-        plan = await _prepare(request, serializer.validated_data)
+        plan = await _prepare(serializer.validated_data)
     except (LLMError, SearchError) as error:
         http_status, body = error_status_and_body(error)
         return JsonResponse(body, status=http_status)
 
-    interval = settings.RAGSITE_SSE_HEARTBEAT_SECONDS
     formatter = EventFormatter()
-    if isinstance(request, ASGIRequest):
+    batches = abatches_with_heartbeat(services.answer_events(plan=plan), settings.RAGSITE_SSE_HEARTBEAT_SECONDS)
 
-        async def body():
-            async for batch in abatches_with_heartbeat(services.answer_aevents(plan=plan), interval):
+    async def body():
+        async with aclosing(batches):  # closing the body closes the provider's stream
+            async for batch in batches:
                 yield b"".join(formatter(item) for item in batch)
 
-    else:
-
-        def body():
-            for item in iter_with_heartbeat(services.answer_events(plan=plan), interval):
-                yield formatter(item)
-
-    response = StreamingHttpResponse(body(), content_type="text/event-stream; charset=utf-8")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
-    return response
+    return EventStreamResponse(body())

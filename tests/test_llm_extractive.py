@@ -4,7 +4,7 @@ import asyncio
 import re
 
 from querying.llm.extractive import ExtractiveProvider, sentences
-from querying.prompts import NOT_FOUND, Passage
+from querying.prompts import NOT_FOUND, Passage, Prompt
 
 PASSAGES = [
     Passage(1, 11, 1, "Kettle Manual", 3,
@@ -17,9 +17,16 @@ PASSAGES = [
 ]
 
 
+def prompt(question, passages=PASSAGES):
+    return Prompt(system="ignored", messages=[{"role": "user", "content": question}], passages=passages)
+
+
 def ask(question, passages=PASSAGES, **options):
-    provider = ExtractiveProvider(**options)
-    return "".join(provider.stream("ignored", [{"role": "user", "content": question}], sources=passages))
+    return ExtractiveProvider(**options).generate(prompt(question, passages), {})
+
+
+async def collect(stream):
+    return [piece async for piece in stream]
 
 
 def test_answers_with_the_best_matching_sentence_and_cites_it():
@@ -48,18 +55,14 @@ def test_works_for_german_and_chinese():
 def test_streams_word_by_word_and_reports_usage():
     provider = ExtractiveProvider()
     usage = {}
-    pieces = list(provider.stream("", [{"role": "user", "content": "warranty period?"}], sources=PASSAGES, usage=usage))
+    pieces = asyncio.run(collect(provider.stream(prompt("warranty period?"), usage)))
     assert len(pieces) > 5 and all(len(p.split()) == 1 for p in pieces)
     assert usage["output_tokens"] == len(pieces)
 
 
-def test_astream_runs_through_the_base_class_thread_and_gives_the_same_words():
+def test_the_stream_gives_the_same_words_as_the_whole_answer():
     provider = ExtractiveProvider()
-
-    async def run():
-        return [p async for p in provider.astream("", [{"role": "user", "content": "warranty period?"}], sources=PASSAGES)]
-
-    assert "".join(asyncio.run(run())) == ask("warranty period?")
+    assert "".join(asyncio.run(collect(provider.stream(prompt("warranty period?"), {})))) == ask("warranty period?")
 
 
 def test_sentence_splitting_keeps_decimals_and_splits_cjk():

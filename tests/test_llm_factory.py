@@ -6,20 +6,21 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from querying.llm import get_llm
-from querying.llm.base import LLMError, LLMProvider, supported_kwargs
+from querying.llm.base import LLMError, LLMProvider, Prompt
 
 
 class EchoProvider(LLMProvider):
-    """Implements only stream(system, messages), as a test provider written against the interface would."""
+    """Implements only stream(prompt, usage), as a provider written against the interface would."""
 
     name = "echo"
 
     def __init__(self, prefix=""):
         self.prefix = prefix
 
-    def stream(self, system, messages):
+    async def stream(self, prompt, usage):
         yield self.prefix
-        yield from messages[-1]["content"].split(" ")
+        for word in prompt.question.split(" "):
+            yield word
 
 
 def test_default_is_extractive(settings):
@@ -58,43 +59,27 @@ def test_a_vendor_without_an_api_key_says_so(settings, monkeypatch):
 
 def test_a_provider_with_only_stream_also_generates_and_streams_async():
     provider = EchoProvider()
-    messages = [{"role": "user", "content": "one two three"}]
-    assert provider.generate("s", messages, sources=[], usage={}) == "onetwothree"
+    prompt = Prompt(system="s", messages=[{"role": "user", "content": "one two three"}], passages=[])
+    assert provider.generate(prompt, {}) == "onetwothree"
 
     async def run():
-        return [piece async for piece in provider.astream("s", messages, sources=[], usage={})]
+        return [piece async for piece in provider.stream(prompt, {})]
 
     assert asyncio.run(run()) == ["", "one", "two", "three"]
 
 
-def test_async_stream_of_the_base_class_reraises_the_providers_error():
+def test_the_providers_error_reaches_the_reader_after_the_pieces_before_it():
     class Failing(LLMProvider):
-        def stream(self, system, messages):
+        async def stream(self, prompt, usage):
             yield "a"
             raise LLMError("quota", retryable=True, code="rate_limited")
 
     async def run():
         got = []
         with pytest.raises(LLMError) as caught:
-            async for piece in Failing().astream("s", []):
+            async for piece in Failing().stream(Prompt("s", [], []), {}):
                 got.append(piece)
         return got, caught.value
 
     got, error = asyncio.run(run())
     assert got == ["a"] and error.code == "rate_limited" and error.retryable
-
-
-def test_optional_keywords_reach_only_methods_that_accept_them():
-    def plain(system, messages):
-        pass
-
-    def wants_sources(system, messages, *, sources=None):
-        pass
-
-    def takes_all(system, messages, **kwargs):
-        pass
-
-    offered = {"sources": [1], "usage": {}}
-    assert supported_kwargs(plain, offered) == {}
-    assert supported_kwargs(wants_sources, offered) == {"sources": [1]}
-    assert supported_kwargs(takes_all, offered) == offered

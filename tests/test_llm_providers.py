@@ -9,6 +9,7 @@ from querying.llm.anthropic import AnthropicProvider
 from querying.llm.base import LLMError
 from querying.llm.groq import GroqProvider
 from querying.llm.openai import OpenAIProvider
+from querying.prompts import Prompt
 from tests.fake_vendors import FakeVendor, Script
 
 VENDORS = {
@@ -17,6 +18,10 @@ VENDORS = {
     "anthropic": (AnthropicProvider, "anthropic"),
 }
 MESSAGES = [{"role": "user", "content": "What is the warranty?"}]
+
+
+def prompt(system="S"):
+    return Prompt(system=system, messages=MESSAGES, passages=[])
 
 
 @pytest.fixture(params=sorted(VENDORS))
@@ -32,8 +37,8 @@ def make(vendor_name, script, **options):
     return vendor, provider
 
 
-async def collect(agen, limit=None):
-    out = []
+async def collect(agen, limit=None, into=None):
+    out = [] if into is None else into
     async for piece in agen:
         out.append(piece)
         if limit and len(out) >= limit:
@@ -45,7 +50,7 @@ def test_stream_yields_tokens_in_order_and_skips_empty_deltas(vendor_name):
     vendor, provider = make(vendor_name, Script(tokens=["The", " warranty", " is", " two", " years", "."]))
     try:
         usage = {}
-        pieces = list(provider.stream("SYSTEM RULES", MESSAGES, usage=usage))
+        pieces = asyncio.run(collect(provider.stream(prompt("SYSTEM RULES"), usage)))
         assert pieces == ["The", " warranty", " is", " two", " years", "."]
         assert usage == {"input_tokens": 42, "output_tokens": 6}
         sent = vendor.requests[0]["json"]
@@ -59,13 +64,13 @@ def test_stream_yields_tokens_in_order_and_skips_empty_deltas(vendor_name):
         vendor.stop()
 
 
-def test_astream_yields_the_same_tokens_and_generate_joins_them(vendor_name):
+def test_generate_joins_the_streamed_tokens(vendor_name):
     vendor, provider = make(vendor_name, Script(tokens=["Two", " years", " [1]"]))
     try:
         usage = {}
-        assert asyncio.run(collect(provider.astream("S", MESSAGES, usage=usage))) == ["Two", " years", " [1]"]
+        assert asyncio.run(collect(provider.stream(prompt(), usage))) == ["Two", " years", " [1]"]
         assert usage["output_tokens"] == 3
-        assert provider.generate("S", MESSAGES) == "Two years [1]"
+        assert provider.generate(prompt(), {}) == "Two years [1]"
     finally:
         vendor.stop()
 
@@ -78,24 +83,14 @@ def test_provider_name_says_which_vendor_and_model(vendor_name):
     assert OpenAIProvider(model="gpt-4o-mini", api_key="k").name == "openai:gpt-4o-mini"
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_tokens(vendor_name, mode):
+def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_tokens(vendor_name):
     error_type = "overloaded_error" if vendor_name == "anthropic" else "server_error"
     script = Script(tokens=["a", "b", "c", "d"], error_after=2, error_type=error_type, error_message="Overloaded")
     vendor, provider = make(vendor_name, script)
     received = []
     try:
         with pytest.raises(LLMError) as caught:
-            if mode == "sync":
-                for piece in provider.stream("S", MESSAGES):
-                    received.append(piece)
-            else:
-
-                async def run():
-                    async for piece in provider.astream("S", MESSAGES):
-                        received.append(piece)
-
-                asyncio.run(run())
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
     finally:
         vendor.stop()
     assert received == ["a", "b"]
@@ -109,7 +104,7 @@ def test_http_error_before_the_stream_maps_to_code_and_retryable(vendor_name, st
     vendor, provider = make(vendor_name, Script(status=status, error_type="rate_limit_error", error_message="slow down"))
     try:
         with pytest.raises(LLMError) as caught:
-            list(provider.stream("S", MESSAGES))
+            asyncio.run(collect(provider.stream(prompt(), {})))
         assert (caught.value.code, caught.value.retryable) == (code, retryable)
         assert str(status) in caught.value.message
         assert len(vendor.requests) == 1  # max_retries=0 was honoured
@@ -117,35 +112,29 @@ def test_http_error_before_the_stream_maps_to_code_and_retryable(vendor_name, st
         vendor.stop()
 
 
-@pytest.mark.parametrize("mode", ["sync", "async"])
-def test_a_silent_vendor_times_out_with_a_retryable_error(vendor_name, mode):
+def test_a_silent_vendor_times_out_with_a_retryable_error(vendor_name):
     script = Script(tokens=["first", "second"], stall_after=1, stall_seconds=3)
     vendor, provider = make(vendor_name, script, timeout=0.5)
     received = []
     try:
         with pytest.raises(LLMError) as caught:
-            if mode == "sync":
-                for piece in provider.stream("S", MESSAGES):
-                    received.append(piece)
-            else:
-
-                async def run():
-                    async for piece in provider.astream("S", MESSAGES):
-                        received.append(piece)
-
-                asyncio.run(run())
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
     finally:
         vendor.stop()
     assert received == ["first"]
     assert (caught.value.code, caught.value.retryable) == ("timeout", True)
 
 
-def test_closing_the_sync_stream_closes_the_upstream_connection(vendor_name):
+def test_closing_the_stream_closes_the_upstream_connection(vendor_name):
     vendor, provider = make(vendor_name, Script(tokens=[f"t{i} " for i in range(200)], delay=0.02))
+
+    async def run():
+        stream = provider.stream(prompt(), {})
+        assert [await anext(stream), await anext(stream)] == ["t0 ", "t1 "]
+        await stream.aclose()  # what a WSGI server does, through EventStreamResponse, when the client is gone
+
     try:
-        stream = provider.stream("S", MESSAGES)
-        assert [next(stream), next(stream)] == ["t0 ", "t1 "]
-        stream.close()
+        asyncio.run(run())
         assert vendor.disconnected.wait(5), "the fake vendor never saw the connection drop"
         assert vendor.tokens_sent < 50
         assert not vendor.completed.is_set()
@@ -158,7 +147,7 @@ def test_cancelling_the_async_stream_closes_the_upstream_connection(vendor_name)
 
     async def reader(got_two: asyncio.Event):
         seen = 0
-        async for _ in provider.astream("S", MESSAGES):
+        async for _ in provider.stream(prompt(), {}):
             seen += 1
             if seen == 2:
                 got_two.set()

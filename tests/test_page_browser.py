@@ -5,12 +5,12 @@ Most tests go through the real /query/stream (real PDFs, real ingest and search)
 page a reply the real server cannot be made to send on demand (a connection that drops, an
 unreachable server), through Playwright's request interception; they say so."""
 
+import asyncio
 import io
 import os
 import re
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -68,17 +68,17 @@ class ScriptedProvider(LLMProvider):
         self.delay, self.repeat = delay, repeat
         self.fail_after, self.fail_message = fail_after, fail_message
 
-    def stream(self, system, messages):
+    async def stream(self, prompt, usage):
         stream_log.started.set()
         try:
             for i, token in enumerate(self.tokens * self.repeat):
                 if i == self.fail_after:
                     raise LLMError(self.fail_message, retryable=True, code="provider_unavailable")
                 if i and self.delay:
-                    time.sleep(self.delay)
+                    await asyncio.sleep(self.delay)
                 stream_log.yielded += 1
                 yield token
-        except GeneratorExit:
+        except (GeneratorExit, asyncio.CancelledError):  # closed while it yielded, or while it waited
             stream_log.closed_early.set()
             raise
 

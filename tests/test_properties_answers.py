@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from querying.llm.extractive import ExtractiveProvider
-from querying.prompts import NOT_FOUND, SYSTEM_TEMPLATE, Passage, estimate_tokens, prompt_build
+from querying.prompts import Prompt, NOT_FOUND, SYSTEM_TEMPLATE, Passage, estimate_tokens, prompt_build
 from querying.sse import HEARTBEAT, PING, EventFormatter, sse_comment, sse_event
 from tests.strategies import texts
 
@@ -121,7 +121,8 @@ def test_extractive_answers_any_question_from_any_passages(extractive, question,
     assert isinstance(answer, str) and answer
     cited = {int(n) for n in re.findall(r"\[(\d+)\]$", answer) + re.findall(r"\[(\d+)\] ", answer)}
     assert answer == NOT_FOUND or cited <= set(range(1, len(passages) + 1))
-    streamed = "".join(extractive.stream("", [{"role": "user", "content": question}], sources=passages))
+    prompt = Prompt(system="", messages=[{"role": "user", "content": question}], passages=passages)
+    streamed = extractive.generate(prompt, {})  # what stream() yields, joined
     assert streamed == answer
 
 

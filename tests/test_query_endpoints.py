@@ -4,7 +4,6 @@ ASGI application for a client that disconnects)."""
 
 import asyncio
 import json
-import time
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -72,9 +71,9 @@ class SlowProvider(LLMProvider):
     def __init__(self, pause=0.5):
         self.pause = pause
 
-    def stream(self, system, messages):
+    async def stream(self, prompt, usage):
         for word in ["slow ", "answer"]:
-            time.sleep(self.pause)
+            await asyncio.sleep(self.pause)
             yield word
 
 
@@ -96,7 +95,7 @@ def parse_sse(body: bytes) -> tuple[list[dict], list[int], int]:
 def stream_wsgi(client, body, **extra):
     response = client.post("/query/stream", body, content_type="application/json", **extra)
     assert response.status_code == 200, response.content
-    return response, parse_sse(b"".join(response.streaming_content))
+    return response, parse_sse(b"".join(response))  # as a WSGI server reads it
 
 
 def stream_asgi(body, **extra):

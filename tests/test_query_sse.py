@@ -2,9 +2,19 @@
 
 import asyncio
 import json
-import time
 
-from querying.sse import HEARTBEAT, PING, EventFormatter, aiter_with_heartbeat, iter_with_heartbeat, sse_comment, sse_event
+from querying.sse import HEARTBEAT, PING, EventFormatter, abatches_with_heartbeat, sse_comment, sse_event
+
+
+async def aiter_with_heartbeat(items, interval):
+    """abatches_with_heartbeat, one item at a time."""
+    batches = abatches_with_heartbeat(items, interval)
+    try:
+        async for batch in batches:
+            for item in batch:
+                yield item
+    finally:
+        await batches.aclose()
 
 
 def test_an_event_is_an_id_and_one_line_of_json():
@@ -64,51 +74,53 @@ def test_closing_the_async_heartbeat_wrapper_closes_the_source_while_it_waits():
     assert closed == [True]
 
 
-def test_sync_heartbeat_fills_silence_and_closing_closes_the_source():
+def test_heartbeat_fills_silence_and_closing_closes_the_source():
     closed = []
 
-    def slow():
+    async def slow():
         try:
             yield "first"
-            time.sleep(0.35)
+            await asyncio.sleep(0.35)
             yield "second"
-            time.sleep(0.3)
+            await asyncio.sleep(0.3)
             yield "third"
         finally:
             closed.append(True)
 
-    wrapper = iter_with_heartbeat(slow(), 0.1)
-    items = []
-    for item in wrapper:
-        items.append(item)
-        if item == "second":
-            break
-    wrapper.close()
+    async def run():
+        wrapper = aiter_with_heartbeat(slow(), 0.1)
+        items = []
+        async for item in wrapper:
+            items.append(item)
+            if item == "second":
+                break
+        await wrapper.aclose()
+        return items
+
+    items = asyncio.run(run())
     assert items[0] == "first" and items[-1] == "second" and HEARTBEAT in items
-    deadline = time.monotonic() + 2
-    while not closed and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert closed == [True]  # closed in the reader thread, after at most one more item
+    assert closed == [True]
 
 
-def test_sync_heartbeat_passes_errors_through():
-    def failing():
+def test_heartbeat_passes_errors_through():
+    async def failing():
         yield "a"
         raise ValueError("boom")
 
-    wrapper = iter_with_heartbeat(failing(), 1)
-    assert next(wrapper) == "a"
-    try:
-        next(wrapper)
-    except ValueError as exc:
-        assert str(exc) == "boom"
-    else:
-        raise AssertionError("the error was swallowed")
+    async def run():
+        wrapper = aiter_with_heartbeat(failing(), 1)
+        assert await anext(wrapper) == "a"
+        try:
+            await anext(wrapper)
+        except ValueError as exc:
+            assert str(exc) == "boom"
+        else:
+            raise AssertionError("the error was swallowed")
+
+    asyncio.run(run())
 
 
 def test_items_ready_together_are_sent_together_in_order():
-    from querying.sse import abatches_with_heartbeat
-
     async def burst():
         for i in range(5):
             yield i

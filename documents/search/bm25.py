@@ -53,7 +53,7 @@ class BM25Backend:
         raise NotImplementedError
 
 
-def _bm25s():
+def bm25s_module():
     import bm25s
 
     # bm25s sets its own logger to DEBUG on import, which prints a line for every build.
@@ -80,7 +80,7 @@ class BM25sBackend(BM25Backend):
         self.k1, self.b, self.method = k1, b, method
 
     def build(self, corpus_ids, vocab, directory):
-        bm25s = _bm25s()
+        bm25s = bm25s_module()
         if not vocab:  # bm25s cannot index an empty vocabulary (a corpus of punctuation only)
             vocab = {"\x00": 0}
         retriever = bm25s.BM25(k1=self.k1, b=self.b, method=self.method)
@@ -89,7 +89,7 @@ class BM25sBackend(BM25Backend):
         retriever.save(str(directory), show_progress=False)
 
     def open(self, directory):
-        bm25s = _bm25s()
+        bm25s = bm25s_module()
         return _BM25sScorer(bm25s.BM25.load(str(directory), mmap=True, show_progress=False, verbosity=0))
 
 

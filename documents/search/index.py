@@ -177,7 +177,7 @@ def load_index(directory: Path, *, bm25: BM25Backend) -> LoadedIndex:
     )
 
 
-def prune_versions(root: Path, *, keep: int, current: str, min_age_seconds: float = 0) -> list[str]:
+def prune_versions(root: Path, *, keep: int, current: str) -> list[str]:
     """Delete all but the `keep` newest version folders (never `current`), and staging folders
     left by builders that died. Returns the names deleted."""
     if not root.is_dir():
@@ -194,7 +194,7 @@ def prune_versions(root: Path, *, keep: int, current: str, min_age_seconds: floa
             deleted.append(entry.name)
     versions.sort(reverse=True)
     for _, entry in versions[max(keep, 1) :]:
-        if entry.name == current or now - entry.stat().st_mtime < min_age_seconds:
+        if entry.name == current:
             continue
         shutil.rmtree(entry, ignore_errors=True)
         deleted.append(entry.name)

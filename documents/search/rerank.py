@@ -5,7 +5,6 @@ offline machine), search keeps working on the fused order: the reason is logged 
 with every response ("reranked": false) and shown by the status endpoint.
 """
 
-import json
 import logging
 import threading
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from django.conf import settings
 
-from ragsite.backends import backend_from_settings
+from ragsite.backends import backend, backend_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -92,45 +91,33 @@ class RerankerState:
         return self.reranker is not None
 
 
-_cache: dict[str, RerankerState] = {}
-_cache_lock = threading.Lock()
-
-
-def _setting_key() -> str:
-    return json.dumps(getattr(settings, "RAGSITE_RERANKER", None), sort_keys=True, default=str)
-
-
 def configured_model() -> str:
     config = getattr(settings, "RAGSITE_RERANKER", None) or {}
     return str((config.get("OPTIONS") or {}).get("model", "")) or str(config.get("BACKEND", ""))
 
 
-def get_reranker(*, load: bool = True) -> RerankerState | None:
-    """The configured reranker, built once per process (and per value of the setting).
-
-    With load=False, returns None instead of loading a model nobody asked for yet."""
-    key = _setting_key()
-    state = _cache.get(key)
-    if state is not None or not load:
-        return state
-    with _cache_lock:
-        state = _cache.get(key)
-        if state is None:
-            intended = False
-            try:
-                reranker = backend_from_settings("RAGSITE_RERANKER")
-            except RerankerUnavailable as exc:
-                state = RerankerState(configured_model(), None, str(exc))
-                intended = exc.intended
-            except Exception as exc:
-                state = RerankerState(configured_model(), None, f"cannot build the reranker: {exc}")
-            else:
-                state = RerankerState(getattr(reranker, "name", configured_model()), reranker, "")
-            if state.error and intended:
-                logger.info("search results will not be reranked: %s", state.error)
-            elif state.error:
-                logger.warning("search results will not be reranked: %s", state.error)
-            else:
-                logger.info("reranker %s loaded", state.model)
-            _cache[key] = state
+def _load() -> RerankerState:
+    intended = False
+    try:
+        reranker = backend_from_settings("RAGSITE_RERANKER")
+    except RerankerUnavailable as exc:
+        state = RerankerState(configured_model(), None, str(exc))
+        intended = exc.intended
+    except Exception as exc:
+        state = RerankerState(configured_model(), None, f"cannot build the reranker: {exc}")
+    else:
+        state = RerankerState(getattr(reranker, "name", configured_model()), reranker, "")
+    if state.error and intended:
+        logger.info("search results will not be reranked: %s", state.error)
+    elif state.error:
+        logger.warning("search results will not be reranked: %s", state.error)
+    else:
+        logger.info("reranker %s loaded", state.model)
     return state
+
+
+def get_reranker() -> RerankerState:
+    """The configured reranker, or why there is none: loaded once per process, a failure
+    included (logged once, shown with every response and by the status endpoint), and tried
+    again when the setting changes."""
+    return backend("RAGSITE_RERANKER", build=_load)

@@ -1,7 +1,7 @@
 """Reads of the search index: chunk_search, the rankings the evaluation compares, and status."""
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from django.conf import settings
@@ -13,7 +13,7 @@ from documents.search import serving
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion
 from documents.search.index import LoadedIndex
-from documents.search.rerank import configured_model, get_reranker
+from documents.search.rerank import get_reranker
 from documents.search.tokenize import tokenize
 
 
@@ -33,9 +33,6 @@ class SearchResult:
     bm25_rank: int | None
     fused_rank: int
     rerank_rank: int | None
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass
@@ -198,7 +195,7 @@ def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict
     return {"dense": found.dense[:depth], "bm25": found.bm25[:depth], "fused": fused[:depth], "reranked": reranked}
 
 
-def search_status(*, load_reranker: bool = True) -> dict:
+def search_status() -> dict:
     """What the index and the reranker look like from this process."""
     state = SearchIndexState.objects.filter(pk=1).first()
     index = None
@@ -207,7 +204,7 @@ def search_status(*, load_reranker: bool = True) -> dict:
         index = serving.current_index()
     except Exception as exc:
         index_error = str(exc)
-    reranker = get_reranker(load=load_reranker)
+    reranker = get_reranker()
     return {
         "index_version": state.current_version if state else None,
         "loaded_version": index.version if index else None,
@@ -223,7 +220,7 @@ def search_status(*, load_reranker: bool = True) -> dict:
         "building_since": state.building_since if state else None,
         "last_error": state.last_error if state else "",
         "failed_at": state.failed_at if state else None,
-        "reranker_model": reranker.model if reranker else configured_model(),
-        "reranker_loaded": bool(reranker and reranker.loaded),
-        "reranker_error": (reranker.error if reranker else "not loaded yet: it loads with the first reranked query"),
+        "reranker_model": reranker.model,
+        "reranker_loaded": reranker.loaded,
+        "reranker_error": reranker.error,
     }

@@ -17,13 +17,13 @@ from documents.models import SearchIndexState
 from documents.search.bm25 import BM25Backend
 from documents.search.errors import SearchError
 from documents.search.index import IndexLoadError, LoadedIndex, load_index
-from ragsite.backends import backend_from_settings
+from ragsite.backends import backend
 
 logger = logging.getLogger(__name__)
 
 
 def bm25_backend() -> BM25Backend:
-    return backend_from_settings("RAGSITE_BM25")
+    return backend("RAGSITE_BM25")
 
 
 class _Serving:

@@ -2,60 +2,35 @@
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import anthropic
 
-from querying.llm.base import AsyncClientPerLoop, LLMError, LLMProvider, error_for_status, error_for_transport
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
 
 
-class AnthropicProvider(AsyncClientPerLoop, LLMProvider):
-    def __init__(
-        self,
-        model: str = "claude-haiku-4-5",
-        api_key: str = "",
-        base_url: str = "",
-        temperature: float = 0.2,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-    ):
-        self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
-        self.name = f"anthropic:{model}"
-        self._client_options = {
-            "api_key": api_key or None,
-            "base_url": base_url or None,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
-        try:
-            self.client = anthropic.Anthropic(**self._client_options)
-        except Exception as exc:
-            raise LLMError(f"cannot set up anthropic: {exc} (see LLM_API_KEY)", code="not_configured") from exc
+class AnthropicProvider(VendorProvider):
+    vendor = "anthropic"
+    async_client_class = anthropic.AsyncAnthropic
 
-    def make_async_client(self):
-        return anthropic.AsyncAnthropic(**self._client_options)
+    def __init__(self, model: str = "claude-haiku-4-5", **options):
+        super().__init__(model, **options)
 
-    def _request(self, system: str, messages: list[dict]) -> dict:
+    def _request(self, prompt: Prompt) -> dict:
         return {
             "model": self.model,
-            "system": system,
-            "messages": messages,
+            "system": prompt.system,
+            "messages": prompt.messages,
             # No temperature: anthropic 2.x's Messages API does not take one any more. The option
             # is still accepted, so every provider reads the same settings shape.
             "max_tokens": self.max_tokens,
         }
 
     @staticmethod
-    def _record_usage(stream, usage: dict | None) -> None:
-        if usage is None:
-            return
+    def _record_usage(stream, usage: Usage) -> None:
         try:
             snapshot = stream.current_message_snapshot
         except AssertionError:  # no message_start seen
@@ -82,22 +57,10 @@ class AnthropicProvider(AsyncClientPerLoop, LLMProvider):
             return transport
         return LLMError(f"anthropic failed: {exc}", code="provider_error")
 
-    def stream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> Iterator[str]:
+    async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         try:
             # Leaving the block, also by a reader that stops early, closes the HTTP response.
-            with self.client.messages.stream(**self._request(system, messages)) as stream:
-                for text in stream.text_stream:
-                    if text:
-                        yield text
-                self._record_usage(stream, usage)
-        except LLMError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
-
-    async def astream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> AsyncIterator[str]:
-        try:
-            async with self._async_client().messages.stream(**self._request(system, messages)) as stream:
+            async with self._async_client().messages.stream(**self._request(prompt)) as stream:
                 async for text in stream.text_stream:
                     if text:
                         yield text

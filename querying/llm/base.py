@@ -1,29 +1,28 @@
 """The one interface every answer provider implements, and the one error type they raise.
 
-A provider turns a system prompt and chat messages into text:
+A provider receives a Prompt (querying.prompts) and a Usage to fill, and writes the answer:
 
-    provider.name                                  # "openai:gpt-4o-mini", "extractive", ...
-    provider.generate(system, messages) -> str
-    provider.stream(system, messages) -> Iterator[str]
-    provider.astream(system, messages) -> AsyncIterator[str]
+    class MyProvider(LLMProvider):
+        name = "my-vendor:model"
 
-`messages` is a list of {"role": "user" | "assistant", "content": str}; the last one is the
-user's question, verbatim (querying.prompts puts the numbered sources in the system prompt).
+        async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
+            async for text in my_sdk.stream(system=prompt.system, messages=prompt.messages):
+                yield text
+            usage["input_tokens"], usage["output_tokens"] = ...   # optional
 
-Optional keywords. The answer service may pass two more keywords, and passes each one only to a
-method whose signature accepts it (or **kwargs), so a provider that defines just
-`stream(self, system, messages)` works everywhere:
+- `prompt.system`: the rules and the numbered sources, as one system prompt.
+- `prompt.messages`: [{"role": "user" | "assistant", "content": str}, ...]; the last one is the
+  user's question, verbatim (`prompt.question`).
+- `prompt.passages`: the retrieved passages (querying.prompts.Passage), numbered as the system
+  prompt numbers them. Model-backed providers need not read them; the extractive provider
+  answers from them.
+- `usage`: a dict the provider may fill, once the stream ends, with what the call cost
+  ({"input_tokens": int, "output_tokens": int}); left empty, the service estimates the figures.
 
-- `sources`: the retrieved passages, a list of querying.prompts.Passage, numbered as in the
-  prompt. Model-backed providers ignore it (the passages are already in the system prompt); the
-  extractive provider answers from it.
-- `usage`: a dict the provider may fill with what the call cost, {"input_tokens": int,
-  "output_tokens": int}, once the stream ends. The service estimates the figures when it is left
-  empty.
-
-`astream`'s base implementation runs `stream` in a worker thread of its own (one per open stream)
-and closes the sync generator there when the consumer goes away; vendor providers override it
-with their SDK's async client, so an open stream holds no thread.
+`stream` is the only method to write. It runs on the event loop: a provider whose work blocks
+(a sync SDK, heavy computation) runs it in a thread (`asyncio.to_thread`). Closing or cancelling
+the stream (a client that goes away) must close the upstream call. `generate` (POST /query)
+collects the stream.
 
 Errors: providers raise LLMError (never an SDK exception); `retryable` says whether trying the
 same call again later may succeed (timeouts, rate limits, overloaded servers), `code` is a short
@@ -33,11 +32,14 @@ machine-readable name that the API and the SSE `error` event expose.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
-import threading
 import weakref
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, TypedDict
+
+from asgiref.sync import async_to_sync
+
+from querying.prompts import Passage, Prompt
+
+__all__ = ["LLMError", "LLMProvider", "Passage", "Prompt", "Usage"]
 
 HTTP_STATUS_CODES = {
     400: ("bad_request", False),
@@ -50,6 +52,13 @@ HTTP_STATUS_CODES = {
     422: ("bad_request", False),
     429: ("rate_limited", True),
 }
+
+
+class Usage(TypedDict, total=False):
+    """What one answer cost, as the provider reports it."""
+
+    input_tokens: int
+    output_tokens: int
 
 
 class LLMError(Exception):
@@ -87,22 +96,65 @@ def error_for_transport(exc: BaseException, provider: str) -> LLMError | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
-def _accepted(func) -> tuple[frozenset, bool]:
-    try:
-        parameters = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return frozenset(), False
-    names = frozenset(p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-    return names, any(p.kind is p.VAR_KEYWORD for p in parameters)
+class LLMProvider:
+    """Base class of answer providers. Subclasses implement `stream`; `generate` follows from it."""
+
+    name = "llm"
+
+    async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
+        """The answer in pieces, as the model writes it."""
+        raise NotImplementedError
+        yield  # pragma: no cover (makes this an async generator, as subclasses are)
+
+    def generate(self, prompt: Prompt, usage: Usage) -> str:
+        """The whole answer at once, from a thread with no running event loop (a sync view)."""
+
+        async def collect() -> str:
+            return "".join([piece async for piece in self.stream(prompt, usage)])
+
+        return async_to_sync(collect)()
 
 
-class AsyncClientPerLoop:
-    """One async SDK client per event loop (a client's connection pool belongs to the loop that
-    opened it). Vendor providers call `self._async_client()` with `make_async_client` set."""
+class VendorProvider(LLMProvider):
+    """What the vendor SDK providers share: the settings every one reads, and one async SDK client
+    per event loop (a client's connection pool belongs to the loop that opened it). Subclasses
+    set `vendor` and `async_client_class`, and call `self._async_client()` in `stream`."""
+
+    vendor = ""
+    async_client_class = None
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str = "",
+        base_url: str = "",
+        temperature: float = 0.2,
+        max_tokens: int = 800,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+    ):
+        if not model:
+            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.timeout = timeout
+        self.name = f"{self.vendor}:{model}"
+        self._client_options = {
+            # The SDKs refuse to start without a key; local OpenAI-compatible servers take any.
+            "api_key": api_key or None,
+            "base_url": base_url or None,
+            "timeout": timeout,
+            "max_retries": max_retries,
+        }
+        self.make_async_client()  # a bad setting (no key) fails here, before any stream starts
 
     def make_async_client(self):
-        raise NotImplementedError
+        """A new client; LLMError("not_configured") when the SDK refuses the options."""
+        try:
+            return self.async_client_class(**self._client_options)
+        except Exception as exc:  # the SDK's "api_key must be set" and the like
+            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
 
     def _async_client(self):
         clients = self.__dict__.setdefault("_async_clients", weakref.WeakKeyDictionary())
@@ -111,74 +163,3 @@ class AsyncClientPerLoop:
         if client is None:
             client = clients[loop] = self.make_async_client()
         return client
-
-
-def supported_kwargs(method, kwargs: dict) -> dict:
-    """The part of kwargs that `method` accepts (see "Optional keywords" above)."""
-    func = getattr(method, "__func__", method)
-    names, var_keyword = _accepted(func)
-    if var_keyword:
-        return dict(kwargs)
-    return {key: value for key, value in kwargs.items() if key in names}
-
-
-_TOKEN, _END, _FAILED = "token", "end", "failed"
-
-
-class LLMProvider:
-    """Base class of answer providers. Subclasses implement `stream`; the rest follows from it."""
-
-    name = "llm"
-
-    def generate(self, system: str, messages: list[dict], **kwargs) -> str:
-        """The whole answer at once."""
-        return "".join(self.stream(system, messages, **supported_kwargs(self.stream, kwargs)))
-
-    def stream(self, system: str, messages: list[dict], **kwargs) -> Iterator[str]:
-        """The answer in pieces, as the model writes it. Closing the generator closes the upstream call."""
-        raise NotImplementedError
-
-    async def astream(self, system: str, messages: list[dict], **kwargs) -> AsyncIterator[str]:
-        """`stream` run in a worker thread; closing this generator stops the thread's stream after
-        its next piece and closes it there."""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
-        call_kwargs = supported_kwargs(self.stream, kwargs)
-
-        def put(item):
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                stop.set()
-
-        def produce():
-            pieces = None
-            try:
-                pieces = self.stream(system, messages, **call_kwargs)
-                for piece in pieces:
-                    if stop.is_set():
-                        break
-                    put((_TOKEN, piece))
-            except BaseException as exc:  # handed to the consumer, which re-raises it
-                put((_FAILED, exc))
-            else:
-                put((_END, None))
-            finally:
-                close = getattr(pieces, "close", None)
-                if close is not None:
-                    close()
-
-        worker = threading.Thread(target=produce, name=f"llm-stream-{self.name}", daemon=True)
-        worker.start()
-        try:
-            while True:
-                kind, value = await queue.get()
-                if kind == _TOKEN:
-                    yield value
-                elif kind == _END:
-                    return
-                else:
-                    raise value
-        finally:
-            stop.set()

@@ -3,64 +3,29 @@ and raise the same family of exceptions. This module imports no SDK; each subcla
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
-from querying.llm.base import AsyncClientPerLoop, LLMError, LLMProvider, error_for_status, error_for_transport
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}
 
 
-class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
+class ChatCompletionsProvider(VendorProvider):
     """A provider for a `chat.completions.create(stream=True)` API. Subclasses set `vendor` and
-    the SDK's `sdk` module, `client_class` and `async_client_class`."""
+    the SDK's `sdk` module and `async_client_class`."""
 
     vendor = "openai"
     sdk = None
-    client_class = None
-    async_client_class = None
 
-    def __init__(
-        self,
-        model: str,
-        api_key: str = "",
-        base_url: str = "",
-        temperature: float = 0.2,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        max_retries: int = 2,
-        stream_usage: bool = True,
-    ):
-        if not model:
-            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
-        self.model = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
-        self.timeout = timeout
+    def __init__(self, model: str, stream_usage: bool = True, **options):
         self.stream_usage = stream_usage
-        self.name = f"{self.vendor}:{model}"
-        self._client_options = {
-            # The SDKs refuse to start without a key; local OpenAI-compatible servers take any.
-            "api_key": api_key or None,
-            "base_url": base_url or None,
-            "timeout": timeout,
-            "max_retries": max_retries,
-        }
-        self._make_client()
+        super().__init__(model, **options)
 
-    def _make_client(self):
-        try:
-            self.client = self.client_class(**self._client_options)
-        except Exception as exc:  # the SDK's "api_key must be set" and the like
-            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
-
-    def make_async_client(self):
-        return self.async_client_class(**self._client_options)
-
-    def _request(self, system: str, messages: list[dict]) -> dict:
+    def _request(self, prompt: Prompt) -> dict:
         request = {
             "model": self.model,
-            "messages": [{"role": "system", "content": system}, *messages],
+            "messages": [{"role": "system", "content": prompt.system}, *prompt.messages],
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
             "stream": True,
@@ -70,9 +35,9 @@ class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
         return request
 
     @staticmethod
-    def _record_usage(chunk, usage: dict | None) -> None:
+    def _record_usage(chunk, usage: Usage) -> None:
         found = getattr(chunk, "usage", None) or getattr(getattr(chunk, "x_groq", None), "usage", None)
-        if found is not None and usage is not None:
+        if found is not None:
             usage["input_tokens"] = found.prompt_tokens
             usage["output_tokens"] = found.completion_tokens
 
@@ -103,27 +68,10 @@ class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
             return transport
         return LLMError(f"{vendor} failed: {exc}", code="provider_error")
 
-    def stream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> Iterator[str]:
+    async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         response = None
         try:
-            response = self.client.chat.completions.create(**self._request(system, messages))
-            for chunk in response:
-                self._record_usage(chunk, usage)
-                text = self._text(chunk)
-                if text:
-                    yield text
-        except LLMError:
-            raise
-        except Exception as exc:
-            raise self._error(exc) from exc
-        finally:
-            if response is not None:
-                response.close()  # a reader that stops early must not leave the model writing
-
-    async def astream(self, system: str, messages: list[dict], *, usage: dict | None = None) -> AsyncIterator[str]:
-        response = None
-        try:
-            response = await self._async_client().chat.completions.create(**self._request(system, messages))
+            response = await self._async_client().chat.completions.create(**self._request(prompt))
             async for chunk in response:
                 self._record_usage(chunk, usage)
                 text = self._text(chunk)
@@ -135,4 +83,4 @@ class ChatCompletionsProvider(AsyncClientPerLoop, LLMProvider):
             raise self._error(exc) from exc
         finally:
             if response is not None:
-                await response.close()
+                await response.close()  # a reader that stops early must not leave the model writing

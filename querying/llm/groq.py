@@ -8,7 +8,6 @@ from querying.llm.chat import ChatCompletionsProvider
 class GroqProvider(ChatCompletionsProvider):
     vendor = "groq"
     sdk = groq
-    client_class = groq.Groq
     async_client_class = groq.AsyncGroq
 
     def __init__(self, model: str = "llama-3.1-8b-instant", **options):

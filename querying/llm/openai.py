@@ -8,7 +8,6 @@ from querying.llm.chat import ChatCompletionsProvider
 class OpenAIProvider(ChatCompletionsProvider):
     vendor = "openai"
     sdk = openai
-    client_class = openai.OpenAI
     async_client_class = openai.AsyncOpenAI
 
     def __init__(self, model: str = "gpt-4o-mini", **options):

@@ -90,62 +90,21 @@
 
   // ---------------------------------------------------------------- text helpers
 
-  var STOPWORDS = new Set(
-    ("a an and are as at be been but by can could did do does for from had has have how i if in into is it its " +
-      "me my no not of on or our should so than that the their them then there these they this those to was we " +
-      "were what when where which while who whom why will with would you your about does any all")
-      .split(" ")
-  );
-
-  function escapeRegExp(text) {
-    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  }
-
-  /* The question's words worth highlighting in a passage, longest first. */
-  function questionTerms(question) {
-    var words = String(question).toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
-    var terms = new Set();
-    words.forEach(function (word) {
-      if (STOPWORDS.has(word) || (word.length < 3 && !/\p{N}/u.test(word))) return;
-      // "pumps" should find "pump" and "pumping": match on a light stem at the start of a word
-      if (word.length > 4 && word.endsWith("s") && !word.endsWith("ss")) word = word.slice(0, -1);
-      terms.add(word);
-    });
-    return Array.from(terms).sort(function (a, b) {
-      return b.length - a.length;
-    });
-  }
-
-  function termPattern(terms) {
-    if (!terms.length) return null;
-    var alternatives = terms.map(function (term) {
-      // short terms must be whole words ("ph" is not in "phone"); longer ones may start a word
-      return escapeRegExp(term) + (term.length >= 4 ? "[\\p{L}\\p{N}]*" : "(?![\\p{L}\\p{N}])");
-    });
-    return new RegExp("(?<![\\p{L}\\p{N}])(?:" + alternatives.join("|") + ")", "giu");
-  }
-
-  /* Appends `text` to `parent` as text nodes, with matches of `pattern` wrapped in <mark>. */
-  function appendHighlighted(parent, text, pattern) {
+  /* Appends `text` to `parent` as text nodes, with the [start, end) character `spans` (the
+     server's matches of the question's search terms, in order) wrapped in <mark>. */
+  function appendHighlighted(parent, text, spans) {
     text = String(text);
-    if (!pattern) {
-      parent.appendChild(document.createTextNode(text));
-      return;
-    }
-    pattern.lastIndex = 0;
     var last = 0;
-    var match;
-    while ((match = pattern.exec(text)) !== null) {
-      if (match[0] === "") {
-        pattern.lastIndex += 1;
-        continue;
-      }
-      if (match.index > last) parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+    (Array.isArray(spans) ? spans : []).forEach(function (span) {
+      var start = Array.isArray(span) ? span[0] : NaN;
+      var end = Array.isArray(span) ? span[1] : NaN;
+      if (!Number.isInteger(start) || !Number.isInteger(end) || start < last || end <= start || end > text.length) return;
+      if (start > last) parent.appendChild(document.createTextNode(text.slice(last, start)));
       var mark = document.createElement("mark");
-      mark.textContent = match[0];
+      mark.textContent = text.slice(start, end);
       parent.appendChild(mark);
-      last = match.index + match[0].length;
-    }
+      last = end;
+    });
     if (last < text.length) parent.appendChild(document.createTextNode(text.slice(last)));
   }
 
@@ -332,7 +291,6 @@
     }
 
     function renderSources(run, items) {
-      var pattern = termPattern(questionTerms(run.question));
       var numbers = new Set();
       var fragment = document.createDocumentFragment();
       items.forEach(function (source, index) {
@@ -371,7 +329,7 @@
 
         var passage = document.createElement("blockquote");
         passage.className = "passage";
-        appendHighlighted(passage, source.text == null ? "" : source.text, pattern);
+        appendHighlighted(passage, source.text == null ? "" : source.text, source.highlights);
         item.append(passage);
 
         var url = safeUrl(source.url);
@@ -573,8 +531,6 @@
 
   window.RagsiteAsk = {
     createSseParser: createSseParser,
-    questionTerms: questionTerms,
-    termPattern: termPattern,
     appendHighlighted: appendHighlighted,
     renderAnswer: renderAnswer,
     readableErrors: readableErrors,
