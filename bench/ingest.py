@@ -67,11 +67,10 @@ def main():
 
     django.setup()
     from django.core.management import call_command
+    from django.db.models import F
 
     from documents.embedding import get_embedder
     from documents.extraction import pdf_open, pdf_pages
-    from django.db.models import F
-
     from documents.models import Chunk
     from documents.services import document_create, document_ingest
 

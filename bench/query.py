@@ -178,13 +178,13 @@ def serving_memory(workdir, database_url, kind, path):
 
 
 def run_size(size, args, corpus, workdir, reranker_dir):
-    import numpy as np
     from django.conf import settings
 
     from documents.embedding import get_embedder
     from documents.models import SearchIndexState
-    from documents.search import chunk_search, index_rebuild_request
     from documents.search.bm25 import RankBM25Backend, token_ids
+    from documents.search.selectors import chunk_search
+    from documents.search.services import index_rebuild_request
     from documents.search.serving import current_index
     from documents.search.tokenize import tokenize
 

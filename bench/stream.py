@@ -106,7 +106,7 @@ from django.core.management import call_command
 from django.core.files.base import ContentFile
 call_command("migrate", verbosity=0)
 from documents.services import document_create, document_ingest
-from documents.search import index_rebuild_request
+from documents.search.services import index_rebuild_request
 from tests.pdfs import text_pdf
 pages = ["Kettle K-200 user manual. Fill the kettle with fresh water up to the MAX mark.",
          "Warranty. The warranty period for the K-200 kettle is two years from the date of purchase."]

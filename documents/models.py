@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.db import models
 
-
 SKIPPED_LISTED = 100
 
 

@@ -17,12 +17,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from documents import search
+from documents import tasks
 from documents.chunking import ChunkDraft, chunk_page
 from documents.embedding import Embedder, get_embedder
-from documents.extraction import PdfError, PageText, pdf_open, pdf_pages, pdf_title
+from documents.extraction import PageText, PdfError, pdf_open, pdf_pages, pdf_title
 from documents.lib import heartbeat, read_ahead
 from documents.models import SKIPPED_LISTED, Chunk, Document
+from documents.search.services import index_rebuild_request
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +102,8 @@ def document_enqueue(*, document: Document) -> None:
 
 
 def _send(document_id: int) -> bool:
-    from documents.tasks import document_ingest_task
-
     try:
-        document_ingest_task.delay(document_id)
+        tasks.document_ingest_task.delay(document_id)
     except Exception as exc:  # kombu raises OperationalError and friends
         logger.warning("could not reach the broker for document %s; the sweep will retry: %s", document_id, exc)
         return False
@@ -134,7 +133,7 @@ def document_delete(*, document: Document, in_process: bool = False) -> None:
     with transaction.atomic():
         document.delete()
         transaction.on_commit(lambda: storage.delete(name) if name else None)
-    search.index_rebuild_request(in_process=in_process)
+    index_rebuild_request(in_process=in_process)
 
 
 @dataclass
@@ -232,7 +231,7 @@ def document_ingest(*, document_id: int, force: bool = False, rebuild_index: boo
         logger.warning("document %s: this run was taken over by another one; its work is discarded", document_id)
         return IngestOutcome(document_id, "superseded", "taken over by another run")
     if rebuild_index and outcome.status != Document.Status.FAILED:
-        search.index_rebuild_request(in_process=False)
+        index_rebuild_request(in_process=False)
     return outcome
 
 

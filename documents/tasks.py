@@ -22,10 +22,3 @@ def _requeue_on_worker_start(**_):
     # the beat schedule (CELERY_BEAT_SCHEDULE) repeats this while the worker runs.
     documents_requeue_stale_task.delay()
 
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def index_rebuild_task() -> int | None:
-    # Builds only while a rebuild is requested and nobody else builds: extra deliveries are no-ops.
-    from documents.search import services as search_services
-
-    return search_services.index_rebuild()

@@ -4,7 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from documents.search import SearchError
+from documents.search.errors import SearchError
 from querying import services
 from querying.llm.base import LLMError
 

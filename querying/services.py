@@ -19,6 +19,7 @@ from typing import AsyncIterator
 
 from django.conf import settings
 
+from documents.search.selectors import chunk_search
 from documents.search.tokenize import tokenize
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
@@ -62,8 +63,6 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
     """Build the provider, retrieve the passages and the prompt. Raises LLMError when the
     configured provider cannot be built (e.g. no API key)."""
     started = time.perf_counter()
-    from documents.search import chunk_search  # imported here: retrieval is optional at import time
-
     provider = get_llm()
     found = chunk_search(query=question, top_k=top_k, document_ids=document_ids or None, rerank=True)
     passages = [

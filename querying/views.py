@@ -14,7 +14,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from documents.search import SearchError
+from documents.search.errors import SearchError
 from querying import services
 from querying.api import QueryInputSerializer, error_status_and_body
 from querying.llm.base import LLMError

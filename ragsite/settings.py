@@ -200,6 +200,8 @@ CELERY_TASK_ACKS_LATE = True  # a worker killed mid-task leaves the message to b
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# autodiscover_tasks() finds each app's tasks module; the search index has its own.
+CELERY_IMPORTS = ["documents.search.tasks"]
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must not hang a request when the broker is down: the document stays 'queued'
@@ -312,6 +314,6 @@ RAGSITE_SEARCH_REBUILD_STALE_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_STALE_SEC
 RAGSITE_SEARCH_REBUILD_WAIT_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_WAIT_SECONDS", 300)
 # Picks up rebuild requests whose message was lost (broker down) or whose builder died.
 CELERY_BEAT_SCHEDULE["search-index-rebuild-pending"] = {
-    "task": "documents.tasks.index_rebuild_task",
+    "task": "documents.search.tasks.index_rebuild_task",
     "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 30),
 }

@@ -6,8 +6,13 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from documents.search import index_rebuild_request
-from documents.search.metrics import evaluate_rankings, ndcg_at, recall_at, reciprocal_rank_at
+from documents.search.metrics import (
+    evaluate_rankings,
+    ndcg_at,
+    recall_at,
+    reciprocal_rank_at,
+)
+from documents.search.services import index_rebuild_request
 from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir
 
 

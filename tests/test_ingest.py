@@ -8,7 +8,12 @@ from django.core.exceptions import ValidationError
 
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document
-from documents.services import DuplicateDocument, document_create, document_ingest, document_reingest
+from documents.services import (
+    DuplicateDocument,
+    document_create,
+    document_ingest,
+    document_reingest,
+)
 from tests import pdfs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

@@ -10,9 +10,15 @@ from django.utils import timezone
 
 from documents import services
 from documents.models import Chunk, Document, SearchIndexState
-from documents.search import chunk_search, index_rebuild_request
 from documents.search import services as search_services
-from documents.services import document_create, document_ingest, document_reingest, documents_requeue_stale
+from documents.search.selectors import chunk_search
+from documents.search.services import index_rebuild_request
+from documents.services import (
+    document_create,
+    document_ingest,
+    document_reingest,
+    documents_requeue_stale,
+)
 from tests import pdfs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

@@ -11,7 +11,8 @@ from django.core.management import CommandError, call_command
 from documents import services
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document, SearchIndexState
-from documents.search import chunk_search, index_rebuild_request
+from documents.search.selectors import chunk_search
+from documents.search.services import index_rebuild_request
 from documents.services import document_create, document_ingest
 from tests import pdfs
 from tests.search_corpus import add_document

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from documents import search, services
+from documents import services
 from documents.models import Document
+from documents.search.services import index_rebuild_request
 from querying.llm import LLMError, LLMProvider
 from tests.pdfs import text_pdf
 
@@ -111,7 +112,7 @@ def make_corpus(live_server):  # live_server brings transactional_db: its thread
             assert outcome.status == "ready", outcome
             document.refresh_from_db()
             documents[filename] = document
-        search.index_rebuild_request(in_process=True)
+        index_rebuild_request(in_process=True)
         return documents
 
     return make

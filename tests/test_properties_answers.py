@@ -10,7 +10,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from querying.llm.extractive import ExtractiveProvider
-from querying.prompts import Prompt, NOT_FOUND, SYSTEM_TEMPLATE, Passage, estimate_tokens, prompt_build
+from querying.prompts import (
+    NOT_FOUND,
+    SYSTEM_TEMPLATE,
+    Passage,
+    Prompt,
+    estimate_tokens,
+    prompt_build,
+)
 from querying.sse import HEARTBEAT, PING, EventFormatter, sse_comment, sse_event
 from tests.strategies import texts
 

@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from documents.search import index_rebuild_request
+from documents.search.services import index_rebuild_request
 from documents.services import document_create, document_ingest
 from tests.pdfs import text_pdf
 from tests.strategies import texts

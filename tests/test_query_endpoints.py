@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import close_old_connections
 from django.test import AsyncClient, Client
 
-from documents.search import index_rebuild_request
+from documents.search.services import index_rebuild_request
 from documents.services import document_create, document_ingest
 from querying.llm.base import LLMProvider
 from querying.prompts import NOT_FOUND

@@ -3,7 +3,14 @@
 import asyncio
 import json
 
-from querying.sse import HEARTBEAT, PING, EventFormatter, abatches_with_heartbeat, sse_comment, sse_event
+from querying.sse import (
+    HEARTBEAT,
+    PING,
+    EventFormatter,
+    abatches_with_heartbeat,
+    sse_comment,
+    sse_event,
+)
 
 
 async def aiter_with_heartbeat(items, interval):

@@ -16,7 +16,15 @@ import pytest
 from documents.models import Chunk
 from tests.corpus.fetch import default_cache, load_manifest, sha256_of
 from tests.processes import (
-    ROOT, free_port, process_env, require_production_services, running, wait_for, wait_http, web_args, worker_args,
+    ROOT,
+    free_port,
+    process_env,
+    require_production_services,
+    running,
+    wait_for,
+    wait_http,
+    web_args,
+    worker_args,
 )
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_CORPUS_REDIS_URL", os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))

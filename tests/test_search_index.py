@@ -8,8 +8,10 @@ from django.core.management import call_command
 
 from documents import services as document_services
 from documents.embedding import get_embedder
-from documents.models import Document, Chunk, SearchIndexState
-from documents.search import IndexModelMismatch, chunk_search, index_rebuild_request, search_status
+from documents.models import Chunk, Document, SearchIndexState
+from documents.search.errors import IndexModelMismatch
+from documents.search.selectors import chunk_search, search_status
+from documents.search.services import index_rebuild_request
 from tests.search_corpus import add_document, add_manuals
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,9 @@ import pytest
 from django.db import connections
 
 from documents.models import SearchIndexState
-from documents.search import chunk_search, index_rebuild_request, services
+from documents.search import services
+from documents.search.selectors import chunk_search
+from documents.search.services import index_rebuild_request
 from ragsite.celery import app as celery_app
 from tests.search_corpus import add_document, add_manuals
 

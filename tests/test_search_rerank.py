@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from django.urls import include, path
 
-from documents.search import chunk_search, index_rebuild_request, search_status
+from documents.search.selectors import chunk_search, search_status
+from documents.search.services import index_rebuild_request
 from tests.search_corpus import add_manuals, minilm_cross_encoder_dir
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]

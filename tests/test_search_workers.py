@@ -7,9 +7,16 @@ import os
 import pytest
 
 from documents.models import SearchIndexState
-from documents.search import chunk_search, index_rebuild_request
-from documents.tasks import index_rebuild_task
-from tests.processes import process_env, require_production_services, running, wait_for, worker_args
+from documents.search.selectors import chunk_search
+from documents.search.services import index_rebuild_request
+from documents.search.tasks import index_rebuild_task
+from tests.processes import (
+    process_env,
+    require_production_services,
+    running,
+    wait_for,
+    worker_args,
+)
 from tests.search_corpus import add_document, add_manuals
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_SEARCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -26,8 +33,11 @@ def broker(settings):
     pools = app._pool, app.amqp._producer_pool
     app._pool = app.amqp._producer_pool = None
     yield REDIS_URL
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # kombu keeps producer pools in a registry of its own, keyed by connection: closing only
+    # the app's pool leaves the next test a producer pool over a closed one.
+    from kombu import pools as kombu_pools
+
+    kombu_pools.reset()
     app.conf.broker_url, app.conf.broker_transport_options, app.conf.task_always_eager = previous
     app._pool, app.amqp._producer_pool = pools
 

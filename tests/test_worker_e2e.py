@@ -12,7 +12,15 @@ import pytest
 from documents.models import Chunk, Document
 from tests import pdfs
 from tests.processes import (
-    free_port, process_env, require_production_services, running, stop, wait_for, wait_http, web_args, worker_args,
+    free_port,
+    process_env,
+    require_production_services,
+    running,
+    stop,
+    wait_for,
+    wait_http,
+    web_args,
+    worker_args,
 )
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -8,13 +8,13 @@ from django.conf import settings
 
 from documents.embedding import get_embedder
 from documents.models import SearchIndexState
-from documents.selectors import current_chunks
 from documents.search import serving
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion
 from documents.search.index import LoadedIndex
 from documents.search.rerank import get_reranker
 from documents.search.tokenize import tokenize
+from documents.selectors import current_chunks
 
 
 @dataclass

@@ -25,7 +25,7 @@ from django.utils import timezone
 from documents.lib import heartbeat
 from documents.models import SKIPPED_LISTED, Document, SearchIndexState
 from documents.search import index as index_files
-from documents.search import serving
+from documents.search import serving, tasks
 from documents.search.errors import SearchError
 from documents.search.tokenize import tokenize
 from documents.selectors import current_chunks
@@ -75,10 +75,8 @@ def index_rebuild_request(*, in_process: bool = False) -> None:
 
 
 def _send_rebuild_task() -> None:
-    from documents.tasks import index_rebuild_task
-
     try:
-        index_rebuild_task.delay()
+        tasks.index_rebuild_task.delay()
     except Exception as exc:  # kombu raises OperationalError and friends
         logger.warning("could not reach the broker to rebuild the search index; it will be sent again: %s", exc)
 

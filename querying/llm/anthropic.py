@@ -6,7 +6,14 @@ from typing import AsyncIterator
 
 import anthropic
 
-from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
+from querying.llm.base import (
+    LLMError,
+    Prompt,
+    Usage,
+    VendorProvider,
+    error_for_status,
+    error_for_transport,
+)
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}

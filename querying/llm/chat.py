@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, error_for_status, error_for_transport
+from querying.llm.base import (
+    LLMError,
+    Prompt,
+    Usage,
+    VendorProvider,
+    error_for_status,
+    error_for_transport,
+)
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}

@@ -18,6 +18,7 @@ from typing import AsyncIterator
 import numpy as np
 
 from documents.chunking import sentence_spans
+from documents.embedding import get_embedder
 from documents.search.bm25 import bm25s_module, token_ids
 from documents.search.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
@@ -122,8 +123,6 @@ class ExtractiveProvider(LLMProvider):
         if not self.semantic:
             return None
         try:
-            from documents.embedding import get_embedder
-
             embedder = get_embedder()
             vectors = embedder.embed([question, *texts])
         except Exception as exc:  # the answer still comes, from words alone

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from documents import search
 from documents.models import Document
+from documents.search.services import index_rebuild_request
 from documents.services import DuplicateDocument, document_create, document_ingest
 
 
@@ -50,7 +50,7 @@ class Command(BaseCommand):
                 rows.append(self.ingest_one(path, reingest=reingest, show_progress=show_progress))
             self.stdout.write("Bringing the search index up to date...")
             try:
-                search.index_rebuild_request(in_process=True)
+                index_rebuild_request(in_process=True)
             except Exception as exc:  # the summary below must still say what happened to every file
                 index_error = str(exc) or exc.__class__.__name__
         finally:

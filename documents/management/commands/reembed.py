@@ -3,7 +3,7 @@ from django.db import transaction
 
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document
-from documents.search import index_rebuild_request
+from documents.search.services import index_rebuild_request
 from documents.selectors import current_chunks
 
 
