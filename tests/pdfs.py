@@ -25,7 +25,7 @@ def text_pdf(pages: list[str]) -> bytes:
 
 
 def scanned_pdf(page_count: int = 2) -> bytes:
-    """Pages with only drawings on them: what a scan without a text layer looks like to pypdf."""
+    """Pages with only vector drawings on them: no text layer, and no image for OCR to read."""
     pdf = FPDF(format="A4")
     pdf.set_creation_date(FIXED_DATE)
     for _ in range(page_count):
@@ -107,6 +107,10 @@ def mixed_pdf(pages) -> bytes:
         if kind == "text":
             pdf.set_xy(15, 15)
             pdf.multi_cell(180, 5, content)
-        elif kind == "scan":
-            pdf.image(content, x=10, y=10, w=190)
+        elif kind == "scan":  # a whole A4 page scanned at 150 dpi, the text at its top
+            from PIL import Image
+
+            page = Image.new("L", (1240, 1754), 255)
+            page.paste(content, (0, 0))
+            pdf.image(page, x=0, y=0, w=210, h=297)
     return bytes(pdf.output())

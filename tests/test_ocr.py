@@ -85,12 +85,19 @@ def test_a_72_dpi_scan_gives_usable_text(rapid, tmp_path):
     assert len(read(WORDS, result.text)) >= len(WORDS) - 2, result.text
 
 
-def test_a_blank_page_is_not_recognised_and_a_text_layer_over_little_image_is_kept(rapid, tmp_path):
-    blank = write(tmp_path, pdfs.mixed_pdf([("blank", None)]), "blank.pdf")
-    result = rapid.page_recognise(blank, 1)
-    assert result.text == "" and not result.error and not result.kept_text_layer
-    text = write(tmp_path, pdfs.text_pdf(["Short."]), "text.pdf")
-    assert rapid.page_recognise(text, 1, text_layer="Short.").kept_text_layer
+def test_pages_that_are_not_scans_are_not_recognised(rapid, tmp_path):
+    # Blank, vector drawings only, and a short text layer over no image: nothing for OCR.
+    path = write(tmp_path, pdfs.mixed_pdf([("blank", None), ("text", "Short.")]), "blank.pdf")
+    assert rapid.page_recognise(path, 1).not_scanned
+    assert rapid.page_recognise(path, 2, text_layer="Short.").not_scanned
+    drawings = write(tmp_path, pdfs.scanned_pdf(1), "drawings.pdf")
+    assert rapid.page_recognise(drawings, 1).not_scanned
+
+
+def test_a_blank_scan_gives_no_text(rapid, tmp_path):
+    path = write(tmp_path, pdfs.image_pdf([Image.new("L", (1200, 1600), 250)]))
+    result = rapid.page_recognise(path, 1)
+    assert result.text == "" and not result.error and not result.not_scanned
 
 
 def test_a_9000_by_9000_page_is_rendered_within_the_pixel_bound(tmp_path):

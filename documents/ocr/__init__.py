@@ -34,7 +34,7 @@ _HEADER = struct.Struct("<Q")
 class OcrResult:
     text: str = ""  # the recognised text, raw (the caller normalises it)
     error: str = ""  # set when the page could not be recognised
-    kept_text_layer: bool = False  # the page's own text layer is usable: it was not recognised
+    not_scanned: bool = False  # images cover little of the page: it was not recognised
     seconds: float = 0.0
 
 
@@ -68,8 +68,8 @@ class OcrBackend:
     # --- in the calling process ---
     def page_recognise(self, path, page_number: int, *, text_layer: str = "") -> OcrResult:
         """Render page `page_number` (1-based) of the PDF at `path` and recognise it, within
-        page_seconds. With a non-empty `text_layer`, the page is recognised only when images
-        cover most of it. Never raises for a bad page: the reason is in OcrResult.error."""
+        page_seconds, when images cover most of it (a scan); other pages are not recognised
+        (not_scanned). Never raises for a bad page: the reason is in OcrResult.error."""
         began = time.monotonic()
         with self._lock:
             try:
@@ -90,8 +90,8 @@ class OcrBackend:
         seconds = time.monotonic() - began
         if kind == "text":
             return OcrResult(text=payload, seconds=seconds)
-        if kind == "keep":
-            return OcrResult(kept_text_layer=True, seconds=seconds)
+        if kind == "not scanned":
+            return OcrResult(not_scanned=True, seconds=seconds)
         return OcrResult(error=f"OCR failed on it: {payload}", seconds=seconds)
 
     def close(self) -> None:
@@ -141,7 +141,7 @@ class DisabledOcr(OcrBackend):
         super().__init__()
 
     def page_recognise(self, path, page_number: int, *, text_layer: str = "") -> OcrResult:
-        return OcrResult(kept_text_layer=True)
+        return OcrResult(not_scanned=True)
 
 
 def _send(stream, message) -> None:
@@ -178,8 +178,9 @@ def get_ocr() -> OcrBackend:
 
 def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, min_chars: int, note=None):
     """The page as ingest should take it (a documents.extraction.PageText): itself when its text
-    layer is usable, or OCR is off, or it failed to read; otherwise the text recognised from its
-    image (ocr=True), or the reason recognition failed. `note(text)` is told which page is being
+    layer is usable, or it is not a scan (images cover little of it), or OCR is off, or it failed
+    to read; otherwise the text recognised from its image (ocr=True), or the reason recognition
+    failed. `note(text)` is told which page is being
     recognised."""
     if not ocr.enabled or page.error:
         return page
@@ -190,7 +191,7 @@ def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, min_chars: in
         note(f"OCR: page {page.number} of {page_count}")
     result = ocr.page_recognise(path, page.number, text_layer=page.text)
     logger.info("OCR page %s: %.1f s%s", page.number, result.seconds, f" ({result.error})" if result.error else "")
-    if result.kept_text_layer:
+    if result.not_scanned:
         return page
     if result.error:
         return page if page.text else replace(page, error=result.error)

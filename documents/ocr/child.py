@@ -13,8 +13,8 @@ from django.utils.module_loading import import_string
 
 from documents.ocr import _receive, _send
 
-# A page whose text layer is shorter than this is recognised when images cover more of it
-# than IMAGE_COVERAGE (a scan with a page number or a stamp as its only text).
+# A page is a scan, and is recognised, when images cover more of it than this: a page of vector
+# drawings or a blank separator page is left as it is (empty), and so is a text page with a logo.
 IMAGE_COVERAGE = 0.5
 # A rendered page with fewer dark pixels than this share is blank: nothing to recognise.
 BLANK_SHARE = 0.0005
@@ -70,8 +70,8 @@ def main() -> None:
                     opened[1].close()
                 opened = (path, pdfium.PdfDocument(path))
             page = opened[1][number - 1]
-            if text_layer.strip() and image_coverage(page) < IMAGE_COVERAGE:
-                _send(replies, ("keep", ""))
+            if image_coverage(page) < IMAGE_COVERAGE:
+                _send(replies, ("not scanned", ""))
                 continue
             image = page_render(page, dpi=engine.dpi, max_pixels=engine.max_pixels)
             _send(replies, ("text", "" if is_blank(image) else engine.recognise(image)))
