@@ -253,3 +253,24 @@ def test_naming_languages_picks_tesseract_and_the_default_is_rapidocr(settings):
     assert "TesseractBackend" in named and "'languages': 'fra+eng'" in named
     assert "DisabledOcr" in ocr_setting(RAGSITE_OCR_BACKEND="disabled")
     assert get_ocr().name == "rapidocr"
+
+
+def test_a_two_column_page_is_read_column_by_column():
+    import numpy as np
+
+    from documents.ocr.rapid import reading_order
+
+    def line(x0, x1, y, text):
+        return np.array([[x0, y], [x1, y], [x1, y + 20], [x0, y + 20]], dtype=float), text
+
+    lines = [
+        line(0, 1000, 0, "Title across the page"),
+        line(0, 480, 40, "left one"), line(520, 1000, 42, "right one"),
+        line(0, 480, 80, "left two"), line(520, 1000, 78, "right two"),
+        line(0, 1000, 120, "Footer across the page"),
+        line(0, 300, 160, "short line"), line(0, 900, 200, "single column line"),
+    ]
+    assert reading_order(lines) == [
+        "Title across the page", "left one", "left two", "right one", "right two",
+        "Footer across the page", "short line", "single column line",
+    ]

@@ -28,7 +28,7 @@ class RapidOcrBackend(OcrBackend):
         pixels = np.ascontiguousarray(np.stack([np.asarray(image.convert("L"))] * 3, axis=-1))
         pixels = self._upright(pixels)
         result, _ = self._engine(pixels)
-        return "\n".join(line[1] for line in result or [])
+        return "\n".join(reading_order([(np.asarray(box, dtype=float), text) for box, text, _ in result or []]))
 
     def _upright(self, pixels: np.ndarray) -> np.ndarray:
         """The page turned so that its lines run left to right, top to bottom: the detector finds
@@ -56,3 +56,35 @@ class RapidOcrBackend(OcrBackend):
         if upside_down > upright:
             pixels = np.ascontiguousarray(np.rot90(pixels, 2))
         return pixels
+
+
+def reading_order(lines: list[tuple[np.ndarray, str]]) -> list[str]:
+    """The lines' texts in reading order. The detector gives lines top to bottom, which on a
+    two-column page interleaves the columns; between lines that cross the middle of the page, a
+    stretch with lines on both sides is read left column first, then right."""
+    if not lines:
+        return []
+    left_edge = min(box[:, 0].min() for box, _ in lines)
+    right_edge = max(box[:, 0].max() for box, _ in lines)
+    middle, margin = (left_edge + right_edge) / 2, 0.03 * (right_edge - left_edge)
+    ordered, left, right = [], [], []
+
+    def flush():
+        if len(left) >= 2 and len(right) >= 2:
+            ordered.extend(left + right)
+        else:
+            ordered.extend(sorted(left + right, key=lambda item: item[0]))
+        left.clear()
+        right.clear()
+
+    for box, text in sorted(lines, key=lambda line: line[0][:, 1].min()):
+        x0, x1, top = box[:, 0].min(), box[:, 0].max(), box[:, 1].min()
+        if x0 < middle - margin and x1 > middle + margin:
+            flush()
+            ordered.append((top, text))
+        elif x1 <= middle + margin:
+            left.append((top, text))
+        else:
+            right.append((top, text))
+    flush()
+    return [text for _, text in ordered]
