@@ -274,3 +274,13 @@ def test_a_two_column_page_is_read_column_by_column():
         "Title across the page", "left one", "left two", "right one", "right two",
         "Footer across the page", "short line", "single column line",
     ]
+
+
+def test_words_rapidocr_ran_together_are_split_and_names_kept():
+    from documents.ocr.rapid import WordSplitter
+
+    splitter = WordSplitter.from_minilm_vocabulary()
+    assert splitter.split_line("Thewarrantylasts thirtymonths") == "The warranty lasts thirty months"
+    assert splitter.split_line("Replacethefilterevery spring") == "Replace the filter every spring"
+    # Words and names are left whole: a known word, a word and an ending, a name of rare pieces.
+    assert splitter.split_line("warranty synchronization Carcharoth Pgallert") == "warranty synchronization Carcharoth Pgallert"

