@@ -190,9 +190,9 @@ def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, min_chars: in
     if note is not None:
         note(f"OCR: page {page.number} of {page_count}")
     result = ocr.page_recognise(path, page.number, text_layer=page.text)
-    logger.info("OCR page %s: %.1f s%s", page.number, result.seconds, f" ({result.error})" if result.error else "")
     if result.not_scanned:
         return page
+    logger.info("OCR page %s: %.1f s%s", page.number, result.seconds, f" ({result.error})" if result.error else "")
     if result.error:
         return page if page.text else replace(page, error=result.error)
     text = normalise_text(result.text)
