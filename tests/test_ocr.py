@@ -276,3 +276,14 @@ def test_words_rapidocr_ran_together_are_split_and_names_kept():
     assert splitter.split_line("Replacethefilterevery spring") == "Replace the filter every spring"
     # Words and names are left whole: a known word, a word and an ending, a name of rare pieces.
     assert splitter.split_line("warranty synchronization Carcharoth Pgallert") == "warranty synchronization Carcharoth Pgallert"
+
+
+@pytest.mark.django_db
+def test_the_admin_and_the_api_show_the_ocr_progress_and_pages(staff_client):
+    document = upload(pdfs.text_pdf(["x"]), name="scan.pdf")
+    Document.objects.filter(pk=document.pk).update(
+        status="processing", page_count=40, pages_done=2, progress_note="OCR: page 3 of 40", ocr_pages=[1, 2]
+    )
+    assert "OCR: page 3 of 40" in staff_client.get("/admin/documents/document/").content.decode()
+    row = staff_client.get(f"/api/documents/{document.pk}/").json()
+    assert row["progress_note"] == "OCR: page 3 of 40" and row["ocr_pages"] == [1, 2]
