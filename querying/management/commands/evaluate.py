@@ -252,12 +252,12 @@ class Command(BaseCommand):
             f"{report['embedding_model']}"
         )
 
-        def table(figures):
+        def table(figures, why_missing=True):
             write(f"{'method':<16}" + "".join(f"{c:>11}" for c in columns))
             for method, label in METHODS:
                 if method in figures:
                     write(f"{label:<16}" + "".join(f"{figures[method][c]:>11.3f}" for c in columns))
-                elif method == "reranked":
+                elif method == "reranked" and why_missing:  # said once, under the overall table
                     write(f"{label:<16}  n/a: {report['reranker_error'] or 'skipped (--no-rerank)'}")
 
         table(report["metrics"])
@@ -268,7 +268,7 @@ class Command(BaseCommand):
         if len(answerable) > 1:
             for kind in answerable:
                 write(f"\nkind {kind} ({counts[kind]} questions)")
-                table(report["metrics_by_kind"][kind])
+                table(report["metrics_by_kind"][kind], why_missing=False)
         if counts.get(UNANSWERABLE):
             write(f"\n{counts[UNANSWERABLE]} unanswerable questions: not in the retrieval figures")
         if report["skipped"]:
