@@ -2,6 +2,10 @@
 on the same chunks in the same run, with peak memory.
 
     .venv/bin/python bench/ingest.py [--docs 3] [--pages 100] [--rounds 2]
+    .venv/bin/python bench/ingest.py --pdf ~/.cache/ragsite-corpus/octave-manual.pdf --repeat 2 --rounds 1
+
+Generated PDFs by default; --pdf measures real files instead (--repeat N makes one file of each
+repeated N times, e.g. the 1,158-page Octave manual twice for a 2,316-page one).
 
 Runs against a throw-away SQLite database and media folder under a temporary directory.
 """
@@ -50,11 +54,29 @@ def make_pdf(path: Path, pages: int, rng: random.Random) -> None:
     pdf.output(str(path))
 
 
+def repeated(path: Path, times: int, workdir: Path) -> Path:
+    """The PDF itself, or a copy with its pages repeated `times` over."""
+    if times <= 1:
+        return path
+    from pypdf import PdfReader, PdfWriter
+
+    reader, writer = PdfReader(path), PdfWriter()
+    for _ in range(times):
+        for page in reader.pages:
+            writer.add_page(page)
+    out = workdir / f"{path.stem}-x{times}.pdf"
+    with out.open("wb") as handle:
+        writer.write(handle)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=3)
     parser.add_argument("--pages", type=int, default=100, help="pages per document")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each measurement; the best is kept")
+    parser.add_argument("--pdf", nargs="+", type=Path, help="real PDFs to ingest instead of generated ones")
+    parser.add_argument("--repeat", type=int, default=1, help="with --pdf: each file's pages repeated this often")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ragsite-bench-ingest-"))
@@ -77,13 +99,16 @@ def main():
     call_command("migrate", verbosity=0)
     rng = random.Random(7)
     paths = []
-    for index in range(args.docs):
+    if args.pdf:
+        paths = [repeated(path, args.repeat, workdir) for path in args.pdf]
+    for index in range(0 if args.pdf else args.docs):
         path = workdir / f"manual-{index}.pdf"
         make_pdf(path, args.pages, rng)
         paths.append(path)
     embedder = get_embedder()
     embedder.embed(["warm-up"])
-    print(f"corpus: {args.docs} PDFs x {args.pages} pages; model {embedder.name} on {embedder.device}")
+    described = ", ".join(f"{p.name} ({len(pdf_open(p).pages)} pages)" for p in paths)
+    print(f"corpus: {described}; model {embedder.name} on {embedder.device}")
 
     started = time.perf_counter()
     pages = sum(1 for path in paths for _ in pdf_pages(pdf_open(path)))

@@ -13,6 +13,8 @@ from documents.search.metrics import (
     reciprocal_rank_at,
 )
 from documents.search.services import index_rebuild_request
+from querying.management.commands.evaluate import is_refusal, percentile
+from querying.prompts import NOT_FOUND
 from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir
 
 
@@ -104,3 +106,90 @@ def test_evaluate_refuses_unknown_documents_and_bad_lines(settings, qa_file, tmp
     bad.write_text('{"question": "q"}\n')
     with pytest.raises(CommandError, match="line 1"):
         call_command("evaluate", str(bad))
+
+
+@pytest.mark.django_db
+def test_evaluate_splits_kinds_skips_and_answers(settings, qa_file):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    add_manuals()
+    index_rebuild_request(in_process=True)
+    path = qa_file(
+        [
+            {"id": "k1", "question": "-dPDFX", "doc": "ghostscript-notes.pdf", "pages": [1], "kind": "identifier",
+             "answer_regex": r"-dPDFX", "split": "dev"},
+            {"id": "p1", "question": "How many hours of sun do tomatoes want each day?", "doc": "garden-guide.pdf",
+             "pages": [1], "kind": "paraphrase", "answer_regex": r"six hours", "split": "dev"},
+            {"id": "p2", "question": "When should I cut back my roses?", "doc": "garden-guide.pdf", "pages": [2],
+             "kind": "paraphrase", "answer_regex": r"late winter", "split": "heldout"},
+            {"id": "u1", "question": "zzyzx qwvrt", "doc": "r-data-import.pdf", "pages": [], "kind": "unanswerable",
+             "answer_regex": None, "split": "dev"},
+            # its document was never ingested: reported as skipped, never dropped in silence
+            {"id": "s1", "question": "Replace the toner", "doc": "printer-manual.pdf", "pages": [1],
+             "kind": "paraphrase", "split": "dev"},
+        ]
+    )
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--split", "dev", "--answers", "--json", stdout=out)
+    report = json.loads(out.getvalue())
+
+    assert report["split"] == "dev" and report["questions"] == 4
+    assert report["skipped"] == [{"id": "s1", "doc": "printer-manual.pdf"}]
+    assert report["missing_documents"] == ["printer-manual.pdf"]
+    # the unanswerable question is not in the retrieval figures, the heldout one is not there at all
+    assert report["retrieval_questions"] == 2
+    assert set(report["metrics"]) == {"dense", "bm25", "fused"}  # no reranker loaded
+    assert set(report["metrics_by_kind"]) == {"identifier", "paraphrase"}
+    assert report["metrics_by_kind"]["identifier"]["bm25"]["recall@1"] == 1.0
+    for figures in report["metrics_by_kind"]["paraphrase"].values():
+        assert set(figures) == {"recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10"}
+    rows = {row["id"]: row for row in report["per_question"]}
+    assert set(rows) == {"k1", "p1", "u1"} and rows["k1"]["first_hit"]["bm25"] == 1 and rows["u1"]["first_hit"] == {}
+
+    answers = report["answers"]
+    assert answers["mode"] == "extractive" and answers["top_k"] == 5
+    assert rows["p1"]["answer_ok"] and "six hours" in rows["p1"]["answer"]
+    assert rows["u1"]["refused"] and rows["u1"]["answer_ok"]
+    assert answers["unanswerable_refused_share"] == 1.0
+    assert answers["by_kind"]["unanswerable"]["questions"] == 1
+    assert answers["by_kind"]["all answerable"]["questions"] == 2
+    assert answers["answerable_fact_share"] == answers["by_kind"]["all answerable"]["fact_share"]
+    assert 0 < answers["latency_ms"]["p50"] <= answers["latency_ms"]["p95"]
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--split", "heldout", "--answers", stdout=out)
+    text = out.getvalue()
+    assert text.startswith("1 questions;") and "kind paraphrase" not in text  # one kind: no per-kind tables
+    assert "answers (extractive, top_k=5)" in text and "paraphrase" in text
+    assert "skipped" not in text
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), stdout=out)  # --split all
+    text = out.getvalue()
+    assert "kind identifier (1 questions)" in text and "kind paraphrase (2 questions)" in text
+    assert "1 unanswerable questions" in text and "skipped 1 questions" in text and "printer-manual.pdf" in text
+
+
+def test_refusal_is_recognised_in_a_models_own_words():
+    assert is_refusal(NOT_FOUND)
+    assert is_refusal("Sorry: i could not find this in the documents")
+    assert not is_refusal("The warranty lasts two years [1].")
+    assert percentile([], 0.5) == 0.0
+    assert percentile([3.0, 1.0, 2.0], 0.5) == 2.0 and percentile(list(map(float, range(1, 101))), 0.95) == 95.0
+
+
+@pytest.mark.django_db
+def test_evaluate_refuses_bad_splits_and_unanswerable_pages(settings, qa_file):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    add_manuals()
+    index_rebuild_request(in_process=True)
+    with pytest.raises(CommandError, match="no heldout questions"):
+        call_command("evaluate", str(qa_file([{"question": "q", "doc": "garden-guide.pdf", "pages": [1]}])),
+                     "--split", "heldout")
+    with pytest.raises(CommandError, match="lists no pages"):
+        call_command("evaluate", str(qa_file([{"question": "q", "doc": "garden-guide.pdf", "pages": [1],
+                                               "kind": "unanswerable"}])))
+    with pytest.raises(CommandError, match="answer_regex"):
+        call_command("evaluate", str(qa_file([{"question": "q", "doc": "garden-guide.pdf", "pages": [1],
+                                               "answer_regex": "("}])))

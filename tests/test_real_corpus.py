@@ -29,6 +29,8 @@ from tests.processes import (
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_CORPUS_REDIS_URL", os.environ.get("RAGSITE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13"))
 ARTIFACT = ROOT / "test-artifacts" / "corpus.md"
+# The server's and the worker's output, kept where CI collects artifacts (tmp_path is pruned).
+PROCESS_LOG = ROOT / "test-artifacts" / "corpus-processes.log"
 # The 1,000-page manual alone takes minutes on 2 cores: budget every document by its pages.
 SECONDS_PER_DOCUMENT, SECONDS_PER_PAGE = 60, 1.0
 
@@ -109,10 +111,12 @@ def test_the_real_pdf_corpus_ingests_to_its_expected_outcomes_and_every_ready_do
     auth = ("corpus-staff", "corpus-pass")
     env = process_env(tmp_path, CELERY_BROKER_URL=broker, RAGSITE_SEARCH_VERSION_CHECK_SECONDS=1)
     port = free_port()
-    log = tmp_path / "processes.log"
+    PROCESS_LOG.parent.mkdir(exist_ok=True)
+    PROCESS_LOG.write_bytes(b"")
+    log = PROCESS_LOG
     began = time.monotonic()
 
-    with running(worker_args("--concurrency=2"), env, log), running(web_args(port), env, log):
+    with running(worker_args("--concurrency=2"), env, log), running([*web_args(port), "--no-access-log"], env, log):
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/api/schema/", log=log)
 
@@ -153,12 +157,21 @@ def test_the_real_pdf_corpus_ingests_to_its_expected_outcomes_and_every_ready_do
         ready = [entry for entry in entries if entry["expect"] == "ready"]
         expected_chunks = sum(rows[entry["file"]]["chunk_count"] for entry in ready)
 
-        def index_holds_everything():
-            state = httpx.get(f"{base}/api/search/status/", auth=auth, timeout=30).json()
-            done = not state["rebuild_requested"] and state["building_since"] is None
-            return state if done and state["chunk_count"] == expected_chunks and state["loaded_version"] == state["index_version"] else None
+        last_state = {}
 
-        state = wait_for(index_holds_everything, timeout=600, interval=2, what=f"the index to hold {expected_chunks} chunks", log=log)
+        def index_holds_everything():
+            last_state.update(httpx.get(f"{base}/api/search/status/", auth=auth, timeout=30).json())
+            state = last_state
+            done = not state["rebuild_requested"] and state["building_since"] is None
+            return dict(state) if done and state["chunk_count"] == expected_chunks and state["loaded_version"] == state["index_version"] else None
+
+        try:
+            state = wait_for(
+                index_holds_everything, timeout=600, interval=2, log=log,
+                what=f"the index to hold the {expected_chunks} chunks of the ready documents",
+            )
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nlast search status: {last_state}") from None
         assert not state["last_error"] and not state["index_error"], state
 
         # Each question must find its document within top_k (5, or the manifest's top_k where today's

@@ -1,0 +1,288 @@
+"""manage.py evaluate: retrieval and answer quality on a question set (eval/questions.jsonl).
+
+It lives in `querying` because answering is querying's: `documents` must never import it.
+"""
+
+import json
+import math
+import re
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from documents.models import Chunk, Document
+from documents.search import serving
+from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
+from documents.search.rerank import get_reranker
+from documents.search.selectors import search_rankings
+from querying.llm.base import LLMError
+from querying.prompts import NOT_FOUND
+from querying.services import answer_generate, answer_prepare
+
+METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused (RRF)"), ("reranked", "fused + rerank")]
+RECALL_KS = (1, 5, 10)
+DEPTH = 10
+ANSWER_TOP_K = 5
+UNANSWERABLE = "unanswerable"
+DEFAULT_KIND = "paraphrase"
+SPLITS = ("dev", "heldout", "all")
+
+
+def read_questions(path: Path) -> list[dict]:
+    """Lines of {"question", "doc" (file name), "pages" (1-based, holding the answer)} and optionally
+    "id", "kind" (paraphrase, identifier, unanswerable; paraphrase when absent), "answer_regex"
+    (what a correct answer holds, case-insensitive) and "split" (dev when absent). An unanswerable
+    question has no pages; every other needs some."""
+    questions = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc}")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            item = json.loads(line)
+            question, doc, pages = str(item["question"]), str(item["doc"]), [int(p) for p in item["pages"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CommandError(f"{where}: expected {{\"question\", \"doc\", \"pages\"}}: {exc}")
+        kind = str(item.get("kind") or DEFAULT_KIND)
+        if not question.strip() or (not pages and kind != UNANSWERABLE):
+            raise CommandError(f"{where}: the question and its pages must not be empty")
+        if pages and kind == UNANSWERABLE:
+            raise CommandError(f"{where}: an unanswerable question lists no pages")
+        answer_regex = item.get("answer_regex") or None
+        if answer_regex is not None:
+            try:
+                answer_regex = re.compile(str(answer_regex), re.IGNORECASE)
+            except re.error as exc:
+                raise CommandError(f"{where}: answer_regex is not a regular expression: {exc}")
+        split = str(item.get("split") or "dev")
+        if split not in SPLITS[:2]:
+            raise CommandError(f"{where}: split must be dev or heldout, not {split!r}")
+        questions.append({
+            "id": str(item.get("id") or number), "question": question, "doc": doc, "pages": pages,
+            "kind": kind, "answer_regex": answer_regex, "split": split,
+        })
+    if not questions:
+        raise CommandError(f"{path} holds no questions")
+    return questions
+
+
+def is_refusal(answer: str) -> bool:
+    """Whether an answer is the "not in the documents" reply (querying.prompts.NOT_FOUND), also
+    when a language model wraps it in a sentence of its own or drops the full stop."""
+    def norm(text):
+        return " ".join(text.casefold().replace("’", "'").split()).rstrip(".")
+    return norm(NOT_FOUND) in norm(answer)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered), math.ceil(share * len(ordered))) - 1)]
+
+
+class Command(BaseCommand):
+    help = (
+        "Measure a question set: recall@1/5/10, MRR@10 and nDCG@10 for dense search alone, BM25 alone, "
+        "their fusion, and the fusion reranked, overall and per kind of question; with --answers, the share "
+        "of answers that hold the fact and of unanswerable questions refused. A retrieved passage counts as "
+        "relevant when it lies on one of the question's answer pages; each answer page counts once. "
+        "Questions whose document is not in the corpus are reported as skipped."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("qa_file", type=Path, help='JSON lines: {"question", "doc", "pages", "kind"?, "answer_regex"?, "split"?}')
+        parser.add_argument("--split", choices=SPLITS, default="all", help="which questions (default all)")
+        parser.add_argument("--answers", action="store_true", help="also answer each question with the configured answer mode")
+        parser.add_argument("--json", action="store_true", help="print the figures as JSON (with a line per question)")
+        parser.add_argument("--no-rerank", action="store_true", help="skip the reranked row")
+
+    def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, **options):
+        questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
+        if not questions:
+            raise CommandError(f"{qa_file} holds no {split} questions")
+        index = serving.current_index()
+        if index is None or index.chunk_count == 0:
+            raise CommandError("the search index is empty: ingest documents first (python manage.py ingest ...)")
+
+        names = {q["doc"] for q in questions}
+        documents = defaultdict(list)
+        for document_id, name in Document.objects.filter(
+            original_filename__in=names, status=Document.Status.READY
+        ).values_list("pk", "original_filename"):
+            documents[name].append(document_id)
+        missing = sorted(names - set(documents))
+        skipped = [{"id": q["id"], "doc": q["doc"]} for q in questions if q["doc"] not in documents]
+        questions = [q for q in questions if q["doc"] in documents]
+        if not questions:
+            raise CommandError(f"not in the corpus as ready documents: {', '.join(missing)}")
+
+        rerank = not no_rerank
+        reranker_error = ""
+        if rerank:
+            state = get_reranker()
+            if state.reranker is None:
+                rerank, reranker_error = False, state.error
+
+        rows = self._retrieve(questions, documents, rerank)
+        kinds = sorted({q["kind"] for q, _ in rows}, key=lambda k: (k == UNANSWERABLE, k))
+        figures = self._figures(rows)
+        by_kind = {kind: self._figures([row for row in rows if row[0]["kind"] == kind]) for kind in kinds}
+        report = {
+            "questions": len(questions) + len(skipped),
+            "split": split,
+            "retrieval_questions": len(rows),
+            "skipped": skipped,
+            "missing_documents": missing,
+            "index_version": index.version,
+            "chunk_count": index.chunk_count,
+            "embedding_model": index.embedding_model,
+            "reranker": get_reranker().model if not no_rerank else "",
+            "reranker_error": reranker_error,
+            "metrics": figures,
+            "metrics_by_kind": by_kind,
+        }
+        per_question = {q["id"]: {"id": q["id"], "kind": q["kind"], "doc": q["doc"], "first_hit": {}} for q in questions}
+        for question, ranks in rows:
+            per_question[question["id"]]["first_hit"] = ranks
+        if answers:
+            report["answers"] = self._answers(questions, per_question)
+        report["per_question"] = list(per_question.values())
+
+        if options.get("json"):
+            self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+            return
+        self._print(report, kinds, no_rerank)
+
+    def _retrieve(self, questions, documents, rerank):
+        """(question, {method: rank of the first answer page in the top DEPTH, or None}) for each
+        answerable question; the rankings themselves are kept on the question for the metrics."""
+        rows = []
+        for item in questions:
+            if item["kind"] == UNANSWERABLE:
+                continue
+            rankings = search_rankings(query=item["question"], depth=DEPTH, rerank=rerank)
+            item["relevant"] = {(d, page) for d in documents[item["doc"]] for page in item["pages"]}
+            item["rankings"] = {m: rankings[m] for m, _ in METHODS if rankings.get(m) is not None}
+            rows.append(item)
+        # chunk id -> (document id, page), for every chunk any ranking returned
+        ids = {pk for item in rows for ranked in item["rankings"].values() for pk in ranked}
+        where = {pk: (document_id, page) for pk, document_id, page in
+                 Chunk.objects.filter(pk__in=ids).values_list("pk", "document_id", "page")}
+        out = []
+        for item in rows:
+            item["rankings"] = {m: [where.get(pk) for pk in ranked] for m, ranked in item["rankings"].items()}
+            ranks = {}
+            for method, ranked in item["rankings"].items():
+                rr = reciprocal_rank_at(ranked, item["relevant"], DEPTH)
+                ranks[method] = round(1 / rr) if rr else None
+            out.append((item, ranks))
+        return out
+
+    @staticmethod
+    def _figures(rows) -> dict:
+        figures = {}
+        for method, _ in METHODS:
+            runs = [(q["rankings"][method], q["relevant"]) for q, _ in rows if method in q["rankings"]]
+            if runs:
+                figures[method] = evaluate_rankings(runs, recall_ks=RECALL_KS, k=DEPTH)
+        return figures
+
+    def _answers(self, questions, per_question) -> dict:
+        """Answer every question as POST /query would (answer_prepare + answer_generate)."""
+        latencies, mode = [], ""
+        tally = defaultdict(lambda: {"questions": 0, "hits": 0, "refused": 0, "errors": 0, "no_regex": 0})
+        for item in questions:
+            started = time.perf_counter()
+            try:
+                plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K)
+            except LLMError as exc:
+                raise CommandError(f"the configured answer mode cannot answer: {exc.message}")
+            answer = answer_generate(plan=plan)
+            latencies.append((time.perf_counter() - started) * 1000)
+            mode = answer.mode
+            refused = is_refusal(answer.answer)
+            regex = item["answer_regex"]
+            hit = bool(regex and regex.search(answer.answer)) and not refused
+            for kind in (item["kind"], "all answerable" if item["kind"] != UNANSWERABLE else None):
+                if kind is None:
+                    continue
+                counts = tally[kind]
+                counts["questions"] += 1
+                counts["hits"] += hit
+                counts["refused"] += refused
+                counts["errors"] += answer.error is not None
+                counts["no_regex"] += regex is None and item["kind"] != UNANSWERABLE
+            per_question[item["id"]].update(
+                answer=answer.answer, answer_ok=refused if item["kind"] == UNANSWERABLE else hit,
+                refused=refused, error=answer.error.message if answer.error else "",
+            )
+        by_kind = {}
+        for kind, counts in tally.items():
+            if kind == UNANSWERABLE:
+                share = {"refused_share": counts["refused"] / counts["questions"]}
+            else:
+                judged = counts["questions"] - counts["no_regex"]
+                share = {"fact_share": counts["hits"] / judged if judged else 0.0,
+                         "refused_share": counts["refused"] / counts["questions"]}
+            by_kind[kind] = {**counts, **share}
+        return {
+            "mode": mode,
+            "top_k": ANSWER_TOP_K,
+            "answerable_fact_share": by_kind.get("all answerable", {}).get("fact_share", 0.0),
+            "unanswerable_refused_share": by_kind.get(UNANSWERABLE, {}).get("refused_share", 0.0),
+            "by_kind": by_kind,
+            "latency_ms": {"p50": round(percentile(latencies, 0.5), 1), "p95": round(percentile(latencies, 0.95), 1),
+                           "mean": round(statistics.fmean(latencies), 1) if latencies else 0.0},
+        }
+
+    def _print(self, report, kinds, no_rerank):
+        columns = [f"recall@{k}" for k in RECALL_KS] + [f"mrr@{DEPTH}", f"ndcg@{DEPTH}"]
+        write = self.stdout.write
+        write(
+            f"{report['questions']} questions; index v{report['index_version']}, {report['chunk_count']} chunks, "
+            f"{report['embedding_model']}"
+        )
+
+        def table(figures, why_missing=True):
+            write(f"{'method':<16}" + "".join(f"{c:>11}" for c in columns))
+            for method, label in METHODS:
+                if method in figures:
+                    write(f"{label:<16}" + "".join(f"{figures[method][c]:>11.3f}" for c in columns))
+                elif method == "reranked" and why_missing:  # said once, under the overall table
+                    write(f"{label:<16}  n/a: {report['reranker_error'] or 'skipped (--no-rerank)'}")
+
+        table(report["metrics"])
+        counts = defaultdict(int)
+        for row in report["per_question"]:
+            counts[row["kind"]] += 1
+        answerable = [k for k in kinds if k != UNANSWERABLE]
+        if len(answerable) > 1:
+            for kind in answerable:
+                write(f"\nkind {kind} ({counts[kind]} questions)")
+                table(report["metrics_by_kind"][kind], why_missing=False)
+        if counts.get(UNANSWERABLE):
+            write(f"\n{counts[UNANSWERABLE]} unanswerable questions: not in the retrieval figures")
+        if report["skipped"]:
+            write(
+                f"\nskipped {len(report['skipped'])} questions, their document is not in the corpus: "
+                + ", ".join(report["missing_documents"])
+            )
+        answers = report.get("answers")
+        if answers:
+            write(f"\nanswers ({answers['mode']}, top_k={answers['top_k']}): "
+                  f"latency p50 {answers['latency_ms']['p50']:.0f} ms, p95 {answers['latency_ms']['p95']:.0f} ms")
+            for kind, row in sorted(answers["by_kind"].items(), key=lambda kv: (kv[0] == UNANSWERABLE, kv[0])):
+                if kind == UNANSWERABLE:
+                    write(f"  {kind:<16} {row['refused_share']:.3f} refused ({row['refused']}/{row['questions']})")
+                else:
+                    write(f"  {kind:<16} {row['fact_share']:.3f} hold the fact ({row['hits']}/{row['questions'] - row['no_regex']}),"
+                          f" {row['refused_share']:.3f} refused ({row['refused']}/{row['questions']})")
