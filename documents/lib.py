@@ -29,6 +29,8 @@ def read_ahead(items: Iterator, *, depth: int) -> Iterator:
             buffer.put((done, None))
         except BaseException as exc:  # handed to the consumer
             buffer.put((done, exc))
+        finally:
+            connection.close()  # the producer's own connection, if it used one
 
     thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
     thread.start()

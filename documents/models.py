@@ -23,7 +23,10 @@ class Document(models.Model):
     chunk_count = models.PositiveIntegerField(default=0)
     empty_pages = models.JSONField(default=list, blank=True, help_text="1-based pages with no text layer")
     failed_pages = models.JSONField(default=list, blank=True, help_text="1-based pages that could not be read")
+    ocr_pages = models.JSONField(default=list, blank=True, help_text="1-based pages whose text was recognised by OCR")
     error = models.TextField(blank=True)
+    # What a running ingest is doing, for people watching ("OCR: page 3 of 40"); "" when idle.
+    progress_note = models.CharField(max_length=200, blank=True)
 
     # Chunks of the current generation are the document's chunks (0: none yet); an ingest writes
     # a new generation and swaps it in with one transaction (documents.services.document_ingest).
@@ -86,6 +89,7 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = models.BinaryField(help_text="float32 vector, little-endian bytes")
     embedding_model = models.CharField(max_length=255)
+    ocr = models.BooleanField(default=False, help_text="the text was recognised from the page's image")
 
     class Meta:
         ordering = ["document_id", "ordinal"]

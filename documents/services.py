@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from documents.embedding import Embedder, get_embedder
 from documents.extraction import PageText, PdfError, pdf_open, pdf_pages, pdf_title
 from documents.lib import heartbeat, read_ahead
 from documents.models import SKIPPED_LISTED, Chunk, Document
+from documents.ocr import get_ocr, page_with_ocr
 from documents.search.services import index_rebuild_request
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ def _claim(document_id: int, *, force: bool) -> _Run | None:
         finished_at=None,
         pages_done=0,
         error="",
+        progress_note="",
         updated_at=now,
     )
     if not claimed:
@@ -293,19 +295,29 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
 
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
+    ocr = get_ocr()
+    # The read-ahead thread notes each page it recognises; inside a caller's transaction (a test)
+    # another connection's write would wait on this one's locks, so there is no note then.
+    notes_visible = not connection.in_atomic_block
+
+    def note(text: str) -> None:
+        if notes_visible:
+            run.update(progress_note=text, heartbeat_at=timezone.now())
 
     def page_batches():
         """(last page, pages, chunk drafts) per batch of pages; runs ahead in its own thread."""
         for batch_start in range(1, page_count + 1, batch_pages):
             pages, drafts = [], []
             for page in pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1):
+                page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count,
+                                     min_chars=settings.RAGSITE_OCR_MIN_TEXT_CHARS, note=note)
                 page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
                 pages.append(page)
                 drafts.extend(page_drafts)
             yield min(page_count, batch_start + batch_pages - 1), pages, drafts
 
     ordinal = 0
-    empty_pages, failed_pages, failures, skipped = [], [], [], []
+    empty_pages, failed_pages, failures, skipped, ocr_pages = [], [], [], [], []
     pending: list = []
     # Reading and chunking the next pages overlaps with embedding these (torch frees the GIL);
     # embedding waits for enough chunks to make full, length-sorted batches.
@@ -316,6 +328,8 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
                 failures.append(f"page {page.number}: {page.error}")
             elif not page.text:
                 empty_pages.append(page.number)
+            elif page.ocr:
+                ocr_pages.append(page.number)
         pending.extend(drafts)
         if len(pending) < settings.RAGSITE_EMBED_BATCH_CHUNKS and last_page < page_count:
             continue
@@ -333,6 +347,7 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
                 token_count=draft.token_count,
                 embedding=vector.astype("<f4").tobytes(),
                 embedding_model=embedder.name,
+                ocr=draft.page in ocr_pages,
             )
             for i, (draft, vector) in enumerate(embedded)
         )
@@ -347,6 +362,8 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
             raise PdfError(f"{name}: no page could be read ({'; '.join(failures[:5])})")
         if skipped:
             raise PdfError(f"{name}: no passage could be embedded ({skipped[0]['reason']})")
+        if ocr.enabled:
+            raise PdfError(f"{name}: no extractable text (no text layer, and OCR found no text on its pages)")
         raise PdfError(f"{name}: no extractable text (scanned PDF, needs OCR)")
 
     notes = []
@@ -368,6 +385,7 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
             pages_done=page_count,
             empty_pages=empty_pages,
             failed_pages=failed_pages,
+            ocr_pages=ocr_pages,
             skipped_chunks=skipped[:SKIPPED_LISTED],
             error=" ".join(notes),
             embedding_model=embedder.name,
@@ -391,7 +409,7 @@ def _lock(run: _Run) -> bool:
 
 
 def _release_fields(requeue: bool) -> dict:
-    fields = {"ingest_token": "", "reingest_requested": False}
+    fields = {"ingest_token": "", "reingest_requested": False, "progress_note": ""}
     if requeue:  # a re-ingest was asked for while this run processed: one more run
         fields.update(pages_done=0, heartbeat_at=None, enqueued_at=None)
     return fields

@@ -31,6 +31,7 @@ class Passage:
     text: str
     score: float
     url: str = ""
+    ocr: bool = False  # the passage's text was recognised from a scanned page
 
 
 @dataclass

@@ -75,6 +75,7 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
             text=result.text,
             score=float(result.score),
             url=f"{result.file_url}#page={result.page}" if result.file_url else "",
+            ocr=result.ocr,
         )
         for i, result in enumerate(found.results, start=1)
     ]
@@ -102,6 +103,7 @@ def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
         "text": passage.text,
         "score": round(passage.score, 6),
         "url": passage.url,
+        "ocr": passage.ocr,
         "highlights": highlight_spans(passage.text, question_tokens),
     }
 

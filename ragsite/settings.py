@@ -181,6 +181,33 @@ RAGSITE_EMBEDDER = {
 
 RAGSITE_INDEX_ROOT = Path(env_str("RAGSITE_INDEX_ROOT", str(DATA_DIR / "index")))
 
+# OCR for pages without a usable text layer (documents.ocr). The default, RapidOCR, ships its
+# models in its wheel (offline from pip alone); Tesseract reads many more languages (Debian
+# tesseract-ocr and tesseract-ocr-<lang>): naming languages ("fra+eng") picks it. "disabled" keeps
+# scans failing as needing OCR.
+_OCR_BACKENDS = {
+    "rapidocr": "documents.ocr.rapid.RapidOcrBackend",
+    "tesseract": "documents.ocr.tesseract.TesseractBackend",
+    "disabled": "documents.ocr.DisabledOcr",
+}
+RAGSITE_OCR_LANGUAGES = env_str("RAGSITE_OCR_LANGUAGES", "")
+_ocr_backend = env_str("RAGSITE_OCR_BACKEND", "tesseract" if RAGSITE_OCR_LANGUAGES else "rapidocr")
+RAGSITE_OCR = {
+    "BACKEND": _OCR_BACKENDS.get(_ocr_backend, _ocr_backend),
+    "OPTIONS": {
+        "dpi": env_int("RAGSITE_OCR_DPI", 200),
+        # The most pixels a page is rendered at: a bigger page (a 9000x9000 scan) is rendered at
+        # a lower resolution. 10 megapixels is an A4 page at about 320 dpi, 10 MB in greyscale.
+        "max_pixels": env_int("RAGSITE_OCR_MAX_PIXELS", 10_000_000),
+        # A page that takes longer (rendering included) is given up and listed with the reason.
+        "page_seconds": env_float("RAGSITE_OCR_PAGE_SECONDS", 120.0),
+    },
+}
+if RAGSITE_OCR["BACKEND"] == _OCR_BACKENDS["tesseract"]:
+    RAGSITE_OCR["OPTIONS"]["languages"] = RAGSITE_OCR_LANGUAGES or "eng"
+# A page whose text layer has fewer letters than this is recognised when images cover most of it.
+RAGSITE_OCR_MIN_TEXT_CHARS = env_int("RAGSITE_OCR_MIN_TEXT_CHARS", 20)
+
 # Celery. The embedded default needs no broker server: kombu's filesystem transport keeps the
 # queue as files under var/broker, and a real `celery worker` consumes it (make run starts one).
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")

@@ -25,7 +25,7 @@ def text_pdf(pages: list[str]) -> bytes:
 
 
 def scanned_pdf(page_count: int = 2) -> bytes:
-    """Pages with only drawings on them: what a scan without a text layer looks like to pypdf."""
+    """Pages with only vector drawings on them: no text layer, and no image for OCR to read."""
     pdf = FPDF(format="A4")
     pdf.set_creation_date(FIXED_DATE)
     for _ in range(page_count):
@@ -62,3 +62,55 @@ def pdf_with_broken_pages(pages: list[str], broken: list[int]) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# --- scans: text drawn with Pillow, then turned, blurred or downscaled as a scanner would ---
+SCAN_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def scan_image(lines: list[str], *, size: int = 30, width: int = 1100, rotate: float = 0, blur: float = 0,
+               downscale: float = 1):
+    """A greyscale page image with `lines` drawn on it (a 'scan' at about 150 dpi), then turned
+    by `rotate` degrees (counter-clockwise), blurred and shrunk by `downscale`."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    font = ImageFont.truetype(SCAN_FONT, size)
+    image = Image.new("L", (width, 60 + len(lines) * size * 2), 255)
+    draw = ImageDraw.Draw(image)
+    for i, line in enumerate(lines):
+        draw.text((40, 40 + i * size * 2), line, font=font, fill=0)
+    if rotate:
+        image = image.rotate(rotate, expand=True, fillcolor=255, resample=Image.BICUBIC)
+    if blur:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    if downscale != 1:
+        image = image.resize((round(image.width / downscale), round(image.height / downscale)), Image.LANCZOS)
+    return image
+
+
+def image_pdf(images, *, dpi: float = 150) -> bytes:
+    """A PDF with one image-only page per image, each page the image's size at `dpi`."""
+    buffer = io.BytesIO()
+    first, *rest = images
+    first.save(buffer, "PDF", resolution=dpi, save_all=True, append_images=rest)
+    return buffer.getvalue()
+
+
+def mixed_pdf(pages) -> bytes:
+    """Pages in order from ("text", str), ("scan", PIL image) and ("blank", None)."""
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(FIXED_DATE)
+    pdf.set_auto_page_break(False)
+    pdf.set_font("helvetica", size=10)
+    for kind, content in pages:
+        pdf.add_page()
+        if kind == "text":
+            pdf.set_xy(15, 15)
+            pdf.multi_cell(180, 5, content)
+        elif kind == "scan":  # a whole A4 page scanned at 150 dpi, the text at its top
+            from PIL import Image
+
+            page = Image.new("L", (1240, 1754), 255)
+            page.paste(content, (0, 0))
+            pdf.image(page, x=0, y=0, w=210, h=297)
+    return bytes(pdf.output())

@@ -47,7 +47,7 @@ def test_a_failed_document_shows_its_reason_in_the_list(staff_client, eager_cele
             {"files": [SimpleUploadedFile("scan.pdf", pdfs.scanned_pdf(1), content_type="application/pdf")]},
         )
     listing = staff_client.get("/admin/documents/document/").content.decode()
-    assert "failed" in listing and "no extractable text (scanned PDF, needs OCR)" in listing
+    assert "failed" in listing and "no extractable text (no text layer, and OCR found no text" in listing
 
 
 def test_chunks_are_listed_read_only_with_their_pages(staff_client, eager_celery, django_capture_on_commit_callbacks):

@@ -118,7 +118,7 @@ def test_page_limit_fails_the_document_with_the_setting_named(settings):
         (lambda: b"Just some notes, not a PDF at all.\n" * 20, "is not a PDF file"),
         (lambda: pdfs.truncated_pdf(MANUAL), "damaged or truncated"),
         (lambda: pdfs.encrypted_pdf(MANUAL), "needs a password"),
-        (lambda: pdfs.scanned_pdf(3), "no extractable text (scanned PDF, needs OCR)"),
+        (lambda: pdfs.scanned_pdf(3), "no extractable text (no text layer, and OCR found no text on its pages)"),
         (lambda: pdfs.pdf_with_broken_pages(MANUAL[:1] * 2, [1, 2]), "no page could be read"),
     ],
     ids=["not-a-pdf", "truncated", "encrypted", "scanned", "all-pages-broken"],

@@ -23,7 +23,7 @@ def test_ingest_folder_reports_every_file_and_fails_bad_ones_with_a_reason(tmp_p
     assert Document.objects.get(original_filename="guide.pdf").status == "ready"
     scan = Document.objects.get(original_filename="scan.pdf")
     assert scan.status == "failed"
-    assert "scan.pdf" in text and "needs OCR" in text and "guide.pdf" in text
+    assert "scan.pdf" in text and "OCR found no text" in text and "guide.pdf" in text
     assert "2 file(s) handled: 1 ready or already present, 1 failed." in text
     assert Document.objects.count() == 2
 

@@ -185,7 +185,7 @@ def test_ingest_command_prints_its_summary_and_fails_when_the_index_cannot_be_bu
 
     assert caught.value.returncode == 1
     text = out.getvalue()
-    assert "crane.pdf" in text and "scan.pdf" in text and "needs OCR" in text
+    assert "crane.pdf" in text and "scan.pdf" in text and "OCR found no text" in text
     assert "2 file(s) handled: 1 ready or already present, 1 failed." in text
     crane_line = next(line for line in text.splitlines() if "crane.pdf" in line)
     assert "  ready  " in crane_line and "  no  " in crane_line  # ready, but not searchable

@@ -40,6 +40,7 @@ class SearchResultSerializer(serializers.Serializer):
     file_url = serializers.CharField()
     page = serializers.IntegerField()
     text = serializers.CharField()
+    ocr = serializers.BooleanField(help_text="the text was recognised from the page's image")
     score = serializers.FloatField()
     fused_score = serializers.FloatField()
     rerank_score = serializers.FloatField(allow_null=True)

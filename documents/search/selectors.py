@@ -26,6 +26,7 @@ class SearchResult:
     file_url: str
     page: int  # 1-based
     text: str
+    ocr: bool  # the text was recognised from the page's image
     score: float  # the reranker's score when reranked, else the RRF score
     fused_score: float
     rerank_score: float | None
@@ -160,6 +161,7 @@ def chunk_search(
                 file_url=document.file.url if document.file else "",
                 page=row.page,
                 text=row.text,
+                ocr=row.ocr,
                 score=rerank_score if rerank_score is not None else item.score,
                 fused_score=item.score,
                 rerank_score=rerank_score,

@@ -318,6 +318,13 @@
           page.textContent = "page " + source.page;
           head.append(page);
         }
+        if (source.ocr === true) {
+          var ocr = document.createElement("span");
+          ocr.className = "source-ocr";
+          ocr.title = "this passage was read from a scanned page by OCR: words may be misread";
+          ocr.textContent = "OCR";
+          head.append(ocr);
+        }
         if (typeof source.score === "number" && isFinite(source.score)) {
           var score = document.createElement("span");
           score.className = "source-score";
