@@ -6,23 +6,15 @@ NUL, control characters, 4 kB of emoji."""
 import json
 
 import pytest
-from django.core.files.base import ContentFile
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from documents.search.services import index_rebuild_request
-from documents.services import document_create, document_ingest
-from tests.pdfs import text_pdf
 from tests.strategies import texts
+# The extractive mode and the ingested, indexed kettle manual of the endpoint tests.
+from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
 
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PAGES = [
-    "Kettle K-200 user manual. Fill the kettle with fresh water up to the MAX mark. "
-    "Press the switch once to start boiling; the light turns off when the water boils.",
-    "Warranty and service. The warranty period for the K-200 kettle is two years from the date of purchase.",
-]
 
 # The index is built once per test function: Hypothesis runs every example inside that one call.
 endpoint_settings = settings(
@@ -30,22 +22,6 @@ endpoint_settings = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 questions = st.one_of(texts(max_size=300), st.text(max_size=4100), st.just("_"), st.just("x" * 4001))
-
-
-@pytest.fixture(autouse=True)
-def _answer_settings(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
-    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
-    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
-
-
-@pytest.fixture
-def kettle():
-    document = document_create(file=ContentFile(text_pdf(PAGES), name="kettle.pdf"), title="Kettle K-200", enqueue=False)
-    outcome = document_ingest(document_id=document.pk, rebuild_index=False)
-    assert outcome.status == "ready", outcome.detail
-    index_rebuild_request(in_process=True)
-    return document
 
 
 def post_json(client, path, body):
