@@ -27,16 +27,23 @@ class BM25Scorer:
     def top(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and scores of the k best passages with a score above 0, best first; mask, a
         boolean array over the passages, keeps only those where it is True."""
-        scores = self.scores(tokens)
-        if mask is not None:
-            scores = np.where(mask, scores, 0.0)
-        candidates = np.flatnonzero(scores > 0)
-        if candidates.size > k:
-            candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
-        # Stable order: score, then build order, so equal scores rank the same way every time.
-        order = np.lexsort((candidates, -scores[candidates]))
-        best = candidates[order]
-        return best, scores[best]
+        return top_positions(self.scores(tokens), k, mask)
+
+
+def top_positions(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values of the k highest scores above 0, best first (ties in position
+    order, so equal scores rank the same way every time); mask keeps only positions where it is
+    True."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if mask is not None:
+        scores = np.where(mask, scores, 0.0)
+    candidates = np.flatnonzero(scores > 0)
+    if candidates.size > k:
+        candidates = candidates[np.argpartition(-scores[candidates], k - 1)[:k]]
+    order = np.lexsort((candidates, -scores[candidates]))
+    best = candidates[order]
+    return best, scores[best]
 
 
 class BM25Backend:

@@ -1,6 +1,6 @@
-"""Reciprocal Rank Fusion. Pure code."""
+"""Fusing the dense and keyword rankings: by score (the default) or by Reciprocal Rank Fusion. Pure code."""
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 
@@ -37,3 +37,60 @@ def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hashable]], *, k: int = 6
     return [
         Fused(key=key, score=score, rank=rank, ranks=ranks) for rank, (key, (score, ranks, _)) in enumerate(ordered, 1)
     ]
+
+
+def _standardised(scores: Sequence[float]) -> list[float]:
+    count = len(scores)
+    mean = sum(scores) / count
+    spread = (sum((s - mean) ** 2 for s in scores) / count) ** 0.5
+    if not spread > 1e-12:  # every candidate scored alike: this list tells them apart not at all
+        return [0.0] * count
+    return [(s - mean) / spread for s in scores]
+
+
+def score_fusion(
+    candidates: Sequence[Hashable],
+    dense: Sequence[float],
+    keyword: Sequence[float],
+    *,
+    dense_weight: float = 0.6,
+    ranks: Sequence[Sequence[int | None]] | None = None,
+) -> list[Fused]:
+    """Fuse by score: each candidate's dense score (cosine) and keyword score (BM25), both scored
+    for every candidate, are standardised over the candidates (z-scores) and mixed,
+    dense_weight * z_dense + (1 - dense_weight) * z_keyword.
+
+    Unlike RRF, a list that barely tells the candidates apart moves them little, and a strong lead
+    in one list is kept. Standardising puts a cosine and an unbounded BM25 score on one scale, and
+    a list whose scores are all equal (no keyword matched) counts for nothing. Ties break on the
+    dense score, then on candidate order. `ranks`, when given, is each candidate's 1-based place in
+    each input list (None when absent), carried into Fused.ranks."""
+    if not 0.0 <= dense_weight <= 1.0:
+        raise ValueError("dense_weight must be between 0 and 1")
+    if not len(candidates) == len(dense) == len(keyword):
+        raise ValueError("candidates, dense and keyword scores must have the same length")
+    if len(set(candidates)) != len(candidates):
+        raise ValueError("candidates must be distinct")
+    if not candidates:
+        return []
+    z_dense, z_keyword = _standardised(dense), _standardised(keyword)
+    mixed = [dense_weight * d + (1.0 - dense_weight) * k for d, k in zip(z_dense, z_keyword)]
+    order = sorted(range(len(candidates)), key=lambda i: (-mixed[i], -dense[i], -keyword[i], i))
+    return [
+        Fused(key=candidates[i], score=mixed[i], rank=place, ranks=list(ranks[i]) if ranks else [])
+        for place, i in enumerate(order, start=1)
+    ]
+
+
+def spread_pages(fused: Sequence[Fused], page_of: Callable[[Hashable], Hashable]) -> list[Fused]:
+    """The same items with each page's best first: an item whose page (page_of(key)) an earlier
+    item already holds moves after the first item of every page, keeping its order among those
+    moved. Overlapping chunks of one page then stop filling the top places, and the passages
+    shown cover more pages. Ranks are renumbered 1..n."""
+    seen: set = set()
+    first, repeats = [], []
+    for item in fused:
+        page = page_of(item.key)
+        (repeats if page in seen else first).append(item)
+        seen.add(page)
+    return [Fused(item.key, item.score, place, item.ranks) for place, item in enumerate(first + repeats, start=1)]

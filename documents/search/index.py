@@ -109,27 +109,37 @@ class LoadedIndex:
     def mask_for_documents(self, document_ids) -> np.ndarray:
         return np.isin(self.document_ids, np.asarray(list(document_ids), dtype=np.int64))
 
-    def dense_top(self, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
-        """Row positions of the k nearest vectors by inner product, best first."""
+    def dense_top(
+        self, vector: np.ndarray, k: int, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of the k nearest vectors by inner product, best first, and their scores."""
+        empty = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if self.dense is None or k <= 0:
-            return np.zeros(0, dtype=np.int64)
+            return empty
         faiss = _faiss()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         params = None
         if mask is not None:
             allowed = np.flatnonzero(mask).astype(np.int64)
             if allowed.size == 0:
-                return np.zeros(0, dtype=np.int64)
+                return empty
             params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
-        _, positions = self.dense.search(query, min(k, self.chunk_count), params=params)
-        positions = positions[0]
-        return positions[positions >= 0]
+        scores, positions = self.dense.search(query, min(k, self.chunk_count), params=params)
+        keep = positions[0] >= 0
+        return positions[0][keep], scores[0][keep]
 
-    def bm25_top(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> np.ndarray:
-        if self.bm25 is None or k <= 0 or not tokens:
-            return np.zeros(0, dtype=np.int64)
-        positions, _ = self.bm25.top(tokens, k, mask)
-        return positions
+    def dense_scores(self, vector: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The inner product of vector with the stored vectors at these row positions."""
+        if self.dense is None or len(positions) == 0:
+            return np.zeros(len(positions), dtype=np.float32)
+        stored = self.dense.reconstruct_batch(np.asarray(positions, dtype=np.int64))
+        return stored @ np.asarray(vector, dtype=np.float32).reshape(-1)
+
+    def bm25_scores(self, tokens: list[str]) -> np.ndarray:
+        """The BM25 score of every row for the query's tokens (0 where none matches)."""
+        if self.bm25 is None or not tokens:
+            return np.zeros(self.chunk_count, dtype=np.float32)
+        return self.bm25.scores(tokens)
 
 
 def _read_dense(path: Path):

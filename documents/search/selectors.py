@@ -4,13 +4,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import numpy as np
 from django.conf import settings
 
 from documents.embedding import get_embedder
 from documents.models import SearchIndexState
 from documents.search import serving
 from documents.search.errors import IndexModelMismatch
-from documents.search.fusion import Fused, reciprocal_rank_fusion
+from documents.search.bm25 import top_positions
+from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
 from documents.search.index import LoadedIndex
 from documents.search.rerank import get_reranker
 from documents.search.tokenize import tokenize
@@ -27,7 +29,7 @@ class SearchResult:
     page: int  # 1-based
     text: str
     ocr: bool  # the text was recognised from the page's image
-    score: float  # the reranker's score when reranked, else the RRF score
+    score: float  # the reranker's score when reranked, else the fused score
     fused_score: float
     rerank_score: float | None
     dense_rank: int | None  # 1-based place in each list, None when absent from it
@@ -85,17 +87,48 @@ def _retrieve(
             return _Candidates([], [], [])
     vector = embedder.embed_query(query)
     lap("embed")
-    dense = index.chunk_ids[index.dense_top(vector, candidates, mask)].tolist()
+    dense_positions, _ = index.dense_top(vector, candidates, mask)
     lap("dense")
-    bm25 = index.chunk_ids[index.bm25_top(tokenize(query), candidates, mask)].tolist()
+    keyword = index.bm25_scores(tokenize(query))
+    bm25_positions, _ = top_positions(keyword, candidates, mask)
     lap("bm25")
-    fused = reciprocal_rank_fusion([dense, bm25], k=settings.RAGSITE_SEARCH_RRF_K)
+    dense_ids = index.chunk_ids[dense_positions].tolist()
+    bm25_ids = index.chunk_ids[bm25_positions].tolist()
+    if settings.RAGSITE_SEARCH_FUSION == "rrf":
+        fused = reciprocal_rank_fusion([dense_ids, bm25_ids], k=settings.RAGSITE_SEARCH_RRF_K)
+    else:
+        # Every candidate of either list is scored by both: a passage the other list did not rank
+        # still has a cosine and a BM25 score, and both count.
+        positions = np.array(list(dict.fromkeys([*dense_positions.tolist(), *bm25_positions.tolist()])), dtype=np.int64)
+        places = [{p: r for r, p in enumerate(ranked.tolist(), start=1)} for ranked in (dense_positions, bm25_positions)]
+        fused = score_fusion(
+            index.chunk_ids[positions].tolist(),
+            index.dense_scores(vector, positions).tolist(),
+            keyword[positions].tolist(),
+            dense_weight=settings.RAGSITE_SEARCH_DENSE_WEIGHT,
+            ranks=[[place.get(p) for place in places] for p in positions.tolist()],
+        )
     lap("fusion")
-    return _Candidates(dense, bm25, fused)
+    return _Candidates(dense_ids, bm25_ids, fused)
+
+
+def _pages(fused: list[Fused]) -> list[Fused]:
+    """The fused candidates whose chunks still count (a document deleted since the build drops
+    out at once), each page's best passage first when settings.RAGSITE_SEARCH_SPREAD_PAGES."""
+    places = dict(
+        (pk, (document_id, page))
+        for pk, document_id, page in current_chunks()
+        .filter(pk__in=[item.key for item in fused])
+        .values_list("pk", "document_id", "page")
+    )
+    fused = [item for item in fused if item.key in places]
+    if settings.RAGSITE_SEARCH_SPREAD_PAGES:
+        fused = spread_pages(fused, places.__getitem__)
+    return fused
 
 
 def _fetch(chunk_ids: list[int]) -> dict[int, object]:
-    """The chunks that still count, by id: a document deleted since the build drops out at once."""
+    """The chunks that still count, by id."""
     rows = current_chunks().filter(pk__in=chunk_ids).select_related("document").defer("embedding")
     return {row.pk: row for row in rows}
 
@@ -103,7 +136,8 @@ def _fetch(chunk_ids: list[int]) -> dict[int, object]:
 def chunk_search(
     *, query: str, top_k: int = 5, document_ids: Iterable[int] | None = None, rerank: bool = True
 ) -> SearchResponse:
-    """The top_k passages for query, best first, from dense and keyword search fused by RRF and
+    """The top_k passages for query, best first, from dense and keyword search fused (by score,
+    or by RRF: settings.RAGSITE_SEARCH_FUSION), each page's best passage first, and
     (when rerank and a reranker is available) reordered by the cross-encoder.
 
     Safe to call from many threads. Raises IndexModelMismatch when the query embedder is not
@@ -122,7 +156,7 @@ def chunk_search(
     )
     top_n = settings.RAGSITE_RERANK_TOP_N if rerank else 0
     mark = time.perf_counter()
-    head = found.fused[: max(top_k, top_n)]
+    head = _pages(found.fused)[: max(top_k, top_n)]
     rows = _fetch([item.key for item in head])
     head = [item for item in head if item.key in rows]
     timings["fetch"] = round((time.perf_counter() - mark) * 1000, 3)
@@ -184,7 +218,7 @@ def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict
     found = _retrieve(
         index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, depth), document_ids=None, timings={}
     )
-    fused = [item.key for item in found.fused]
+    fused = [item.key for item in _pages(found.fused)]
     reranked = None
     if rerank:
         state = get_reranker()
@@ -194,7 +228,11 @@ def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict
             pool = [key for key in fused[:top_n] if key in rows]
             scores = state.reranker.score(query, [rows[key].text for key in pool])
             reranked = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (-float(scores[i]), i))]
-    return {"dense": found.dense[:depth], "bm25": found.bm25[:depth], "fused": fused[:depth], "reranked": reranked}
+    # Each single list is served as the fusion is (deleted documents dropped, pages spread), so
+    # the comparison measures the fusion alone.
+    dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)])]
+                   for ranked in (found.dense, found.bm25))
+    return {"dense": dense[:depth], "bm25": bm25[:depth], "fused": fused[:depth], "reranked": reranked}
 
 
 def search_status() -> dict:

@@ -22,7 +22,7 @@ from querying.llm.base import LLMError
 from querying.prompts import NOT_FOUND
 from querying.services import answer_generate, answer_prepare
 
-METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused (RRF)"), ("reranked", "fused + rerank")]
+METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused"), ("reranked", "fused + rerank")]
 RECALL_KS = (1, 5, 10)
 DEPTH = 10
 ANSWER_TOP_K = 5
