@@ -93,6 +93,27 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
     )
 
 
+def answer_warm_up() -> dict[str, float]:
+    """Load what the first question would otherwise wait for (the embedding model and one query
+    through it, the search index, the reranker, the provider), so the first asker after a start
+    waits no longer than the second. Returns seconds per step. Never raises: a server whose
+    database or index is not there yet still starts, and loads on the first question instead."""
+    spent: dict[str, float] = {}
+    steps = [
+        ("provider", get_llm),
+        ("search", lambda: chunk_search(query="warm up the search models", top_k=1, rerank=True)),
+    ]
+    for name, step in steps:
+        started = time.perf_counter()
+        try:
+            step()
+        except Exception as exc:
+            logger.warning("warm-up step %s failed (it loads on the first question instead): %s", name, exc)
+        spent[name] = round(time.perf_counter() - started, 3)
+    logger.info("warmed up in %s s", spent)
+    return spent
+
+
 def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
     return {
         "n": passage.number,
