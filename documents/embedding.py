@@ -5,6 +5,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -37,7 +38,23 @@ class Embedder:
         raise NotImplementedError
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+        """One text's vector; the last few are remembered, so answering a question does not
+        embed it again after search did."""
+        cache = self.__dict__.setdefault("_query_cache", OrderedDict())
+        with _QUERY_CACHE_LOCK:
+            vector = cache.get(text)
+            if vector is not None:
+                cache.move_to_end(text)
+                return vector.copy()
+        vector = self.embed([text])[0]
+        with _QUERY_CACHE_LOCK:
+            cache[text] = vector
+            while len(cache) > 256:
+                cache.popitem(last=False)
+        return vector.copy()
+
+
+_QUERY_CACHE_LOCK = threading.Lock()
 
 
 def packaged_minilm_path() -> Path:

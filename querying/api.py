@@ -30,6 +30,7 @@ class SourceSerializer(serializers.Serializer):
         child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
         help_text="[start, end) character spans of `text` that hold the question's search terms",
     )
+    cited = serializers.BooleanField(help_text="whether the answer cites this passage as [n]")
 
 
 ErrorSerializer = inline_serializer(
@@ -69,6 +70,9 @@ class QueryApi(APIView):
         answer = serializers.CharField()
         mode = serializers.CharField(help_text="which provider answered: extractive, openai:gpt-4o-mini, ...")
         sources = SourceSerializer(many=True)
+        not_found = serializers.BooleanField(
+            help_text="the answer says the documents do not hold it; `sources` are then only the closest passages"
+        )
         reranked = serializers.BooleanField()
         timings = serializers.DictField(child=serializers.FloatField(), help_text="milliseconds per stage")
         usage = serializers.DictField()

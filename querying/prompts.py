@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 NOT_FOUND = "I could not find this in the documents."
@@ -17,6 +18,21 @@ Rules:
 
 Sources:
 {sources}"""
+
+
+def is_not_found(answer: str) -> bool:
+    """Whether an answer is the NOT_FOUND reply, also when a language model wraps it in a
+    sentence of its own or drops the full stop."""
+
+    def norm(text):
+        return " ".join(text.casefold().replace("’", "'").split()).rstrip(".")
+
+    return norm(NOT_FOUND) in norm(answer)
+
+
+def cited_numbers(answer: str) -> set[int]:
+    """The n of every [n] (or [n, m]) citation in an answer."""
+    return {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer) for n in re.findall(r"\d+", group)}
 
 
 @dataclass

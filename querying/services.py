@@ -4,7 +4,7 @@ answer_prepare() does everything that can fail with an ordinary HTTP error (sett
 before any byte of a stream goes out; answer_generate() / answer_events() then produce the answer
 as one JSON object or as a sequence of SSE payloads:
 
-    {"meta": {"mode", "reranked"}}, {"token": "..."}*, {"sources": [...]},
+    {"meta": {"mode", "reranked"}}, {"token": "..."}*, {"sources": [...], "not_found"},
     {"error": {...}} (only on a provider failure), {"done": true, "timings", "usage"}
 """
 
@@ -23,7 +23,7 @@ from documents.search.selectors import chunk_search
 from documents.search.tokenize import tokenize
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
-from querying.prompts import NOT_FOUND, Passage, Prompt, estimate_tokens, prompt_build
+from querying.prompts import NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, is_not_found, prompt_build
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Answer:
     reranked: bool
     timings: dict
     usage: dict
+    not_found: bool = False
     error: LLMError | None = None
 
 
@@ -99,6 +100,12 @@ def answer_warm_up() -> dict[str, float]:
     waits no longer than the second. Returns seconds per step. Never raises: a server whose
     database or index is not there yet still starts, and loads on the first question instead."""
     spent: dict[str, float] = {}
+    if settings.RAGSITE_SERVE_TORCH_THREADS:
+        import torch
+
+        # A web process answers many questions side by side: one thread each is several times
+        # faster than two fighting over two cores (12 vs 490 ms for a query under load here).
+        torch.set_num_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
     steps = [
         ("provider", get_llm),
         ("search", lambda: chunk_search(query="warm up the search models", top_k=1, rerank=True)),
@@ -114,7 +121,7 @@ def answer_warm_up() -> dict[str, float]:
     return spent
 
 
-def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
+def source_payload(passage: Passage, question_tokens: set[str], cited: set[int] = frozenset()) -> dict:
     return {
         "n": passage.number,
         "chunk_id": passage.chunk_id,
@@ -126,12 +133,15 @@ def source_payload(passage: Passage, question_tokens: set[str]) -> dict:
         "url": passage.url,
         "ocr": passage.ocr,
         "highlights": highlight_spans(passage.text, question_tokens),
+        "cited": passage.number in cited,
     }
 
 
-def sources_payload(plan: AnswerPlan) -> list[dict]:
+def sources_payload(plan: AnswerPlan, answer: str) -> list[dict]:
+    """The passages the answer was given, each marked with whether the answer cites it."""
     question_tokens = set(tokenize(plan.question))
-    return [source_payload(passage, question_tokens) for passage in plan.prompt.passages]
+    cited = cited_numbers(answer)
+    return [source_payload(passage, question_tokens, cited) for passage in plan.prompt.passages]
 
 
 def highlight_spans(text: str, tokens: set[str]) -> list[list[int]]:
@@ -188,7 +198,8 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
     timings, usage = _finish(plan, usage, text, generate_started, None)
     return Answer(
         answer=text,
-        sources=sources_payload(plan),
+        sources=sources_payload(plan, text),
+        not_found=is_not_found(text),
         mode=plan.mode,
         reranked=plan.reranked,
         timings=timings,
@@ -220,8 +231,11 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
         error = _as_llm_error(exc, plan)
     finally:
         await stream.aclose()
-    yield {"sources": sources_payload(plan)}
+    text = "".join(pieces)
+    # "not_found": the answer says the documents do not hold it, so the passages are only the
+    # closest ones found, and a page shows them as such.
+    yield {"sources": sources_payload(plan, text), "not_found": is_not_found(text)}
     if error is not None:
         yield _error_payload(error)
-    timings, usage = _finish(plan, usage, "".join(pieces), started, first_token)
+    timings, usage = _finish(plan, usage, text, started, first_token)
     yield {"done": True, "timings": timings, "usage": usage}

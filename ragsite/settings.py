@@ -328,6 +328,9 @@ RAGSITE_RERANKER = {
 # Load the models and the index when a web process starts (ragsite/asgi.py, wsgi.py) rather than
 # on the first question, which otherwise waits ~10 s for them.
 RAGSITE_PRELOAD = env_bool("RAGSITE_PRELOAD", True)
+# Threads torch may use for one question in a web process (set at warm-up; 0 leaves torch's
+# default). The worker keeps torch's default: it embeds batches, one document at a time.
+RAGSITE_SERVE_TORCH_THREADS = env_int("RAGSITE_SERVE_TORCH_THREADS", 1)
 # How dense and keyword search are fused: "score" (z-scores of cosine and BM25 over the
 # candidates, mixed by RAGSITE_SEARCH_DENSE_WEIGHT) or "rrf" (Reciprocal Rank Fusion with
 # RAGSITE_SEARCH_RRF_K). Measured with `manage.py evaluate` on eval/questions.jsonl (README,

@@ -13,7 +13,8 @@ from documents.search.metrics import (
     reciprocal_rank_at,
 )
 from documents.search.services import index_rebuild_request
-from querying.management.commands.evaluate import is_refusal, percentile
+from querying.management.commands.evaluate import percentile
+from querying.prompts import is_not_found as is_refusal
 from querying.prompts import NOT_FOUND
 from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir
 

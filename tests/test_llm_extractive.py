@@ -81,3 +81,33 @@ def test_meaning_finds_an_answer_that_shares_no_word_with_the_question():
     assert ask(question, passages) == "The radio range is up to 150 metres in open air. [2]"
     # Words alone find nothing here: the similarity of meaning is what answered.
     assert ask(question, passages, semantic=False) == NOT_FOUND
+
+
+MANUAL = Passage(
+    1, 21, 5, "Octave manual", 201,
+    "Chapter 11: Functions and Scripts 201\n"
+    "nargin ()\n"
+    "Called from within a function, return the number of arguments passed to the function. "
+    "At the top level, return the number of command line arguments passed to Octave.\n"
+    "Input Conversion . . . . . . . . . . . . . . . . . . . 199\n"
+    "To stop paging through long output, use:\n"
+    "more off",
+    0.9,
+)
+
+
+def test_quotes_the_signature_line_that_names_what_the_sentence_describes():
+    answer = ask("Inside a function, how do I find out how many arguments the caller passed?", passages=[MANUAL])
+    assert answer.startswith("nargin () Called from within a function, return the number of arguments")
+    assert answer.endswith("[1]")
+
+
+def test_never_quotes_running_headers_or_contents_lines():
+    for question in ("What is in chapter 11 on functions and scripts?", "Where is input conversion?"):
+        answer = ask(question, passages=[MANUAL])
+        assert "Chapter 11: Functions and Scripts 201" not in answer
+        assert ". . . ." not in answer
+
+
+def test_a_sentence_that_ends_with_a_colon_brings_the_line_it_introduces():
+    assert "use: more off [1]" in ask("How do I stop the paging of long output?", passages=[MANUAL])

@@ -134,14 +134,21 @@ def test_query_answers_from_the_pdf_with_cited_sources_and_timings(client, kettl
     assert f"[{data['sources'].index(warranty) + 1}]" in data["answer"]
     assert warranty["document_id"] == kettle.pk and warranty["title"] == "Kettle K-200"
     assert warranty["url"] == f"{kettle.file.url}#page=2"
-    assert set(warranty) >= {"chunk_id", "document_id", "title", "page", "text", "score", "url"}
+    assert set(warranty) >= {"chunk_id", "document_id", "title", "page", "text", "score", "url", "cited"}
+    assert warranty["cited"] is True and data["not_found"] is False
     assert {"embed", "search", "rerank", "generate", "total"} <= set(data["timings"])
     assert data["timings"]["total"] >= data["timings"]["generate"]
 
 
 def test_query_says_plainly_when_the_documents_do_not_answer(client, kettle):
     response = client.post("/query", {"question": "Who painted the Mona Lisa?"}, content_type="application/json")
-    assert response.json()["answer"] == NOT_FOUND
+    data = response.json()
+    assert data["answer"] == NOT_FOUND
+    # the passages still shown are marked as only the closest ones, none of them cited
+    assert data["not_found"] is True and data["sources"] and not any(s["cited"] for s in data["sources"])
+    _, (payloads, _, _) = stream_wsgi(client, {"question": "Who painted the Mona Lisa?"})
+    sources = next(p for p in payloads if "sources" in p)
+    assert sources["not_found"] is True and not any(s["cited"] for s in sources["sources"])
 
 
 def test_query_with_no_index_yet_says_nothing_was_found(client):
@@ -231,7 +238,7 @@ def test_stream_is_csrf_protected_for_browsers_and_open_to_api_clients(kettle):
 
 def test_stream_limits_sources_to_the_given_documents(client, kettle):
     _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "document_ids": [kettle.pk + 1000]})
-    assert payloads[-2] == {"sources": []}
+    assert payloads[-2] == {"sources": [], "not_found": True}
     assert "".join(p["token"] for p in payloads if "token" in p) == NOT_FOUND
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import AsyncIterator
 
 import numpy as np
@@ -28,19 +29,47 @@ logger = logging.getLogger(__name__)
 
 _CLOSED = re.compile(r"[.!?。！？;:;)\]\"'»”…؟।]$")
 _BULLET = re.compile(r"^[•·▪\-–]\s+")
+# Page furniture: a line of a table of contents (dot leaders), or a running header or footer,
+# a short line that starts or ends with a page number ("Chapter 5: Functions 87", "88 GNU Octave").
+_LEADERS = re.compile(r"(?:\.\s?){4,}")
+_PAGE_NUMBER_EDGE = re.compile(r"^\d{1,4}\s+\S|\S\s+\d{1,4}$")
 
 
-def sentences(text: str) -> list[str]:
-    """A passage split into sentences, whitespace tidied, fragments and headings dropped."""
+@dataclass
+class Unit:
+    """A sentence or a line of a passage, as the answer may quote it."""
+
+    number: int  # the passage's [n]
+    position: int  # place within the passage
+    text: str
+    sentence: bool  # a whole sentence; else a fragment: a heading, a signature, a table or code line
+    furniture: bool  # a running header or footer, or a table-of-contents line: never quoted
+
+
+def units(text: str, number: int = 0) -> list[Unit]:
+    """A passage cut into sentences and lines (the chunker's sentence_spans), whitespace tidied."""
     out = []
     for start, end in sentence_spans(text):
         part = _BULLET.sub("", " ".join(text[start:end].split()))
+        if not part:
+            continue
         words = len(part.split())
-        if not part or (words < 6 and not _CLOSED.search(part)):
-            continue  # a fragment, or a heading (short, no closing punctuation): not an answer
-        if words >= 3 or len(tokenize(part)) >= 4:  # a short sentence in a script without spaces
-            out.append(part)
+        sentence = words >= 6 or bool(_CLOSED.search(part))
+        if sentence and words < 3 and len(tokenize(part)) < 4:
+            sentence = False  # a short sentence in a script without spaces counts; "Yes." does not
+        furniture = bool(_LEADERS.search(part)) or (words <= 10 and bool(_PAGE_NUMBER_EDGE.search(part)) and not _CLOSED.search(part))
+        out.append(Unit(number, len(out), part, sentence, furniture))
     return out
+
+
+def _names_what_follows(unit: Unit) -> bool:
+    """A heading or a signature line: short, not a sentence, not ended like one."""
+    return not unit.sentence and len(unit.text.split()) <= 12 and not re.search(r"[.!?。！？]$", unit.text)
+
+
+def sentences(text: str) -> list[str]:
+    """A passage's whole sentences, fragments, headings and page furniture left out."""
+    return [unit.text for unit in units(text) if unit.sentence and not unit.furniture]
 
 
 def keyword_relevance(question: list[str], candidates: list[list[str]]) -> np.ndarray:
@@ -61,79 +90,118 @@ def keyword_relevance(question: list[str], candidates: list[list[str]]) -> np.nd
 
 
 class ExtractiveProvider(LLMProvider):
-    """Answers from the passages themselves. Options: `max_sentences` kept (at most 3 by default),
-    `min_relevance` below which it says it found nothing (0..1), `semantic` to weigh in the
-    embedding model's similarity between the question and each sentence (so "How far does the
-    radio reach?" finds "The radio range is 150 metres" with no word in common), and
+    """Answers from the passages themselves: the sentences or lines that best match the question,
+    each with the heading or signature line just before it (a manual names a function or option
+    there, then describes it), in reading order, cited [n]; and says plainly when none matches.
+
+    Options: `max_sentences` (at most 3 quoted places by default), `min_relevance` below which it
+    says it found nothing (0..1; measured on the development questions, see README), `semantic` to
+    weigh in the embedding model's similarity between the question and the best-matching
+    candidates (so "How far does the radio reach?" finds "The radio range is 150 metres" with no
+    word in common), `shortlist` (how many candidates are embedded: the cost of an answer) and
     `words_per_second` to pace the stream (0: no pause)."""
 
     name = "extractive"
 
-    def __init__(self, max_sentences: int = 3, min_relevance: float = 0.3, semantic: bool = True, words_per_second: float = 0):
+    def __init__(
+        self,
+        max_sentences: int = 3,
+        min_relevance: float = 0.3,
+        semantic: bool = True,
+        shortlist: int = 8,
+        words_per_second: float = 0,
+    ):
         self.max_sentences = max_sentences
         self.min_relevance = min_relevance
         self.semantic = semantic
+        self.shortlist = shortlist
         self.words_per_second = words_per_second
+
+    def score(self, question: str, passages: list[Passage]) -> tuple[list[Unit], np.ndarray, np.ndarray]:
+        """The quotable units of the passages, how many of the question's words each holds (0..1),
+        and its relevance (0..1: words and, for the shortlist, meaning)."""
+        by_passage = [units(passage.text, passage.number) for passage in passages]
+        candidates = [unit for found in by_passage for unit in found if not unit.furniture]
+        question_tokens = tokenize(question)
+        if not question_tokens or not candidates:
+            return candidates, np.zeros(len(candidates)), np.zeros(len(candidates))
+        words = keyword_relevance(question_tokens, [tokenize(unit.text) for unit in candidates])
+        relevance = words.copy()
+        if self.semantic and self.shortlist > 0:
+            # Meaning is measured for a shortlist only (embedding every sentence of five passages
+            # costs ~0.5 s on two cores): the best by words, then by the passages' order.
+            order = sorted(range(len(candidates)), key=lambda i: (-words[i], candidates[i].number, candidates[i].position))
+            chosen = order[: self.shortlist]
+            # A sentence's first words carry its meaning; a long one would pad the whole batch.
+            similarity = self._similarity(question, [" ".join(candidates[i].text.split()[:32]) for i in chosen])
+            if similarity is not None:
+                for i, value in zip(chosen, similarity):
+                    relevance[i] = 0.5 * words[i] + 0.5 * value
+                others = [i for i in range(len(candidates)) if i not in set(chosen)]
+                relevance[others] = 0.5 * words[others]
+        return candidates, words, relevance
 
     def answer(self, question: str, passages: list[Passage]) -> str:
         """The extractive answer, citations included."""
-        candidates = [  # (passage number, position, text)
-            (passage.number, position, sentence)
-            for passage in passages
-            for position, sentence in enumerate(sentences(passage.text))
-        ]
-        question_tokens = tokenize(question)
-        if not question_tokens or not candidates:
+        candidates, words, relevance = self.score(question, passages)
+        if not candidates or float(relevance.max(initial=0.0)) < self.min_relevance:
             return NOT_FOUND
-        coverage = keyword_relevance(question_tokens, [tokenize(c[2]) for c in candidates])
-        similarity = self._similarity(question, [c[2] for c in candidates])
-        scored = []
-        for index, (number, position, sentence) in enumerate(candidates):
-            # Relevance mixes the share of the question's words the sentence holds with how much
-            # closer in meaning it is than the typical candidate (see _similarity).
-            words = float(coverage[index])
-            relevance = words if similarity is None else 0.5 * words + 0.5 * similarity[index]
-            if relevance <= 0:
-                continue
-            prior = 1 / (1 + 0.1 * (number - 1))
-            scored.append((relevance, relevance * prior + 0.02 * words, words, number, position, sentence))
-        if not scored or max(s[0] for s in scored) < self.min_relevance:
-            return NOT_FOUND
-        scored.sort(key=lambda s: s[1], reverse=True)
-        best = scored[0][1]
-        chosen, seen = [], set()
-        for relevance, score, words, number, position, sentence in scored:
-            key = unicodedata.normalize("NFKC", sentence).casefold()
-            if key in seen:  # overlapping chunks repeat sentences
-                continue
-            if chosen and (score < 0.6 * best or relevance < self.min_relevance):
+        prior = np.array([1 / (1 + 0.1 * (unit.number - 1)) for unit in candidates])
+        # Fragments (headings, table and code lines) may answer, but a sentence says more.
+        kind = np.array([1.0 if unit.sentence else 0.85 for unit in candidates])
+        score = relevance * prior * kind + 0.02 * words
+        order = np.argsort(-score, kind="stable")
+        best = float(score[order[0]])
+        at = {(unit.number, unit.position): i for i, unit in enumerate(candidates)}
+        anchors_at: dict[tuple[int, int], Unit] = {}
+        context: dict[tuple[int, int], Unit] = {}  # quoted with the anchor beside it
+        seen: set[str] = set()
+        for i in order:
+            unit = candidates[i]
+            if anchors_at and (score[i] < 0.6 * best or relevance[i] < self.min_relevance or not words[i]):
                 break
-            if chosen and not words:
-                continue  # meaning alone may find the answer, but not add to it
+            key = unicodedata.normalize("NFKC", unit.text).casefold()
+            place = (unit.number, unit.position)
+            if key in seen or place in anchors_at or place in context:  # overlapping chunks repeat sentences
+                continue
             seen.add(key)
-            chosen.append((number, position, sentence))
-            if len(chosen) >= self.max_sentences:
+            anchors_at[place] = unit
+            # The line just before, when it is a heading or a signature ("nargin ()", "--no-gui"):
+            # in a manual that is where the thing described is named.
+            before = at.get((unit.number, unit.position - 1))
+            if before is not None and _names_what_follows(candidates[before]):
+                context[(unit.number, unit.position - 1)] = candidates[before]
+            # The line after, when this one introduces it ("use the left division operator:").
+            after = at.get((unit.number, unit.position + 1))
+            if after is not None and unit.text.endswith(":"):
+                context[(unit.number, unit.position + 1)] = candidates[after]
+            if len(anchors_at) >= self.max_sentences:
                 break
-        chosen.sort()  # in source order, and in reading order within a source
-        return " ".join(f"{sentence} [{number}]" for number, position, sentence in chosen)
+        for place in anchors_at:
+            context.pop(place, None)
+        parts = []
+        for key in sorted(anchors_at):  # in source order, and in reading order within a source
+            number, position = key
+            before = context.get((number, position - 1))
+            after = context.get((number, position + 1))
+            text = " ".join(unit.text for unit in (before, anchors_at[key], after) if unit is not None)
+            parts.append(f"{text} [{number}]")
+        return " ".join(parts)
 
     def _similarity(self, question: str, texts: list[str]):
-        """Cosine similarity of the question to each text with the corpus's embedding model, or
-        None (words alone decide) when semantic scoring is off or the model cannot be had."""
-        if not self.semantic:
-            return None
+        """How close in meaning each text is to the question (0..1) with the corpus's embedding
+        model, or None (words alone decide) when the model cannot be had."""
         try:
             embedder = get_embedder()
-            vectors = embedder.embed([question, *texts])
+            query = embedder.embed_query(question)  # search embedded it already: remembered
+            vectors = embedder.embed(texts)
         except Exception as exc:  # the answer still comes, from words alone
             logger.warning("extractive answers use word overlap only: %s", exc)
             return None
-        cosine = vectors[1:] @ vectors[0]
-        # Measured against the median candidate, not zero: in scripts the model knows badly every
-        # sentence looks alike to it, and then only words should count. A sentence 0.4 above the
-        # median (or above 0.15, whichever is higher) counts as a full match.
-        baseline = max(0.15, float(np.median(cosine)))
-        return np.clip((cosine - baseline) / 0.4, 0.0, 1.0)
+        cosine = vectors @ query
+        # all-MiniLM-L6-v2 puts unrelated sentences around 0.1-0.2 from a question and a sentence
+        # that answers it at 0.5 or more: 0.15 counts as nothing, 0.55 as a full match.
+        return np.clip((cosine - 0.15) / 0.4, 0.0, 1.0)
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         # Scoring embeds sentences (torch): off the event loop.

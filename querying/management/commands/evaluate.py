@@ -19,8 +19,8 @@ from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
 from documents.search.selectors import search_rankings
 from querying.llm.base import LLMError
-from querying.prompts import NOT_FOUND
-from querying.services import answer_generate, answer_prepare
+from querying.prompts import is_not_found as is_refusal
+from querying.services import answer_generate, answer_prepare, answer_warm_up
 
 METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused"), ("reranked", "fused + rerank")]
 RECALL_KS = (1, 5, 10)
@@ -71,14 +71,6 @@ def read_questions(path: Path) -> list[dict]:
     if not questions:
         raise CommandError(f"{path} holds no questions")
     return questions
-
-
-def is_refusal(answer: str) -> bool:
-    """Whether an answer is the "not in the documents" reply (querying.prompts.NOT_FOUND), also
-    when a language model wraps it in a sentence of its own or drops the full stop."""
-    def norm(text):
-        return " ".join(text.casefold().replace("’", "'").split()).rstrip(".")
-    return norm(NOT_FOUND) in norm(answer)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -132,6 +124,7 @@ class Command(BaseCommand):
             if state.reranker is None:
                 rerank, reranker_error = False, state.error
 
+        answer_warm_up()  # as a web process starts: latencies are those a user would see
         rows = self._retrieve(questions, documents, rerank)
         kinds = sorted({q["kind"] for q, _ in rows}, key=lambda k: (k == UNANSWERABLE, k))
         figures = self._figures(rows)

@@ -241,6 +241,7 @@
     var mode = el("answer-mode");
     var timing = el("answer-timing");
     var sources = el("sources");
+    var sourcesHeading = el("sources-heading");
     var sourceList = el("source-list");
     var filterSummary = el("doc-filter-summary");
     var current = null;
@@ -290,7 +291,10 @@
       renderAnswer(answerText, run.text, run.sourceNumbers);
     }
 
-    function renderSources(run, items) {
+    function renderSources(run, items, notFound) {
+      // When the answer says the documents do not hold it, the passages are only the closest
+      // ones search found: they are labelled so, not presented as the answer's sources.
+      sourcesHeading.textContent = notFound ? "Closest passages (none of them answers the question)" : "Sources";
       var numbers = new Set();
       var fragment = document.createDocumentFragment();
       items.forEach(function (source, index) {
@@ -374,7 +378,7 @@
         run.text += payload.token;
         render(run);
       }
-      if (Array.isArray(payload.sources)) renderSources(run, payload.sources);
+      if (Array.isArray(payload.sources)) renderSources(run, payload.sources, payload.not_found === true);
       if (payload.error) {
         var message = payload.error && typeof payload.error.message === "string" && payload.error.message;
         run.failed = true;
