@@ -160,7 +160,7 @@ def probe(kind: str, path: str) -> None:
         index = load_index(Path(path), bm25=BM25sBackend())
         seconds = time.perf_counter() - started
         index.dense_top(index.dense.reconstruct(0), 50)
-        index.bm25_top(["ba", "ke"], 50)  # touch what a query touches (mapped pages included)
+        index.bm25_scores(["ba", "ke"])  # touch what a query touches (mapped pages included)
     else:
         scorer = RankBM25Backend().open(Path(path))
         seconds = time.perf_counter() - started

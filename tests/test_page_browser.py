@@ -283,6 +283,20 @@ def test_the_default_extractive_mode_answers_with_citations_that_lead_to_the_pas
     expect(page.locator(cited)).to_contain_text("The pump warranty lasts two years")
 
 
+def test_a_refusal_shows_the_passages_as_the_closest_found_not_as_sources(page, make_corpus, settings):
+    make_corpus(PUMP_MANUAL)
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+
+    ask(page, "Who painted the Mona Lisa?")
+    wait_for_state(page, "done")
+    expect(page.locator("#answer-text")).to_have_text("I could not find this in the documents.")
+    expect(page.locator("#sources-heading")).to_have_text("Closest passages (none of them answers the question)")
+
+    ask(page, QUESTION)  # an answer after a refusal has sources again
+    wait_for_state(page, "done")
+    expect(page.locator("#sources-heading")).to_have_text("Sources")
+
+
 def test_stop_ends_a_slow_stream_and_the_server_closes_the_provider_stream(page, make_corpus, use_provider):
     make_corpus(PUMP_MANUAL)
     use_provider(text="two years of warranty, ", delay=0.1, repeat=200)  # 600 tokens: a minute unless stopped
