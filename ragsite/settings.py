@@ -8,23 +8,14 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def _load_dotenv(path):
-    """Fill os.environ from a KEY=VALUE file; the real environment wins."""
-    if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        os.environ.setdefault(key.strip(), value.strip().strip("\"'"))
-
-
-_load_dotenv(BASE_DIR / ".env")
+# A .env file beside manage.py (or at RAGSITE_ENV_FILE) fills in what the real environment does
+# not set: python-dotenv's syntax, so quotes, `export` and inline `# comments` work.
+load_dotenv(os.environ.get("RAGSITE_ENV_FILE") or BASE_DIR / ".env", override=False, interpolate=False)
 
 
 def env_str(name, default=""):
@@ -51,11 +42,16 @@ def env_float(name, default):
         raise ValueError(f"environment variable {name} must be a number, got {value!r}")
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name, default):
     value = os.environ.get(name)
     if value in (None, ""):
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() not in _TRUE | _FALSE:
+        raise ValueError(f"environment variable {name} must be true or false, got {value!r}")
+    return value.strip().lower() in _TRUE
 
 
 def env_list(name, default=""):
@@ -66,10 +62,28 @@ def env_list(name, default=""):
 DATA_DIR = Path(env_str("RAGSITE_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: a 500 must not send a traceback to anyone who asks (make run sets DEBUG=true).
+DEBUG = env_bool("DEBUG", False)
+_DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = env_str("SECRET_KEY") or _DEV_SECRET_KEY
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set and DEBUG is off: the development key signs sessions that anyone could forge. "
+        "Set SECRET_KEY to a long random value (python -c 'from django.core.management.utils import "
+        "get_random_secret_key; print(get_random_secret_key())'), or DEBUG=true on your own machine."
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Served over HTTPS (TLS ending here or at a proxy that sets X-Forwarded-Proto): redirect plain
+# HTTP, keep cookies off it, and tell browsers to come back over HTTPS only (HSTS).
+RAGSITE_HTTPS = env_bool("RAGSITE_HTTPS", False)
+SECURE_SSL_REDIRECT = RAGSITE_HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = RAGSITE_HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if RAGSITE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", RAGSITE_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)  # a promise to browser vendors: opt in
+if env_bool("RAGSITE_TRUST_X_FORWARDED_PROTO", False):  # only behind a proxy that always sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,6 +95,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "access",
     "documents",
     "querying",
 ]
