@@ -34,6 +34,19 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         return document.file.url if document.file else ""
 
 
+class DocumentPagination(LimitOffsetPagination):
+    max_limit = 1000  # a limit past the database's integers was a 500
+
+
+class DocumentPageOutputSerializer(serializers.Serializer):
+    """What GET /api/documents/ answers: one page of documents (LimitOffsetPagination's shape)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DocumentOutputSerializer(many=True)
+
+
 class DocumentListApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
@@ -41,13 +54,14 @@ class DocumentListApi(APIView):
         file = serializers.FileField()
         title = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
-    @extend_schema(responses=DocumentOutputSerializer(many=True), parameters=[
+    @extend_schema(responses=DocumentPageOutputSerializer, parameters=[
         OpenApiParameter("status", str, enum=Document.Status.values, description="only documents in this status"),
-        OpenApiParameter("limit", int), OpenApiParameter("offset", int),
+        OpenApiParameter("limit", int, description=f"documents per page (default 100, at most {DocumentPagination.max_limit})"),
+        OpenApiParameter("offset", int, description="documents to skip"),
     ])
     def get(self, request):
         documents = selectors.document_list(status=request.query_params.get("status"))
-        paginator = LimitOffsetPagination()
+        paginator = DocumentPagination()
         page = paginator.paginate_queryset(documents, request, view=self)
         return paginator.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
 

@@ -2,6 +2,9 @@ from django.conf import settings
 from django.db import models
 
 SKIPPED_LISTED = 100
+# The largest id a row can have (BigAutoField): API input is bounded by it, so an id out of
+# range is a validation error rather than an overflow deep in the search or the database.
+ID_MAX = 2**63 - 1
 
 
 class Document(models.Model):

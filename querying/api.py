@@ -4,6 +4,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from documents.models import ID_MAX
 from documents.search.errors import SearchError
 from querying import services
 from querying.llm.base import LLMError
@@ -13,7 +14,7 @@ class QueryInputSerializer(serializers.Serializer):
     question = serializers.CharField(max_length=4000)
     top_k = serializers.IntegerField(default=5, min_value=1, max_value=20)
     document_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=True, max_length=1000
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
     )
 
 

@@ -182,6 +182,9 @@ RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
 # A document 'processing' whose heartbeat is this old belongs to a dead worker and is taken over.
 # A live run beats every sixth of it (at most every 10 s), whatever step it is in.
 RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 60)
+# A document that takes longer to ingest fails with the reason, instead of holding its worker
+# (the 1,158-page Octave manual takes about 10 minutes on 2 cores).
+RAGSITE_INGEST_SECONDS = env_int("RAGSITE_INGEST_SECONDS", 3600)
 
 RAGSITE_EMBEDDER = {
     "BACKEND": env_str("RAGSITE_EMBEDDER_BACKEND", "documents.embedding.SentenceTransformerEmbedder"),
@@ -263,6 +266,13 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # JSON nested too deep and bodies too big are 4xx JSON errors, not 500s or HTML pages.
+    "DEFAULT_PARSER_CLASSES": [
+        "access.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "access.rest.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,

@@ -3,6 +3,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from documents.models import ID_MAX
 from documents.search import selectors
 from documents.search.errors import SearchError
 
@@ -54,7 +55,9 @@ class SearchApi(APIView):
     class InputSerializer(serializers.Serializer):
         query = serializers.CharField(max_length=2000)
         top_k = serializers.IntegerField(min_value=1, max_value=100, default=5)
-        document_ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True)
+        document_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, allow_null=True, max_length=1000
+        )
         rerank = serializers.BooleanField(default=True)
 
     class OutputSerializer(serializers.Serializer):
