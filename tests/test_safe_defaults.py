@@ -23,7 +23,7 @@ def read_settings(names, *, env_file: Path | None = None, **env):
     clean = {key: value for key, value in os.environ.items() if key not in {"SECRET_KEY", "DEBUG", "PYTEST_ADDOPTS"}}
     clean.update(DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_ENV_FILE=str(env_file or "/nonexistent/.env"), **env)
     done = subprocess.run(
-        [sys.executable, "-c", READ % (list(names),)], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", READ % (list(names),)], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120, check=False
     )
     if done.returncode:
         return None, done.stderr
