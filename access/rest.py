@@ -1,8 +1,9 @@
 """What the JSON API lets in: errors as JSON for bodies too big to read, and DRF's request
 handling for the plain Django views (the answer stream) that must refuse as the DRF views do."""
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView, exception_handler
@@ -15,11 +16,22 @@ class RequestTooLarge(exceptions.APIException):
 
 
 def api_exception_handler(exc, context):
-    """DRF's handler, also answering a body over DATA_UPLOAD_MAX_MEMORY_SIZE with JSON (Django
-    would send its HTML 400 page)."""
+    """DRF's handler, also answering with JSON what Django refuses as it reads a request (it
+    would send its HTML 400 page): a body over DATA_UPLOAD_MAX_MEMORY_SIZE (413), more fields
+    than DATA_UPLOAD_MAX_NUMBER_FIELDS and the like (400)."""
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError(str(exc))
     return exception_handler(exc, context)
+
+
+def not_found(request: HttpRequest, exception=None):
+    """handler404: JSON for the API (a path its patterns do not match, /api/documents/-1/), the
+    HTML page for people everywhere else."""
+    if request.path.startswith(("/api/", "/query")):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
 
 
 def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, JsonResponse | None]:

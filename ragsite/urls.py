@@ -14,3 +14,6 @@ urlpatterns = [
     # Stored PDFs, so citations can open them at a page. Behind a real web server, serve MEDIA_ROOT there.
     re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
 ]
+
+# The API answers a path it does not know with JSON, as it answers everything else.
+handler404 = "access.rest.not_found"
