@@ -1,11 +1,12 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.fields import StrictCharField, StrictIntegerField
 from access.parsers import JSONParser
+from access.permissions import MayAsk
+from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
 from documents.search.errors import SearchError
 from querying import services
@@ -65,7 +66,8 @@ def llm_error_response(error: Exception) -> Response:
 class QueryApi(APIView):
     """Answer a question from the documents (the whole answer at once; POST /query/stream streams it)."""
 
-    permission_classes = [AllowAny]  # asking is public; managing documents is staff-only
+    permission_classes = [MayAsk]  # managing documents is staff-only
+    throttle_classes = [QueryUserThrottle, QueryAnonThrottle]
     parser_classes = [JSONParser]
     InputSerializer = QueryInputSerializer
 

@@ -1,10 +1,13 @@
 """How the API describes itself (REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]): drf-spectacular's
 AutoSchema, with component names that cannot collide and the error answers each endpoint gives."""
 
+from django.conf import settings
 from drf_spectacular import openapi
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.plumbing import build_basic_type
 from rest_framework.permissions import AllowAny
+
+from access.permissions import MayAsk
 
 ERRORS = {
     "400": "invalid input: {\"detail\": ...} or a list of messages per field",
@@ -23,6 +26,16 @@ class AutoSchema(openapi.AutoSchema):
         QueryOutput): every view has its own InputSerializer and OutputSerializer."""
         owner, _, name = type(serializer).__qualname__.rpartition(".")
         return owner.removesuffix("Api") + name if owner else name
+
+    def get_auth(self):
+        """Asking without credentials is allowed while RAG_ALLOW_ANONYMOUS_QUERIES is on: the
+        schema says so (an empty requirement) as it does for AllowAny."""
+        auths = super().get_auth()
+        if settings.RAG_ALLOW_ANONYMOUS_QUERIES and {} not in auths and any(
+            isinstance(permission, MayAsk) for permission in self.view.get_permissions()
+        ):
+            auths.append({})
+        return auths
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

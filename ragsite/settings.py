@@ -260,11 +260,53 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- access ---
+# Questions (POST /query, /query/stream) and the PDFs they cite from anyone (the demo: on when
+# DEBUG is), or only from logged-in users and API clients with a key (production: off).
+RAG_ALLOW_ANONYMOUS_QUERIES = env_bool("RAG_ALLOW_ANONYMOUS_QUERIES", DEBUG)
+
+
+def _rate(name, default):
+    """A DRF rate ("30/min"); "off" turns that throttle off."""
+    value = env_str(name, default).strip()
+    return None if value.lower() in {"", "off"} else value
+
+
+# Requests per scope, counted in the cache (access.throttles): questions per user and per
+# anonymous address, admin logins per address and per account name.
+RAGSITE_THROTTLE_RATES = {
+    "query_user": _rate("RAGSITE_THROTTLE_QUERY_USER", "120/min"),
+    "query_anon": _rate("RAGSITE_THROTTLE_QUERY_ANON", "30/min"),
+    "login_address": _rate("RAGSITE_THROTTLE_LOGIN_ADDRESS", "30/hour"),
+    "login_account": _rate("RAGSITE_THROTTLE_LOGIN_ACCOUNT", "10/hour"),
+}
+# Throttles count where every process sees the same numbers: Redis in production
+# (redis://HOST:6379/1); the local-memory default counts per process.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# How the PDF view hands a file over: "" (Django reads it out: the embedded default),
+# "X-Accel-Redirect" (nginx, with an internal location RAGSITE_PDF_ACCEL_PREFIX aliasing
+# MEDIA_ROOT) or "X-Sendfile" (Apache mod_xsendfile, lighttpd).
+RAGSITE_PDF_SENDFILE = env_str("RAGSITE_PDF_SENDFILE", "")
+if RAGSITE_PDF_SENDFILE not in {"", "X-Accel-Redirect", "X-Sendfile"}:
+    raise ImproperlyConfigured(
+        f"RAGSITE_PDF_SENDFILE must be empty, X-Accel-Redirect or X-Sendfile, got {RAGSITE_PDF_SENDFILE!r}"
+    )
+RAGSITE_PDF_ACCEL_PREFIX = env_str("RAGSITE_PDF_ACCEL_PREFIX", "/protected-pdfs/")
+
 REST_FRAMEWORK = {
+    # API clients send a key (Authorization: Bearer ...); the ask page and the admin a session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
+    # Client addresses for the anonymous throttles: REMOTE_ADDR as it is (uvicorn already takes
+    # it from X-Forwarded-For of a proxy it trusts); a client's own X-Forwarded-For is ignored.
+    "NUM_PROXIES": env_int("RAGSITE_NUM_PROXIES", 0),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     # JSON nested too deep and bodies too big are 4xx JSON errors, not 500s or HTML pages.
     "DEFAULT_PARSER_CLASSES": [

@@ -3,12 +3,12 @@ and sends every operation what the schema allows and what it forbids, as a staff
 anonymously, over a real index: no answer is a 5xx, and every answer's status, media type and
 body are the documented ones. Swagger UI loads from the site's own static files."""
 
-import base64
-
 import pytest
 import schemathesis
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
+
+from access.services import api_key_create
 
 # The extractive mode and the ingested, indexed kettle manual of the endpoint tests.
 from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
@@ -16,21 +16,16 @@ from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-STAFF_PASSWORD = "a staff passphrase for the schema test"
-
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Every generated Basic credential is checked with the password hasher: the real one takes
-    a third of a second a try, by design."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _unthrottled(no_throttles):
+    """Hundreds of requests on purpose: a 429 would answer in place of the endpoint."""
 
 
 @pytest.fixture
 def staff_headers(django_user_model):
-    django_user_model.objects.create_user("schema-staff", password=STAFF_PASSWORD, is_staff=True)
-    token = base64.b64encode(f"schema-staff:{STAFF_PASSWORD}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+    user = django_user_model.objects.create_user("schema-staff", is_staff=True)
+    return {"Authorization": f"Bearer {api_key_create(user=user, name='schemathesis')[1]}"}
 
 
 # The schema as the app serves it (read through WSGI as the collection starts: it needs no database).

@@ -12,7 +12,7 @@ from documents.models import ID_MAX, Document
 from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
 
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_throttles")]
 
 BODY_FIELDS = {"/query": "question", "/query/stream": "question", "/api/search/": "query"}
 

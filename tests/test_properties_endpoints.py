@@ -14,7 +14,8 @@ from tests.strategies import texts
 from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
 
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Hundreds of requests on purpose: no throttle may answer in the endpoints' place.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_throttles")]
 
 # The index is built once per test function: Hypothesis runs every example inside that one call.
 endpoint_settings = settings(

@@ -16,6 +16,7 @@ from tests.processes import (
     process_env,
     require_production_services,
     running,
+    staff_api_key,
     stop,
     wait_for,
     wait_http,
@@ -34,8 +35,7 @@ def production_services():
 
 @pytest.fixture
 def staff_auth(django_user_model):
-    django_user_model.objects.create_user("e2e-staff", password="e2e-pass", is_staff=True)
-    return ("e2e-staff", "e2e-pass")
+    return staff_api_key(django_user_model, "e2e-staff")
 
 
 def upload(base: str, auth, name: str, data: bytes) -> dict:
