@@ -82,3 +82,37 @@ def test_a_check_warns_while_the_demo_admin_keeps_its_demo_password(django_user_
     admin.set_password("a long passphrase nobody guesses")
     admin.save()
     assert warned(databases=["default"]) == [] and warned(include_deployment_checks=True) == []
+
+
+# The production environment of README.md's "The production path", a generated key in place of
+# the command that makes one.
+PRODUCTION = {
+    "DEBUG": "false", "ALLOWED_HOSTS": "rag.example.com", "CSRF_TRUSTED_ORIGINS": "https://rag.example.com",
+    "RAGSITE_HTTPS": "true", "RAG_ALLOW_ANONYMOUS_QUERIES": "false", "RAGSITE_PDF_SENDFILE": "X-Accel-Redirect",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "CACHE_URL": "redis://127.0.0.1:6379/1",
+}
+
+
+def test_check_deploy_with_the_documented_production_environment_leaves_only_the_warning_the_readme_explains(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    production_block = readme[readme.index("## The production path"):readme.index("```nginx")]
+    for name, value in PRODUCTION.items():
+        # The README's Redis URLs name a HOST; here Redis is local.
+        assert f"{name}={value.replace('127.0.0.1', 'HOST')}" in production_block, name
+    assert "get_random_secret_key" in production_block
+
+    from django.core.management.utils import get_random_secret_key
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST", "RAG_"))}
+    env.update(
+        PRODUCTION, SECRET_KEY=get_random_secret_key(), RAGSITE_ENV_FILE="/nonexistent/.env",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", RAGSITE_DATA_DIR=str(tmp_path / "var"),
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=300, check=False,
+    )
+    output = done.stdout + done.stderr
+    assert "System check identified 1 issue (0 silenced)." in output, output
+    assert "(security.W021) You have not set the SECURE_HSTS_PRELOAD setting to True." in output
+    assert "security.W021" in readme
