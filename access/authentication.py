@@ -19,7 +19,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         try:
             key = words[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
+            raise exceptions.AuthenticationFailed("Unknown or revoked API key.") from None
         api_key = services.api_key_check(key=key)
         if api_key is None or not api_key.user.is_active:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")

@@ -12,4 +12,4 @@ class JSONParser(parsers.JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise exceptions.ParseError("JSON parse error - the body is nested too deeply")
+            raise exceptions.ParseError("JSON parse error - the body is nested too deeply") from None

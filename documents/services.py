@@ -105,7 +105,7 @@ def pdf_page_count(file, *, filename: str) -> int:
     try:
         page_count = len(pdf_open(file, filename=filename).pages)
     except PdfError as exc:
-        raise ValidationError(str(exc), code="unreadable")
+        raise ValidationError(str(exc), code="unreadable") from exc
     finally:
         file.seek(0)
     if page_count > settings.RAGSITE_MAX_PAGES:

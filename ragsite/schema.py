@@ -3,8 +3,8 @@ AutoSchema, with component names that cannot collide and the error answers each 
 
 from django.conf import settings
 from drf_spectacular import openapi
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from rest_framework.permissions import AllowAny
 
 from access.permissions import MayAsk

@@ -15,6 +15,7 @@ from access.services import api_key_create, api_key_revoke
 from documents.models import Document
 from documents.services import document_create
 from tests.pdfs import text_pdf
+
 # The extractive mode and the ingested, indexed kettle manual of the endpoint tests.
 from tests.test_query_endpoints import QUESTION, _answer_settings, kettle  # noqa: F401
 
