@@ -17,10 +17,10 @@ missing provider setting or an unreachable index are answered before the stream 
 the JSON errors of POST /query."""
 
 
-def _event(name: str, value: dict, **more: dict) -> dict:
+def _event(name: str, value: dict, *, optional: dict | None = None, **more: dict) -> dict:
     return {
         "type": "object",
-        "properties": {name: value, **more},
+        "properties": {name: value, **more, **(optional or {})},
         "required": [name, *more],
         "additionalProperties": False,
     }
@@ -36,7 +36,7 @@ QUERY_STREAM_EVENT = {
         _event("meta", {"type": "object", "properties": {"mode": {"type": "string"}, "reranked": {"type": "boolean"}},
                         "required": ["mode", "reranked"]}),
         _event("token", {"type": "string"}),
-        _event("sources", {"type": "array", "items": _ref("Source")}),
+        _event("sources", {"type": "array", "items": _ref("Source")}, optional={"not_found": {"type": "boolean"}}),
         _event("error", _ref("LLMErrorDetail")),
         _event("done", {"const": True}, timings={"type": "object", "additionalProperties": {"type": "number"}},
                usage={"type": "object"}),
