@@ -1,18 +1,14 @@
 """Where stored PDFs live and how they are linked: files under MEDIA_ROOT, under names the
-upload does not choose, whose URL is the view that checks who may read them."""
+upload does not choose, whose URL is the view that checks who may read them (ragsite/urls.py
+routes FILES_URL to documents.views.DocumentFileApi)."""
 
 import uuid
 
 from django.core.files.storage import FileSystemStorage
-from django.urls import reverse
 
+FILES_URL = "/files/"
 
-class DocumentStorage(FileSystemStorage):
-    def url(self, name):
-        return reverse("document-file", kwargs={"name": name})
-
-
-document_storage = DocumentStorage()
+document_storage = FileSystemStorage(base_url=FILES_URL)
 
 
 def document_upload_to(document, filename: str) -> str:

@@ -13,7 +13,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("querying.urls")),
-    # Stored PDFs, so citations can open them at a page: only through this view, which checks.
+    # Stored PDFs (their URLs: documents.storage.FILES_URL), so citations can open them at a
+    # page: only through this view, which checks who asks.
     path("files/<path:name>", DocumentFileApi.as_view(), name="document-file"),
 ]
 
