@@ -64,6 +64,8 @@ test: setup-dev services corpus
 	# The embedded default once more on its own database: SQLite and a broker kept as files.
 	env -u DATABASE_URL $(BIN)/pytest -m embedded
 
+# The demo runs with DEBUG on (the development key, questions open to all) unless told otherwise.
+run: export DEBUG ?= true
 run: setup
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0

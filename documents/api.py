@@ -1,14 +1,14 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from documents import selectors, services
-from documents.models import Document
+from documents.models import ID_MAX, Document
 
 
 class DocumentOutputSerializer(serializers.ModelSerializer):
@@ -34,20 +34,41 @@ class DocumentOutputSerializer(serializers.ModelSerializer):
         return document.file.url if document.file else ""
 
 
+class DocumentPagination(LimitOffsetPagination):
+    max_limit = 1000  # a limit past the database's integers was a 500
+
+
+class DocumentPageOutputSerializer(serializers.Serializer):
+    """What GET /api/documents/ answers: one page of documents (LimitOffsetPagination's shape)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = DocumentOutputSerializer(many=True)
+
+
 class DocumentListApi(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]  # a file cannot travel in a urlencoded form
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            [("", "any"), *Document.Status.choices], required=False, allow_blank=True, help_text="only documents in this status"
+        )
+        limit = serializers.IntegerField(
+            min_value=1, max_value=DocumentPagination.max_limit, required=False, help_text="documents per page (default 100)"
+        )
+        offset = serializers.IntegerField(min_value=0, max_value=ID_MAX, required=False, help_text="documents to skip")
 
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField()
         title = serializers.CharField(required=False, allow_blank=True, max_length=255)
 
-    @extend_schema(responses=DocumentOutputSerializer(many=True), parameters=[
-        OpenApiParameter("status", str, enum=Document.Status.values, description="only documents in this status"),
-        OpenApiParameter("limit", int), OpenApiParameter("offset", int),
-    ])
+    @extend_schema(operation_id="api_documents_list", responses=DocumentPageOutputSerializer, parameters=[FilterSerializer])
     def get(self, request):
-        documents = selectors.document_list(status=request.query_params.get("status"))
-        paginator = LimitOffsetPagination()
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        documents = selectors.document_list(status=filters.validated_data.get("status"))
+        paginator = DocumentPagination()
         page = paginator.paginate_queryset(documents, request, view=self)
         return paginator.get_paginated_response(DocumentOutputSerializer(page, many=True).data)
 

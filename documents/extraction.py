@@ -1,6 +1,7 @@
 """Text out of PDFs, one page at a time, with errors a user can act on."""
 
 import logging
+import os
 import re
 import threading
 import unicodedata
@@ -70,15 +71,21 @@ def pdf_title(reader: PdfReader) -> str:
     return title
 
 
-def pdf_open(path, *, filename: str = "") -> PdfReader:
-    """Open a PDF for page-by-page reading, or raise PdfError saying why it cannot be read."""
-    name = filename or str(path)
-    with open(path, "rb") as handle:
-        head = handle.read(1024)
+def pdf_open(source, *, filename: str = "") -> PdfReader:
+    """Open a PDF (a path, or a binary file object positioned anywhere) for page-by-page
+    reading, or raise PdfError saying why it cannot be read."""
+    name = filename or str(source)
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as handle:
+            head = handle.read(1024)
+    else:
+        source.seek(0)
+        head = source.read(1024)
+        source.seek(0)
     if b"%PDF-" not in head:
-        raise PdfError(f"{name} is not a PDF file (it does not start with a %PDF- header)")
+        raise PdfError(f"{name} is not a PDF file (no %PDF- header in its first 1024 bytes)")
     try:
-        reader = PdfReader(path, strict=False)
+        reader = PdfReader(source, strict=False)
         if reader.is_encrypted:
             # Files with only an owner password (print/copy restrictions) open with "".
             try:

@@ -2,15 +2,18 @@
 
 import queue
 import threading
+import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from django.db import connection
 
 
-def read_ahead(items: Iterator, *, depth: int) -> Iterator:
+def read_ahead(items: Iterator, *, depth: int, deadline: float | None = None) -> Iterator:
     """Iterate over items produced by a background thread, at most `depth` of them ahead.
-    An exception in the producer is raised here, in the consumer."""
+    An exception in the producer is raised here, in the consumer; so is TimeoutError when the
+    next item is not ready by `deadline` (time.monotonic()). The producer is then told to stop,
+    which it does after the item it is on (a thread cannot be killed)."""
     buffer: queue.Queue = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
@@ -36,7 +39,10 @@ def read_ahead(items: Iterator, *, depth: int) -> Iterator:
     thread.start()
     try:
         while True:
-            item, error = buffer.get()
+            try:
+                item, error = buffer.get(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise TimeoutError("the next item was not ready in time") from None
             if item is done:
                 if error is not None:
                     raise error

@@ -1,7 +1,12 @@
 from django.conf import settings
 from django.db import models
 
+from documents.storage import document_storage, document_upload_to
+
 SKIPPED_LISTED = 100
+# The largest id a row can have (BigAutoField): API input is bounded by it, so an id out of
+# range is a validation error rather than an overflow deep in the search or the database.
+ID_MAX = 2**63 - 1
 
 
 class Document(models.Model):
@@ -12,7 +17,7 @@ class Document(models.Model):
         FAILED = "failed", "Failed"
 
     title = models.CharField(max_length=255)
-    file = models.FileField(upload_to="documents/%Y/%m/")
+    file = models.FileField(upload_to=document_upload_to, storage=document_storage, db_index=True)
     original_filename = models.CharField(max_length=255, db_index=True)
     sha256 = models.CharField(max_length=64, unique=True)
     size_bytes = models.PositiveBigIntegerField(default=0)

@@ -4,6 +4,7 @@ call these; tasks are thin wrappers around them."""
 import dataclasses
 import hashlib
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -58,9 +59,11 @@ def default_title(filename: str) -> str:
 def document_create(*, file, filename: str = "", title: str = "", user=None, enqueue: bool = True) -> Document:
     """Store an uploaded PDF as a queued document and send it to the worker once committed.
 
-    Raises ValidationError for a file over the size limit and DuplicateDocument for one whose
-    checksum the corpus already holds. Whether the file is a readable PDF is the ingest's
-    business: a bad file still gets a row, with the reason it failed."""
+    Raises ValidationError for a file over the size limit, one that is no PDF or whose pages
+    pypdf cannot count (damaged, encrypted with a password), or one with too many pages, and
+    DuplicateDocument for one whose checksum the corpus already holds: nothing is stored or
+    queued then. What the pages hold is the ingest's business: a PDF whose pages fail still
+    gets a row, with the reason."""
     filename = Path(filename or getattr(file, "name", "") or "upload.pdf").name
     size = getattr(file, "size", None)
     if size is None:
@@ -79,11 +82,13 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
     existing = Document.objects.filter(sha256=checksum).first()
     if existing is not None:
         raise DuplicateDocument(existing)
+    page_count = pdf_page_count(file, filename=filename)
     document = Document(
         title=(title or default_title(filename)).strip()[:255] or filename,
         original_filename=filename[:255],
         sha256=checksum,
         size_bytes=size,
+        page_count=page_count,
         uploaded_by=user if getattr(user, "is_authenticated", False) else None,
     )
     with transaction.atomic():
@@ -92,6 +97,23 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
         if enqueue:
             document_enqueue(document=document)
     return document
+
+
+def pdf_page_count(file, *, filename: str) -> int:
+    """The number of pages of an uploaded PDF, or ValidationError saying why it cannot be
+    taken: what the worker would fail on at once is refused before anything is stored."""
+    try:
+        page_count = len(pdf_open(file, filename=filename).pages)
+    except PdfError as exc:
+        raise ValidationError(str(exc), code="unreadable") from exc
+    finally:
+        file.seek(0)
+    if page_count > settings.RAGSITE_MAX_PAGES:
+        raise ValidationError(
+            f"{filename} has {page_count} pages; the limit is {settings.RAGSITE_MAX_PAGES} (setting RAGSITE_MAX_PAGES)",
+            code="too_many_pages",
+        )
+    return page_count
 
 
 def document_enqueue(*, document: Document) -> None:
@@ -276,7 +298,8 @@ def _embed_isolated(embedder: Embedder, drafts: list[ChunkDraft]) -> tuple[list,
 
 
 def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome:
-    embedder = get_embedder()
+    embedder = get_embedder()  # loaded once per process: not the document's time
+    deadline = time.monotonic() + settings.RAGSITE_INGEST_SECONDS
     name = document.original_filename
     reader = pdf_open(document.file.path, filename=name)
     page_count = len(reader.pages)
@@ -319,9 +342,30 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
     ordinal = 0
     empty_pages, failed_pages, failures, skipped, ocr_pages = [], [], [], [], []
     pending: list = []
+    pages_read = 0
+
+    def over_time() -> PdfError:
+        return PdfError(
+            f"{name} took longer than the {settings.RAGSITE_INGEST_SECONDS} s a document may take "
+            f"(setting RAGSITE_INGEST_SECONDS) and was given up after {pages_read} of {page_count} pages"
+        )
+
     # Reading and chunking the next pages overlaps with embedding these (torch frees the GIL);
-    # embedding waits for enough chunks to make full, length-sorted batches.
-    for last_page, pages, drafts in read_ahead(page_batches(), depth=2):
+    # embedding waits for enough chunks to make full, length-sorted batches. A document past its
+    # time is failed with the reason, even while a page hangs in the reading thread, so that
+    # one pathological file cannot hold the worker, and the queue behind it.
+    batches = read_ahead(page_batches(), depth=2, deadline=deadline)
+    while True:
+        try:
+            last_page, pages, drafts = next(batches)
+        except StopIteration:
+            break
+        except TimeoutError:
+            raise over_time() from None
+        if time.monotonic() > deadline and last_page < page_count:
+            batches.close()
+            raise over_time()
+        pages_read = last_page
         for page in pages:
             if page.error:
                 failed_pages.append(page.number)

@@ -1,19 +1,23 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.fields import StrictCharField, StrictIntegerField
+from access.parsers import JSONParser
+from access.permissions import MayAsk
+from access.throttles import QueryAnonThrottle, QueryUserThrottle
+from documents.models import ID_MAX
 from documents.search.errors import SearchError
 from querying import services
 from querying.llm.base import LLMError
 
 
 class QueryInputSerializer(serializers.Serializer):
-    question = serializers.CharField(max_length=4000)
-    top_k = serializers.IntegerField(default=5, min_value=1, max_value=20)
+    question = StrictCharField(max_length=4000)
+    top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
     document_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_empty=True, max_length=1000
+        child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
     )
 
 
@@ -63,7 +67,9 @@ def llm_error_response(error: Exception) -> Response:
 class QueryApi(APIView):
     """Answer a question from the documents (the whole answer at once; POST /query/stream streams it)."""
 
-    permission_classes = [AllowAny]  # asking is public; managing documents is staff-only
+    permission_classes = [MayAsk]  # managing documents is staff-only
+    throttle_classes = [QueryUserThrottle, QueryAnonThrottle]
+    parser_classes = [JSONParser]
     InputSerializer = QueryInputSerializer
 
     class OutputSerializer(serializers.Serializer):
@@ -77,7 +83,11 @@ class QueryApi(APIView):
         timings = serializers.DictField(child=serializers.FloatField(), help_text="milliseconds per stage")
         usage = serializers.DictField()
 
-    @extend_schema(request=QueryInputSerializer, responses={200: OutputSerializer, 502: ErrorSerializer, 503: ErrorSerializer})
+    @extend_schema(request=QueryInputSerializer, responses={
+        200: OutputSerializer,
+        502: OpenApiResponse(ErrorSerializer, description="the answer provider refused the question"),
+        503: OpenApiResponse(ErrorSerializer, description="try again later: the provider timed out or is rate-limited, or there is no search index yet"),
+    })
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

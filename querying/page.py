@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from access.permissions import may_ask
 from documents.models import Document
 from documents.selectors import document_list, document_status_counts
 from querying.llm import get_llm
@@ -39,6 +40,7 @@ def ask_page(request):
         "count_failed": counts[Document.Status.FAILED],
         "documents": document_list(status=Document.Status.READY).order_by("title").only("id", "title"),
         "answer_mode": answer_mode_configured(),
+        "may_ask": may_ask(request.user),
         "default_top_k": 5,
         "stream_url": reverse("query-stream"),
         # "/?question=..." opens the page with the question filled in (a link someone shared).

@@ -1,5 +1,4 @@
 import asyncio
-import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +13,10 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from access.rest import drf_admit
 from documents.search.errors import SearchError
 from querying import services
-from querying.api import QueryInputSerializer, error_status_and_body
+from querying.api import QueryApi, QueryInputSerializer, error_status_and_body
 from querying.llm.base import LLMError
 from querying.sse import EventFormatter, abatches_with_heartbeat
 
@@ -107,12 +107,11 @@ async def query_stream(request):
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
             status=403,
         )
-    try:
-        payload = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return JsonResponse({"non_field_errors": ["The body must be JSON."]}, status=400)
-    if not isinstance(payload, dict):
-        return JsonResponse({"non_field_errors": ["The body must be a JSON object."]}, status=400)
+    # Who asks, whether they may, how often, and the body: as POST /query takes them, so both
+    # refuse alike (401/403/429/400/413 as JSON).
+    payload, refusal = await sync_to_async(drf_admit)(request, QueryApi)
+    if refusal is not None:
+        return refusal
     serializer = QueryInputSerializer(data=payload)
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)

@@ -8,23 +8,14 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def _load_dotenv(path):
-    """Fill os.environ from a KEY=VALUE file; the real environment wins."""
-    if not path.is_file():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        os.environ.setdefault(key.strip(), value.strip().strip("\"'"))
-
-
-_load_dotenv(BASE_DIR / ".env")
+# A .env file beside manage.py (or at RAGSITE_ENV_FILE) fills in what the real environment does
+# not set: python-dotenv's syntax, so quotes, `export` and inline `# comments` work.
+load_dotenv(os.environ.get("RAGSITE_ENV_FILE") or BASE_DIR / ".env", override=False, interpolate=False)
 
 
 def env_str(name, default=""):
@@ -51,11 +42,16 @@ def env_float(name, default):
         raise ValueError(f"environment variable {name} must be a number, got {value!r}")
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
 def env_bool(name, default):
     value = os.environ.get(name)
     if value in (None, ""):
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() not in _TRUE | _FALSE:
+        raise ValueError(f"environment variable {name} must be true or false, got {value!r}")
+    return value.strip().lower() in _TRUE
 
 
 def env_list(name, default=""):
@@ -66,10 +62,28 @@ def env_list(name, default=""):
 DATA_DIR = Path(env_str("RAGSITE_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
-DEBUG = env_bool("DEBUG", True)
+# Off unless set: a 500 must not send a traceback to anyone who asks (make run sets DEBUG=true).
+DEBUG = env_bool("DEBUG", False)
+_DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
+SECRET_KEY = env_str("SECRET_KEY") or _DEV_SECRET_KEY
+if SECRET_KEY == _DEV_SECRET_KEY and not DEBUG:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set and DEBUG is off: the development key signs sessions that anyone could forge. "
+        "Set SECRET_KEY to a long random value (python -c 'from django.core.management.utils import "
+        "get_random_secret_key; print(get_random_secret_key())'), or DEBUG=true on your own machine."
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# Served over HTTPS (TLS ending here or at a proxy that sets X-Forwarded-Proto): redirect plain
+# HTTP, keep cookies off it, and tell browsers to come back over HTTPS only (HSTS).
+RAGSITE_HTTPS = env_bool("RAGSITE_HTTPS", False)
+SECURE_SSL_REDIRECT = RAGSITE_HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = RAGSITE_HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if RAGSITE_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", RAGSITE_HTTPS)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)  # a promise to browser vendors: opt in
+if env_bool("RAGSITE_TRUST_X_FORWARDED_PROTO", False):  # only behind a proxy that always sets it
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,6 +95,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "access",
     "documents",
     "querying",
 ]
@@ -166,6 +182,9 @@ RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
 # A document 'processing' whose heartbeat is this old belongs to a dead worker and is taken over.
 # A live run beats every sixth of it (at most every 10 s), whatever step it is in.
 RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 60)
+# A document that takes longer to ingest fails with the reason, instead of holding its worker
+# (the 1,158-page Octave manual takes about 10 minutes on 2 cores).
+RAGSITE_INGEST_SECONDS = env_int("RAGSITE_INGEST_SECONDS", 3600)
 
 RAGSITE_EMBEDDER = {
     "BACKEND": env_str("RAGSITE_EMBEDDER_BACKEND", "documents.embedding.SentenceTransformerEmbedder"),
@@ -241,17 +260,79 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- access ---
+# Questions (POST /query, /query/stream) and the PDFs they cite from anyone (the demo: on when
+# DEBUG is), or only from logged-in users and API clients with a key (production: off).
+RAG_ALLOW_ANONYMOUS_QUERIES = env_bool("RAG_ALLOW_ANONYMOUS_QUERIES", DEBUG)
+
+
+def _rate(name, default):
+    """A DRF rate ("30/min"); "off" turns that throttle off."""
+    value = env_str(name, default).strip()
+    return None if value.lower() in {"", "off"} else value
+
+
+# Requests per scope, counted in the cache (access.throttles): questions per user and per
+# anonymous address, admin logins per address and per account name.
+RAGSITE_THROTTLE_RATES = {
+    "query_user": _rate("RAGSITE_THROTTLE_QUERY_USER", "120/min"),
+    "query_anon": _rate("RAGSITE_THROTTLE_QUERY_ANON", "30/min"),
+    "login_address": _rate("RAGSITE_THROTTLE_LOGIN_ADDRESS", "30/hour"),
+    "login_account": _rate("RAGSITE_THROTTLE_LOGIN_ACCOUNT", "10/hour"),
+}
+# Throttles count where every process sees the same numbers: Redis in production
+# (redis://HOST:6379/1); the local-memory default counts per process.
+CACHE_URL = env_str("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+# How the PDF view hands a file over: "" (Django reads it out: the embedded default),
+# "X-Accel-Redirect" (nginx, with an internal location RAGSITE_PDF_ACCEL_PREFIX aliasing
+# MEDIA_ROOT) or "X-Sendfile" (Apache mod_xsendfile, lighttpd).
+RAGSITE_PDF_SENDFILE = env_str("RAGSITE_PDF_SENDFILE", "")
+if RAGSITE_PDF_SENDFILE not in {"", "X-Accel-Redirect", "X-Sendfile"}:
+    raise ImproperlyConfigured(
+        f"RAGSITE_PDF_SENDFILE must be empty, X-Accel-Redirect or X-Sendfile, got {RAGSITE_PDF_SENDFILE!r}"
+    )
+RAGSITE_PDF_ACCEL_PREFIX = env_str("RAGSITE_PDF_ACCEL_PREFIX", "/protected-pdfs/")
+
 REST_FRAMEWORK = {
+    # API clients send a key (Authorization: Bearer ...); the ask page and the admin a session.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "access.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
     ],
+    # Client addresses for the anonymous throttles: REMOTE_ADDR as it is (uvicorn already takes
+    # it from X-Forwarded-For of a proxy it trusts); a client's own X-Forwarded-For is ignored.
+    "NUM_PROXIES": env_int("RAGSITE_NUM_PROXIES", 0),
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON nested too deep and bodies too big are 4xx JSON errors, not 500s or HTML pages.
+    "DEFAULT_PARSER_CLASSES": [
+        "access.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "access.rest.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "ragsite.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
 }
-SPECTACULAR_SETTINGS = {"TITLE": "ragsite API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ragsite API",
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",  # JSON Schema 2020-12: the answer stream's events are described with contentSchema
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from this site's own static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "querying.schema.add_query_stream",
+    ],
+}
 
 LOGGING = {
     "version": 1,

@@ -1,16 +1,22 @@
-from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
-from django.views.static import serve
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from access.views import admin_login
+from documents.views import DocumentFileApi
+
 urlpatterns = [
+    path("admin/login/", admin_login, name="admin-login"),  # throttled, before the admin's own
     path("admin/", admin.site.urls),
     path("api/documents/", include("documents.urls")),
     path("api/search/", include("documents.search.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("querying.urls")),
-    # Stored PDFs, so citations can open them at a page. Behind a real web server, serve MEDIA_ROOT there.
-    re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    # Stored PDFs (their URLs: documents.storage.FILES_URL), so citations can open them at a
+    # page: only through this view, which checks who asks.
+    path("files/<path:name>", DocumentFileApi.as_view(), name="document-file"),
 ]
+
+# The API answers a path it does not know with JSON, as it answers everything else.
+handler404 = "access.rest.not_found"

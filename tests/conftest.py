@@ -25,6 +25,20 @@ def _media_root(settings, tmp_path):
     settings.RAGSITE_INDEX_ROOT = tmp_path / "index"
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttles count in the cache: every test starts with none of another test's requests."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def no_throttles(settings):
+    """For tests that send hundreds of requests on purpose (properties, fuzzing)."""
+    settings.RAGSITE_THROTTLE_RATES = {}
+
+
 @pytest.fixture
 def staff_client(client, django_user_model):
     user = django_user_model.objects.create_user("staff", "staff@example.com", "pw", is_staff=True, is_superuser=True)

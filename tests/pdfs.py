@@ -1,6 +1,7 @@
 """PDFs made on the spot for tests: good ones, and each kind of bad one the corpus must survive."""
 
 import io
+import zlib
 from datetime import datetime, timezone
 
 from fpdf import FPDF
@@ -114,3 +115,20 @@ def mixed_pdf(pages) -> bytes:
             page.paste(content, (0, 0))
             pdf.image(page, x=0, y=0, w=210, h=297)
     return bytes(pdf.output())
+
+
+def slow_pdf(operations: int = 300_000) -> bytes:
+    """A one-page PDF of a few kilobytes whose page takes pypdf seconds to read: its compressed
+    content stream shows one letter `operations` times (5-10 s for 300,000 on 2 cores)."""
+    reader = PdfReader(io.BytesIO(text_pdf(["A page that takes long to read."])))
+    writer = PdfWriter(clone_from=reader)
+    page = writer.pages[0]
+    font = next(iter(page["/Resources"]["/Font"]))
+    body = b"BT " + font.encode() + b" 10 Tf 20 800 Td " + b"(x) Tj 0.001 0 Td " * operations + b"ET"
+    stream = StreamObject()
+    stream.set_data(zlib.compress(body))
+    stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    page[NameObject("/Contents")] = writer._add_object(stream)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -22,6 +22,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class BearerAuth(httpx.Auth):
+    """An API key, as httpx's `auth=`."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def auth_flow(self, request):
+        request.headers["Authorization"] = f"Bearer {self.key}"
+        yield request
+
+
+def staff_api_key(django_user_model, username: str) -> BearerAuth:
+    """A staff user of the test database and an API key for it."""
+    from access.services import api_key_create
+
+    user = django_user_model.objects.create_user(username, is_staff=True)
+    return BearerAuth(api_key_create(user=user, name="end-to-end test")[1])
+
+
 def test_database_url() -> str:
     """The URL of the database this test process is using (the test database, not the real one)."""
     params = connection.settings_dict

@@ -27,12 +27,22 @@ def test_upload_through_the_api_is_processed_by_the_worker(staff_client, eager_c
     assert [d["id"] for d in listed["results"]] == [body["id"]]
 
 
-def test_a_bad_file_is_accepted_and_fails_with_its_reason_in_the_api(staff_client, eager_celery, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post("/api/documents/", {"file": pdf_upload("locked.pdf", pdfs.encrypted_pdf(PAGES))})
-    detail = staff_client.get(f"/api/documents/{response.json()['id']}/").json()
-    assert detail["status"] == "failed"
-    assert "locked.pdf is encrypted and needs a password" in detail["error"]
+def test_a_file_that_is_no_readable_pdf_is_refused_at_once_and_nothing_is_stored_or_queued(
+    staff_client, settings, django_capture_on_commit_callbacks
+):
+    for name, data, reason in [
+        ("notes.pdf", b"Meeting notes, saved with the wrong extension.\n" * 50, "notes.pdf is not a PDF file"),
+        ("locked.pdf", pdfs.encrypted_pdf(PAGES), "locked.pdf is encrypted and needs a password to open"),
+        ("cut.pdf", pdfs.truncated_pdf(PAGES), "cut.pdf is damaged or truncated and cannot be read"),
+    ]:
+        with django_capture_on_commit_callbacks() as queued:
+            response = staff_client.post("/api/documents/", {"file": pdf_upload(name, data)})
+        assert response.status_code == 400, response.content
+        assert response.json()["file"][0].startswith(reason)
+        assert queued == []
+    assert Document.objects.count() == 0
+    media = settings.MEDIA_ROOT
+    assert not media.exists() or not [path for path in media.rglob("*") if path.is_file()]
 
 
 def test_a_duplicate_upload_is_refused_and_names_the_original(staff_client):

@@ -1,6 +1,7 @@
 """Ingest through the service functions the admin, the API, the command and the worker share."""
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -104,12 +105,42 @@ def test_uploads_over_the_size_limit_are_refused(settings):
     assert Document.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda: b"Just some notes, not a PDF at all.\n" * 20, "bad.pdf is not a PDF file (no %PDF- header in its first 1024 bytes)"),
+        (lambda: b"%PDF-1.7\n" + b"\x00" * 500, "bad.pdf is damaged or truncated and cannot be read"),
+        (lambda: pdfs.truncated_pdf(MANUAL), "bad.pdf is damaged or truncated and cannot be read"),
+        (lambda: pdfs.encrypted_pdf(MANUAL), "bad.pdf is encrypted and needs a password to open; upload an unlocked copy"),
+        (lambda: pdfs.text_pdf(MANUAL * 2), "bad.pdf has 6 pages; the limit is 5 (setting RAGSITE_MAX_PAGES)"),
+    ],
+    ids=["not-a-pdf", "header-only", "truncated", "encrypted", "too-many-pages"],
+)
+def test_files_the_worker_could_not_read_are_refused_at_upload_with_nothing_stored(make, reason, settings):
+    settings.RAGSITE_MAX_PAGES = 5
+    with pytest.raises(ValidationError) as refused:
+        upload(make(), name="bad.pdf")
+    assert reason in refused.value.messages[0]
+    assert Document.objects.count() == 0
+    assert not (settings.MEDIA_ROOT / "documents").exists() or not any((settings.MEDIA_ROOT / "documents").iterdir())
+
+
 def test_page_limit_fails_the_document_with_the_setting_named(settings):
-    settings.RAGSITE_MAX_PAGES = 2
     document = upload(pdfs.text_pdf(MANUAL))
+    assert document.page_count == 3  # counted at upload
+    settings.RAGSITE_MAX_PAGES = 2  # lowered after the upload
     document_ingest(document_id=document.pk)
     document.refresh_from_db()
     assert document.status == "failed" and "RAGSITE_MAX_PAGES" in document.error
+
+
+def stored_then_damaged(data: bytes, name: str) -> Document:
+    """A document uploaded whole whose stored file then changed on disk (a bad disk, a partial
+    restore): the worker meets files the upload check never saw."""
+    document = upload(pdfs.text_pdf([f"A placeholder for {name}."]), name=name)
+    with open(document.file.path, "wb") as stored:
+        stored.write(data)
+    return document
 
 
 @pytest.mark.parametrize(
@@ -128,7 +159,7 @@ def test_bad_files_fail_with_a_reason_and_no_chunks(make, reason):
     document_ingest(document_id=good.pk)
     good_chunks = set(Chunk.objects.filter(document=good).values_list("pk", flat=True))
 
-    bad = upload(make(), name="bad.pdf")
+    bad = stored_then_damaged(make(), name="bad.pdf")
     outcome = document_ingest(document_id=bad.pk)
     bad.refresh_from_db()
 
@@ -138,6 +169,27 @@ def test_bad_files_fail_with_a_reason_and_no_chunks(make, reason):
     # Every other document is untouched.
     good.refresh_from_db()
     assert good.status == "ready" and set(Chunk.objects.filter(document=good).values_list("pk", flat=True)) == good_chunks
+
+
+def test_a_document_past_its_time_limit_fails_with_the_reason_and_the_next_one_is_processed(settings):
+    settings.RAGSITE_INGEST_SECONDS = 1
+    slow = upload(pdfs.slow_pdf(), name="slow.pdf")  # one page that takes pypdf 5-10 s to read
+    get_embedder()  # loaded once per worker process, before any document's clock starts
+    started = time.monotonic()
+    outcome = document_ingest(document_id=slow.pk)
+    took = time.monotonic() - started
+    slow.refresh_from_db()
+    assert outcome.status == slow.status == Document.Status.FAILED
+    assert slow.error == (
+        "slow.pdf took longer than the 1 s a document may take (setting RAGSITE_INGEST_SECONDS) "
+        "and was given up after 0 of 1 pages"
+    )
+    # The limit, and at most 5 s waiting for the reading thread to stop: not the page's full time.
+    assert took < 1 + 5 + 0.5
+
+    settings.RAGSITE_INGEST_SECONDS = 3600
+    after = upload(pdfs.text_pdf(MANUAL), name="after.pdf")
+    assert document_ingest(document_id=after.pk).status == Document.Status.READY
 
 
 def test_an_owner_password_only_pdf_is_read():

@@ -14,7 +14,8 @@ from tests.strategies import texts
 from tests.test_query_endpoints import _answer_settings, kettle  # noqa: F401
 
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
-pytestmark = pytest.mark.django_db(transaction=True)
+# Hundreds of requests on purpose: no throttle may answer in the endpoints' place.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("no_throttles")]
 
 # The index is built once per test function: Hypothesis runs every example inside that one call.
 endpoint_settings = settings(
@@ -93,3 +94,49 @@ def test_any_request_body_gets_an_answer_or_a_client_error(kettle, client, body)
             assert response.status_code == 200
         else:
             assert_answer_or_client_error(response)
+
+
+# Any JSON value where a field is expected: wrong types, nesting, ids past the database's
+# integers, NaN and infinities (sent as Python's json writes them, which is no JSON).
+ids = st.one_of(st.integers(min_value=-(2**70), max_value=2**70), st.sampled_from([0, 1, 2**63 - 1, 2**63, -(2**63) - 1]))
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), ids, st.floats(), texts(max_size=60)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(texts(max_size=8), children, max_size=4)),
+    max_leaves=12,
+)
+fields = {
+    "question": st.one_of(questions, json_values),
+    "top_k": st.one_of(st.integers(min_value=-5, max_value=30), json_values),
+    "document_ids": st.one_of(st.lists(ids, max_size=5), json_values),
+    "rerank": json_values,
+}
+bodies = st.fixed_dictionaries({}, optional=fields)
+
+
+@endpoint_settings
+@given(body=bodies)
+@example(body={"question": "warranty", "document_ids": [2**63]})
+@example(body={"question": "warranty", "top_k": float("nan")})
+@example(body={"question": ["warranty"], "top_k": {"n": 1}})
+def test_any_field_values_get_an_answer_or_a_client_error(kettle, staff_client, body):
+    sent = json.dumps(body)
+    for path in ("/query", "/query/stream"):
+        response = staff_client.post(path, sent, content_type="application/json")
+        if response.streaming:
+            assert response.status_code == 200
+            assert b"".join(response).endswith(b"\n\n")
+        else:
+            assert_answer_or_client_error(response)
+    search = {("query" if key == "question" else key): value for key, value in body.items()}
+    assert_answer_or_client_error(post_json(staff_client, "/api/search/", search))
+
+
+@endpoint_settings
+@given(params=st.dictionaries(st.sampled_from(["limit", "offset", "status"]), texts(max_size=40, surrogates=False), max_size=3))
+@example(params={"limit": str(10**30)})
+@example(params={"offset": str(2**63), "limit": "0"})
+def test_any_document_list_parameters_get_a_page_or_a_client_error(kettle, staff_client, params):
+    response = staff_client.get("/api/documents/", params)
+    assert_answer_or_client_error(response)
+    if response.status_code == 200:
+        assert set(response.json()) == {"count", "next", "previous", "results"}

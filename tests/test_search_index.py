@@ -44,7 +44,7 @@ def test_results_carry_passage_document_and_component_ranks():
     assert best.chunk_id == Chunk.objects.get(document=document, page=1).pk
     assert best.text.startswith("Use read.table()")
     assert best.original_filename == "r-data-import.pdf"
-    assert best.file_url == "/media/documents/test/r-data-import.pdf"
+    assert best.file_url == "/files/documents/test/r-data-import.pdf"
     assert best.dense_rank == 1 and best.bm25_rank == 1 and best.fused_rank == 1
     assert [result.fused_rank for result in response.results] == [1, 2, 3]
     assert response.results[0].score > response.results[1].score

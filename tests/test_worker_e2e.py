@@ -16,6 +16,7 @@ from tests.processes import (
     process_env,
     require_production_services,
     running,
+    staff_api_key,
     stop,
     wait_for,
     wait_http,
@@ -34,8 +35,7 @@ def production_services():
 
 @pytest.fixture
 def staff_auth(django_user_model):
-    django_user_model.objects.create_user("e2e-staff", password="e2e-pass", is_staff=True)
-    return ("e2e-staff", "e2e-pass")
+    return staff_api_key(django_user_model, "e2e-staff")
 
 
 def upload(base: str, auth, name: str, data: bytes) -> dict:
@@ -59,13 +59,16 @@ GUIDE = ["The Aurora kettle boils one litre in 95 seconds. It switches off by it
 def exercise_upload_path(base: str, auth, log) -> None:
     """What a staff user does: upload a good PDF and a broken one, see both settle, then one more."""
     good = upload(base, auth, "kettle.pdf", pdfs.text_pdf(GUIDE))
-    broken = upload(base, auth, "broken.pdf", pdfs.truncated_pdf(GUIDE))
+    broken = upload(base, auth, "broken.pdf", pdfs.pdf_with_broken_pages(GUIDE, [1, 2, 3]))
     assert good["status"] == "queued"  # the request returned before any embedding
+    # A file pypdf cannot even count the pages of is refused at once; nothing reaches the worker.
+    refused = httpx.post(f"{base}/api/documents/", auth=auth, files={"file": ("cut.pdf", pdfs.truncated_pdf(GUIDE), "application/pdf")}, timeout=30)
+    assert refused.status_code == 400 and "cut.pdf is damaged or truncated" in refused.json()["file"][0]
 
     good = wait_for(lambda: settled(base, auth, good["id"]), timeout=120, what="kettle.pdf to be processed", log=log)
     broken = wait_for(lambda: settled(base, auth, broken["id"]), timeout=60, what="broken.pdf to be processed", log=log)
     assert good["status"] == "ready" and good["chunk_count"] > 0 and good["page_count"] == 3
-    assert broken["status"] == "failed" and "damaged or truncated" in broken["error"]
+    assert broken["status"] == "failed" and "no page could be read" in broken["error"]
 
     # The worker survived the broken file and goes on working.
     after = upload(base, auth, "after.pdf", pdfs.text_pdf(["A document uploaded after a failure is still processed."]))

@@ -3,6 +3,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from access.parsers import JSONParser
+from documents.models import ID_MAX
 from documents.search import selectors
 from documents.search.errors import SearchError
 
@@ -51,11 +54,14 @@ class SearchResultSerializer(serializers.Serializer):
 
 
 class SearchApi(APIView):
+    parser_classes = [JSONParser]
     class InputSerializer(serializers.Serializer):
-        query = serializers.CharField(max_length=2000)
-        top_k = serializers.IntegerField(min_value=1, max_value=100, default=5)
-        document_ids = serializers.ListField(child=serializers.IntegerField(), required=False, allow_null=True)
-        rerank = serializers.BooleanField(default=True)
+        query = StrictCharField(max_length=2000)
+        top_k = StrictIntegerField(min_value=1, max_value=100, default=5)
+        document_ids = serializers.ListField(
+            child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_null=True, max_length=1000
+        )
+        rerank = StrictBooleanField(default=True)
 
     class OutputSerializer(serializers.Serializer):
         results = SearchResultSerializer(many=True)
