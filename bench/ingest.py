@@ -85,6 +85,7 @@ def main():
         MEDIA_ROOT=str(workdir / "media"), RAGSITE_INDEX_ROOT=str(workdir / "index"), LOG_LEVEL="WARNING",
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
+    os.environ.setdefault("DEBUG", "true")  # a throw-away local run, as `make run` is: no production SECRET_KEY needed
     import django
 
     django.setup()

@@ -58,6 +58,7 @@ def setup_django(workdir: Path, database_url: str) -> None:
     else:
         os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
+    os.environ.setdefault("DEBUG", "true")  # a throw-away local run, as `make run` is: no production SECRET_KEY needed
     import django
 
     django.setup()
