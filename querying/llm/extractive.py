@@ -182,8 +182,9 @@ class ExtractiveProvider(LLMProvider):
         parts = []
         for key in sorted(anchors_at):  # in source order, and in reading order within a source
             number, position = key
-            before = context.get((number, position - 1))
-            after = context.get((number, position + 1))
+            # popped: a line between two quoted places is quoted once, with the first
+            before = context.pop((number, position - 1), None)
+            after = context.pop((number, position + 1), None)
             text = " ".join(unit.text for unit in (before, anchors_at[key], after) if unit is not None)
             parts.append(f"{text} [{number}]")
         return " ".join(parts)
