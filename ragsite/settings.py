@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "access.middleware.RequestIdMiddleware",  # first: every answer carries X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "access.middleware.DatabaseUnavailableMiddleware",  # a view that finds the database down: 503
 ]
 
 ROOT_URLCONF = "ragsite.urls"
@@ -337,12 +339,15 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Each line says which request wrote it (X-Request-ID; "-" outside requests).
+    "filters": {"request_id": {"()": "access.middleware.RequestIdLogFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "documents": {"level": env_str("LOG_LEVEL", "INFO")},
         "querying": {"level": env_str("LOG_LEVEL", "INFO")},
+        "access": {"level": env_str("LOG_LEVEL", "INFO")},
         "celery": {"level": "INFO"},
     },
 }
@@ -381,8 +386,12 @@ else:
     }
 # How many tokens of retrieved passages (plus the rules and the question) the prompt may hold.
 RAGSITE_CONTEXT_TOKENS = env_int("RAGSITE_CONTEXT_TOKENS", 3000)
-# Threads per web process that run retrieval for /query/stream (the stream itself needs none).
+# Retrievals that run at once per web process, /query and /query/stream together (each in a
+# thread; the stream itself needs none).
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
+# Questions (/query and /query/stream) that may wait per web process for a retrieval thread;
+# past that a question is answered 503 with Retry-After at once (querying.admission).
+RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 64)
 # A `: ping` comment goes out on an answer stream after this many seconds of silence.
 RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
 
