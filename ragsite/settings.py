@@ -182,8 +182,10 @@ RAGSITE_INGEST_PAGE_BATCH = env_int("RAGSITE_INGEST_PAGE_BATCH", 16)
 # Chunks embedded and stored together: bigger calls sort by length and pad less.
 RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
 # A document 'processing' whose heartbeat is this old belongs to a dead worker and is taken over.
-# A live run beats every sixth of it (at most every 10 s), whatever step it is in.
-RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 60)
+# A live run beats every sixth of it (at most every 10 s), whatever step it is in. With the
+# sweep below, a live worker takes over a killed one's document within 45 s (redelivery by the
+# broker would wait for Redis's visibility timeout: an hour).
+RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 30)
 # A document that takes longer to ingest fails with the reason, instead of holding its worker
 # (the 1,158-page Octave manual takes about 10 minutes on 2 cores).
 RAGSITE_INGEST_SECONDS = env_int("RAGSITE_INGEST_SECONDS", 3600)
@@ -258,7 +260,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale_task",
-        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 30),
+        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 15),
     },
 }
 
@@ -450,5 +452,5 @@ RAGSITE_SEARCH_REBUILD_WAIT_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_WAIT_SECON
 # Picks up rebuild requests whose message was lost (broker down) or whose builder died.
 CELERY_BEAT_SCHEDULE["search-index-rebuild-pending"] = {
     "task": "documents.search.tasks.index_rebuild_task",
-    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 30),
+    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 15),
 }
