@@ -3,15 +3,19 @@ ingests new documents and rebuilds the index; then a check that nothing was lost
 
     .venv/bin/python bench/load.py                        # 200 askers, fake provider; then 50, default mode; 20 s each
     .venv/bin/python bench/load.py --modes default --askers 50 --seconds 30
+    .venv/bin/python bench/load.py --modes fake --tokens 40 --rate 50 --ramp 0   # short answers, all at once
 
 Loopback only; every stage is bounded in time, and the run stops by itself. Each asker posts to
 /query/stream, reads the stream to its end and asks again, until T is up; a 503 (the queue is
-full) is counted and the asker waits its Retry-After. Per mode it prints answers/s, client errors
+full) is counted and the asker waits its Retry-After. Askers start spread over the first `--ramp`
+seconds (people do not all press Enter in the same millisecond). Per mode it prints answers/s, client errors
 (a status other than 200 and 503, an `error` event, a stream without `done`, a transport error),
 refusals (503), and p50/p95 of the first byte (the response's headers), the first token and the
 whole answer. With the fake provider (tests/fake_vendors.py in a process of its own, the real
-`openai` SDK in the server reading it, 40 tokens at 50 tokens/s per stream, each stamped with
-the wall clock) it also prints the latency the server adds to each token between provider and client.
+`openai` SDK in the server reading it, by default 300 tokens at 30 tokens/s per stream (a
+10 s answer, so that the askers' streams are open at once), each stamped with the wall clock) it
+also prints the latency the server adds to each token between provider and client, and the most
+streams that were open at once.
 
 Meanwhile `--uploads` PDFs (10 pages each) are uploaded through the API, and a `celery worker`
 (the embedded default's broker, a folder) ingests them and rebuilds the index. Afterwards:
@@ -133,6 +137,7 @@ def percentile(values: list[float], q: float) -> float:
 
 async def ask(client, url: str, question: str, stats: dict) -> None:
     started = time.perf_counter()
+    streaming = False
     try:
         async with client.stream("POST", url, json={"question": question, "top_k": 5}) as response:
             stats["first_byte"].append(time.perf_counter() - started)
@@ -144,7 +149,9 @@ async def ask(client, url: str, question: str, stats: dict) -> None:
             if response.status_code != 200:
                 stats["errors"].append(f"HTTP {response.status_code}")
                 return
-            first, done = True, False
+            first, done, streaming = True, False, True
+            stats["open"] += 1
+            stats["most_open"] = max(stats["most_open"], stats["open"])
             async for line in response.aiter_lines():
                 if not line.startswith("data: "):
                     continue
@@ -168,9 +175,12 @@ async def ask(client, url: str, question: str, stats: dict) -> None:
                 stats["errors"].append("stream ended without done")
     except Exception as exc:  # counted, not raised: one failing asker must not hide the others
         stats["errors"].append(f"{type(exc).__name__}: {exc}"[:120])
+    finally:
+        stats["open"] -= streaming
 
 
-async def asker(client, url: str, number: int, until: float, stats: dict) -> None:
+async def asker(client, url: str, number: int, until: float, stats: dict, delay: float) -> None:
+    await asyncio.sleep(delay)
     n = number
     while time.monotonic() < until:
         await ask(client, url, QUESTIONS[n % len(QUESTIONS)], stats)
@@ -192,17 +202,23 @@ async def uploader(client, base: str, key: str, count: int, seconds: float, batc
             stats["uploads"].append(f"{type(exc).__name__}")
 
 
-async def load(base: str, askers: int, seconds: float, key: str, uploads: int, batch: int) -> dict:
+async def load(base: str, askers: int, seconds: float, key: str, uploads: int, batch: int, ramp: float = 0) -> dict:
+    import random
+
     import httpx
 
     stats = {"first_byte": [], "first_token": [], "total": [], "added_ms": [], "errors": [], "refused": 0,
-             "answers": 0, "uploads": []}
-    limits = httpx.Limits(max_connections=askers + 10, max_keepalive_connections=askers + 10)
+             "answers": 0, "uploads": [], "open": 0, "most_open": 0}
+    # No keep-alive: an asker that waited out a Retry-After would otherwise race the server
+    # closing the idle connection (uvicorn: after 5 s), a client-side error that is no server's.
+    limits = httpx.Limits(max_connections=askers + 10, max_keepalive_connections=0)
     timeout = httpx.Timeout(60, connect=30)  # a queued asker hears a heartbeat well within this
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         started = time.monotonic()
         until = started + seconds
-        tasks = [asyncio.create_task(asker(client, f"{base}/query/stream", n, until, stats)) for n in range(askers)]
+        starts = random.Random(batch)
+        tasks = [asyncio.create_task(asker(client, f"{base}/query/stream", n, until, stats, starts.uniform(0, ramp)))
+                 for n in range(askers)]
         tasks.append(asyncio.create_task(uploader(client, base, key, uploads, seconds, batch, stats)))
         # Askers finish the question they are on; bounded, in case the server stops answering.
         done, pending = await asyncio.wait(tasks, timeout=seconds + 120)
@@ -244,14 +260,14 @@ def wait_up(url: str, timeout: float = 120) -> None:
     raise SystemExit(f"{url} did not come up in {timeout} s")
 
 
-def serve_fake_vendor(port: int) -> None:
+def serve_fake_vendor(port: int, tokens: int, rate: float) -> None:
     from tests.fake_vendors import FakeVendor, Script
 
-    script = Script(tokens=[f"w{i} " for i in range(40)], delay=1 / 50, empty_deltas=False, stamp=True)
+    script = Script(tokens=[f"w{i} " for i in range(tokens)], delay=1 / rate, empty_deltas=False, stamp=True)
     FakeVendor("openai", script, port=port).serve_forever()
 
 
-def run_mode(mode: str, askers: int, seconds: float, env: dict, key: str, uploads: int, batch: int, work: Path):
+def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path, options):
     """The load on a fresh server (and fake provider), with a worker ingesting meanwhile. Returns
     the figures and the processes still running (the worker goes on ingesting what is left)."""
     log = work / f"{mode}.log"
@@ -260,7 +276,8 @@ def run_mode(mode: str, askers: int, seconds: float, env: dict, key: str, upload
     try:
         if mode == "fake":
             vendor_port = free_port()
-            running.append(start([sys.executable, __file__, "fake-vendor", str(vendor_port)], env, log))
+            running.append(start([sys.executable, __file__, "fake-vendor", str(vendor_port), str(options.tokens),
+                                  str(options.rate)], env, log))
             server_env.update(LLM_BACKEND="openai", LLM_MODEL="fake-model", LLM_API_KEY="unused",
                               LLM_BASE_URL=f"http://127.0.0.1:{vendor_port}/v1", LLM_MAX_RETRIES="0")
         port = free_port()
@@ -276,7 +293,8 @@ def run_mode(mode: str, askers: int, seconds: float, env: dict, key: str, upload
             warm = asyncio.run(load(base, 2, 0.1, key, 0, batch))
             if warm["errors"] or warm["answers"] < 2:
                 raise SystemExit(f"warm-up failed: {warm['errors']}; see {log}")
-            stats = asyncio.run(load(base, askers, seconds, key, uploads, batch))
+            ramp = options.ramp if options.ramp is not None else {"fake": 10.0, "default": 0.0}[mode]
+            stats = asyncio.run(load(base, askers, options.seconds, key, options.uploads, batch, ramp))
         finally:
             stop(server)
     except BaseException:
@@ -296,7 +314,7 @@ def report(mode: str, askers: int, seconds: float, stats: dict) -> None:
     print(
         f"{mode:7} {askers:4d} askers, {seconds:g} s: {stats['answers']} answers in {stats['wall_s']:.1f} s = "
         f"{stats['answers'] / stats['wall_s']:.1f} answers/s; client errors {len(errors)}{' ' + str(summary) if errors else ''}; "
-        f"refused (503) {stats['refused']}; unfinished {stats['unfinished']}\n"
+        f"refused (503) {stats['refused']}; unfinished {stats['unfinished']}; streams open at once: at most {stats['most_open']}\n"
         f"        first byte ms p50 {ms(stats['first_byte'], 50):.0f} p95 {ms(stats['first_byte'], 95):.0f}; "
         f"first token p50 {ms(stats['first_token'], 50):.0f} p95 {ms(stats['first_token'], 95):.0f}; "
         f"total p50 {ms(stats['total'], 50):.0f} p95 {ms(stats['total'], 95):.0f}",
@@ -365,6 +383,11 @@ def main() -> None:
                         help="askers per mode, in the order of --modes (default: 200 fake, 50 default)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--uploads", type=int, default=3, help="documents uploaded during each mode's run")
+    parser.add_argument("--ramp", type=float, default=None,
+                        help="askers start spread over this many seconds (default: 10 with the fake provider, "
+                             "0 on the default mode: all at once, the queue's hardest case)")
+    parser.add_argument("--tokens", type=int, default=300, help="tokens per fake-provider answer")
+    parser.add_argument("--rate", type=float, default=30.0, help="fake-provider tokens per second per stream")
     options = parser.parse_args()
     askers = options.askers or [{"fake": 200, "default": 50}[mode] for mode in options.modes]
 
@@ -375,7 +398,7 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; work folder {work}", flush=True)
     ok = True
     for batch, (mode, count) in enumerate(zip(options.modes, askers)):
-        stats, running = run_mode(mode, count, options.seconds, env, key, options.uploads, batch, work)
+        stats, running = run_mode(mode, count, env, key, batch, work, options)
         try:
             report(mode, count, options.seconds, stats)
             ok = check_corpus(timeout=180) and ok
@@ -387,6 +410,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "fake-vendor":
-        serve_fake_vendor(int(sys.argv[2]))
+        serve_fake_vendor(int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]))
     else:
         main()

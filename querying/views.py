@@ -103,7 +103,8 @@ async def query_stream(request):
     """POST /query/stream: the answer as server-sent events (see querying.services for the events).
 
     Validation, the provider's settings and retrieval are checked before the response starts, so
-    bad requests get ordinary 4xx JSON. The stream is an async generator over the provider's
+    bad requests get ordinary 4xx JSON; a full queue gets 503 with Retry-After. Only a question
+    that must wait for a retrieval thread starts its stream first (querying.admission). The stream is an async generator over the provider's
     async client: an open stream holds no thread."""
     if _csrf_refused(request):
         return JsonResponse(
