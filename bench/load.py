@@ -247,6 +247,12 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_up(url: str, timeout: float = 120) -> None:
     import httpx
 
@@ -294,7 +300,12 @@ def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path
             if warm["errors"] or warm["answers"] < 2:
                 raise SystemExit(f"warm-up failed: {warm['errors']}; see {log}")
             ramp = options.ramp if options.ramp is not None else {"fake": 10.0, "default": 0.0}[mode]
+            cpu_before = {"server": cpu_seconds(server.pid), "worker": cpu_seconds(running[-1].pid),
+                          "clients": time.process_time()}
             stats = asyncio.run(load(base, askers, options.seconds, key, options.uploads, batch, ramp))
+            stats["cpu"] = {"server": cpu_seconds(server.pid) - cpu_before["server"],
+                            "worker": cpu_seconds(running[-1].pid) - cpu_before["worker"],
+                            "clients": time.process_time() - cpu_before["clients"]}
         finally:
             stop(server)
     except BaseException:
@@ -324,7 +335,9 @@ def report(mode: str, askers: int, seconds: float, stats: dict) -> None:
         added = stats["added_ms"]
         print(f"        added latency provider->client ms over {len(added)} tokens: p50 {percentile(added, 50):.1f} "
               f"p95 {percentile(added, 95):.1f} p99 {percentile(added, 99):.1f}", flush=True)
-    print(f"        uploads during the run: {stats['uploads']}", flush=True)
+    cpu = stats["cpu"]
+    print(f"        uploads during the run: {stats['uploads']}; CPU seconds: server {cpu['server']:.1f}, "
+          f"worker {cpu['worker']:.1f}, askers {cpu['clients']:.1f}; load average now {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def check_corpus(timeout: float) -> bool:

@@ -392,8 +392,10 @@ RAGSITE_CONTEXT_TOKENS = env_int("RAGSITE_CONTEXT_TOKENS", 3000)
 # thread; the stream itself needs none).
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
 # Questions (/query and /query/stream) that may wait per web process for a retrieval thread;
-# past that a question is answered 503 with Retry-After at once (querying.admission).
-RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 64)
+# past that a question is answered 503 with Retry-After at once (querying.admission). Waiting
+# streams get heartbeats, so the bound is about how long a wait is worth it: 256 questions are
+# about 30 s of extractive answers on 2 cores.
+RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 256)
 # A `: ping` comment goes out on an answer stream after this many seconds of silence.
 RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
 
