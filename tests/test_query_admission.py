@@ -120,6 +120,17 @@ def test_a_queued_asker_gets_headers_and_heartbeats_at_once_then_its_answer(kett
     assert retrieval_gate().running == 0 and not retrieval_gate().waiting
 
 
+def test_a_queued_asker_under_wsgi_gets_its_stream_at_once_too(client, kettle, one_slot):
+    response = client.post("/query/stream", {"question": QUESTION}, content_type="application/json")
+    assert response.status_code == 200  # while every retrieval slot is still taken
+    chunks = iter(response)  # as a WSGI server reads it
+    assert next(chunks) == b": queued\n\n"
+    one_slot.release()
+    payloads, ids, _ = parse_sse(b"".join(chunks))
+    assert kinds(payloads)[-1] == "done" and "two years" in "".join(p["token"] for p in payloads if "token" in p)
+    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+
+
 @pytest.mark.parametrize("path", ["/query", "/query/stream"])
 def test_past_the_queue_a_question_is_refused_at_once_with_503_and_retry_after(client, kettle, one_slot, path):
     waiting = retrieval_gate().admit()  # the one place in the queue is taken too
