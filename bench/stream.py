@@ -286,7 +286,7 @@ def main() -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
         RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
-        SECRET_KEY="bench", RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker",
+        SECRET_KEY="bench", RAG_ALLOW_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker",
         CELERY_TASK_ALWAYS_EAGER="false", PYTHONUNBUFFERED="1",
     )
     (work / "var").mkdir()

@@ -10,6 +10,7 @@ from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
 from documents.search.errors import SearchError
 from querying import services
+from querying.admission import QueueFull, retrieval_gate
 from querying.llm.base import LLMError
 
 
@@ -59,6 +60,11 @@ def error_status_and_body(error: Exception) -> tuple[int, dict]:
     return http_status, {"error": {"code": code, "message": message, "retryable": retryable}}
 
 
+def queue_full_body(full: QueueFull) -> dict:
+    """The 503 answer (with Retry-After) when every retrieval slot is taken and the queue is full."""
+    return {"error": {"code": "busy", "message": full.message, "retryable": True}}
+
+
 def llm_error_response(error: Exception) -> Response:
     http_status, body = error_status_and_body(error)
     return Response(body, status=http_status)
@@ -86,15 +92,22 @@ class QueryApi(APIView):
     @extend_schema(request=QueryInputSerializer, responses={
         200: OutputSerializer,
         502: OpenApiResponse(ErrorSerializer, description="the answer provider refused the question"),
-        503: OpenApiResponse(ErrorSerializer, description="try again later: the provider timed out or is rate-limited, or there is no search index yet"),
+        503: OpenApiResponse(ErrorSerializer, description="try again later (Retry-After when the server is busy): the provider timed out or is rate-limited, there is no search index yet, or every retrieval slot is taken and the queue in front of them is full"),
     })
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
+            ticket = retrieval_gate().admit()
+        except QueueFull as full:
+            return Response(queue_full_body(full), status=503, headers={"Retry-After": str(full.retry_after)})
+        try:
+            ticket.wait_sync()
             plan = services.answer_prepare(**serializer.validated_data)
         except (LLMError, SearchError) as error:
             return llm_error_response(error)
+        finally:
+            ticket.release()
         answer = services.answer_generate(plan=plan)
         if answer.error is not None:
             return llm_error_response(answer.error)

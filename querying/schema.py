@@ -10,11 +10,14 @@ whose single key names the event:
 - `{"token": "..."}`: the next piece of the answer; zero or more, in order
 - `{"sources": [...]}`: the passages the answer cites, as in POST /query's `sources`
 - `{"error": {"code", "message", "retryable"}}`: only when the provider failed mid-answer
+  (`incomplete_answer` when its stream ended without its end marker)
 - `{"done": true, "timings": {...}, "usage": {...}}`: last
 
 A `: ping` comment line goes out after RAGSITE_SSE_HEARTBEAT_SECONDS of silence. Bad input, a
 missing provider setting or an unreachable index are answered before the stream starts, as
-the JSON errors of POST /query."""
+the JSON errors of POST /query; so is a full queue (503, `Retry-After`). A question that must
+wait for a retrieval thread gets its stream at once, opened by a `: queued` comment, with
+heartbeats while it waits; if retrieval then fails, the stream is an `error` event and `done`."""
 
 
 def _event(name: str, value: dict, *, optional: dict | None = None, **more: dict) -> dict:

@@ -175,11 +175,19 @@ def _error_payload(error: LLMError) -> dict:
     return {"error": {"code": error.code, "message": error.message, "retryable": error.retryable}}
 
 
-def _as_llm_error(exc: Exception, plan: AnswerPlan) -> LLMError:
-    if isinstance(exc, LLMError):
-        return exc
-    logger.exception("provider %s failed with an unexpected error", plan.mode)
-    return LLMError(f"{plan.mode} failed: {exc}", code="provider_error")
+def _as_llm_error(exc: Exception, plan: AnswerPlan, *, pieces: int) -> LLMError:
+    """The provider's failure as an LLMError, logged for operators (the client sees a 200 with an
+    error event, or a 502/503): the provider, the code and how far the answer got. The log
+    line carries the request's id (access.middleware)."""
+    if not isinstance(exc, LLMError):
+        logger.exception("provider %s failed with an unexpected error", plan.mode)
+        exc = LLMError(f"{plan.mode} failed: {exc}", code="provider_error")
+    logger.log(
+        logging.WARNING if exc.retryable else logging.ERROR,
+        "provider %s failed after %d pieces: %s (code %s, retryable %s)",
+        plan.mode, pieces, exc.message, exc.code, exc.retryable,
+    )
+    return exc
 
 
 def answer_generate(*, plan: AnswerPlan) -> Answer:
@@ -194,7 +202,7 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
         try:
             text = plan.provider.generate(plan.prompt, usage)
         except Exception as exc:
-            error = _as_llm_error(exc, plan)
+            error = _as_llm_error(exc, plan, pieces=0)
     timings, usage = _finish(plan, usage, text, generate_started, None)
     return Answer(
         answer=text,
@@ -228,7 +236,7 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
                 pieces.append(piece)
                 yield {"token": piece}
     except Exception as exc:
-        error = _as_llm_error(exc, plan)
+        error = _as_llm_error(exc, plan, pieces=len(pieces))
     finally:
         await stream.aclose()
     text = "".join(pieces)

@@ -1,13 +1,15 @@
 import asyncio
 import logging
 import threading
+import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import AsyncGenerator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -16,9 +18,10 @@ from django.views.decorators.http import require_POST
 from access.rest import drf_admit
 from documents.search.errors import SearchError
 from querying import services
-from querying.api import QueryApi, QueryInputSerializer, error_status_and_body
+from querying.admission import QueueFull, Ticket, retrieval_gate
+from querying.api import QueryApi, QueryInputSerializer, error_status_and_body, queue_full_body
 from querying.llm.base import LLMError
-from querying.sse import EventFormatter, abatches_with_heartbeat
+from querying.sse import EventFormatter, abatches_with_heartbeat, sse_comment
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +103,8 @@ async def query_stream(request):
     """POST /query/stream: the answer as server-sent events (see querying.services for the events).
 
     Validation, the provider's settings and retrieval are checked before the response starts, so
-    bad requests get ordinary 4xx JSON. The stream is an async generator over the provider's
+    bad requests get ordinary 4xx JSON; a full queue gets 503 with Retry-After. Only a question
+    that must wait for a retrieval thread starts its stream first (querying.admission). The stream is an async generator over the provider's
     async client: an open stream holds no thread."""
     if _csrf_refused(request):
         return JsonResponse(
@@ -116,17 +120,58 @@ async def query_stream(request):
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)
     try:
-        plan = await _prepare(serializer.validated_data)
-    except (LLMError, SearchError) as error:
-        http_status, body = error_status_and_body(error)
-        return JsonResponse(body, status=http_status)
+        ticket = retrieval_gate().admit()
+    except QueueFull as full:
+        return JsonResponse(queue_full_body(full), status=503, headers={"Retry-After": str(full.retry_after)})
+    if ticket.queued:
+        # Every retrieval thread is busy: the stream starts now, so the client hears at once
+        # that it is waiting (and heartbeats while it waits) instead of nothing until it gives up.
+        events = _answer_when_admitted(ticket, serializer.validated_data)
+        weakref.finalize(events, ticket.release)  # a body never read (the client left at once)
+    else:
+        try:
+            plan = await _prepare(serializer.validated_data)
+        except (LLMError, SearchError) as error:
+            http_status, body = error_status_and_body(error)
+            return JsonResponse(body, status=http_status)
+        finally:
+            ticket.release()
+        events = services.answer_events(plan=plan)
 
     formatter = EventFormatter()
-    batches = abatches_with_heartbeat(services.answer_events(plan=plan), settings.RAGSITE_SSE_HEARTBEAT_SECONDS)
+    batches = abatches_with_heartbeat(events, settings.RAGSITE_SSE_HEARTBEAT_SECONDS)
 
     async def body():
+        if ticket.queued:
+            yield sse_comment("queued")
         async with aclosing(batches):  # closing the body closes the provider's stream
             async for batch in batches:
                 yield b"".join(formatter(item) for item in batch)
 
     return EventStreamResponse(body())
+
+
+async def _answer_when_admitted(ticket: Ticket, options: dict) -> AsyncGenerator[dict, None]:
+    """The answer's events for a question that waited for a retrieval slot. The response has
+    started, so a failure to retrieve is an `error` event, then `done`."""
+    waited_from = time.perf_counter()
+    failure = plan = None
+    try:
+        await ticket.wait()
+        plan = await _prepare(options)
+    except (LLMError, SearchError) as error:
+        failure = error_status_and_body(error)[1]
+    except (OperationalError, InterfaceError) as error:
+        failure = {"error": {"code": "database_unavailable", "message": f"the database cannot be reached: {error}", "retryable": True}}
+    finally:
+        ticket.release()
+    queued_ms = round((time.perf_counter() - waited_from) * 1000, 2)
+    if failure is not None:
+        logger.warning("question failed after waiting %.0f ms for retrieval: %s", queued_ms, failure["error"]["message"])
+        yield failure
+        yield {"done": True, "timings": {"queued": queued_ms}, "usage": {}}
+        return
+    plan.timings["queued"] = round(queued_ms - plan.timings["retrieval"], 2)
+    async with aclosing(services.answer_events(plan=plan)) as events:
+        async for item in events:
+            yield item

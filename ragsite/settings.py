@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "access.middleware.RequestIdMiddleware",  # first: every answer carries X-Request-ID
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -110,6 +111,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "access.middleware.DatabaseUnavailableMiddleware",  # a view that finds the database down: 503
 ]
 
 ROOT_URLCONF = "ragsite.urls"
@@ -180,8 +182,10 @@ RAGSITE_INGEST_PAGE_BATCH = env_int("RAGSITE_INGEST_PAGE_BATCH", 16)
 # Chunks embedded and stored together: bigger calls sort by length and pad less.
 RAGSITE_EMBED_BATCH_CHUNKS = env_int("RAGSITE_EMBED_BATCH_CHUNKS", 128)
 # A document 'processing' whose heartbeat is this old belongs to a dead worker and is taken over.
-# A live run beats every sixth of it (at most every 10 s), whatever step it is in.
-RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 60)
+# A live run beats every sixth of it (at most every 10 s), whatever step it is in. With the
+# sweep below, a live worker takes over a killed one's document within 45 s (redelivery by the
+# broker would wait for Redis's visibility timeout: an hour).
+RAGSITE_STALE_AFTER_SECONDS = env_int("RAGSITE_STALE_AFTER_SECONDS", 30)
 # A document that takes longer to ingest fails with the reason, instead of holding its worker
 # (the 1,158-page Octave manual takes about 10 minutes on 2 cores).
 RAGSITE_INGEST_SECONDS = env_int("RAGSITE_INGEST_SECONDS", 3600)
@@ -256,7 +260,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     "documents-requeue-stale": {
         "task": "documents.tasks.documents_requeue_stale_task",
-        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 30),
+        "schedule": env_int("RAGSITE_SWEEP_SECONDS", 15),
     },
 }
 
@@ -337,12 +341,15 @@ SPECTACULAR_SETTINGS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Each line says which request wrote it (X-Request-ID; "-" outside requests).
+    "filters": {"request_id": {"()": "access.middleware.RequestIdLogFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "documents": {"level": env_str("LOG_LEVEL", "INFO")},
         "querying": {"level": env_str("LOG_LEVEL", "INFO")},
+        "access": {"level": env_str("LOG_LEVEL", "INFO")},
         "celery": {"level": "INFO"},
     },
 }
@@ -381,8 +388,14 @@ else:
     }
 # How many tokens of retrieved passages (plus the rules and the question) the prompt may hold.
 RAGSITE_CONTEXT_TOKENS = env_int("RAGSITE_CONTEXT_TOKENS", 3000)
-# Threads per web process that run retrieval for /query/stream (the stream itself needs none).
+# Retrievals that run at once per web process, /query and /query/stream together (each in a
+# thread; the stream itself needs none).
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
+# Questions (/query and /query/stream) that may wait per web process for a retrieval thread;
+# past that a question is answered 503 with Retry-After at once (querying.admission). Waiting
+# streams get heartbeats, so the bound is about how long a wait is worth it: 256 questions are
+# about 30 s of extractive answers on 2 cores.
+RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 256)
 # A `: ping` comment goes out on an answer stream after this many seconds of silence.
 RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
 
@@ -441,5 +454,5 @@ RAGSITE_SEARCH_REBUILD_WAIT_SECONDS = env_int("RAGSITE_SEARCH_REBUILD_WAIT_SECON
 # Picks up rebuild requests whose message was lost (broker down) or whose builder died.
 CELERY_BEAT_SCHEDULE["search-index-rebuild-pending"] = {
     "task": "documents.search.tasks.index_rebuild_task",
-    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 30),
+    "schedule": env_int("RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS", 15),
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,7 +33,13 @@ class Script:
     stall_after: int | None = None  # go silent after this many tokens...
     stall_seconds: float = 5.0  # ...for this long
     status: int | None = None  # answer this HTTP error status instead of a stream
+    end_after: int | None = None  # after this many tokens, close the stream cleanly without the end marker
+    drop_after: int | None = None  # after this many tokens, reset the connection (a crash, a cut cable)
     stamp: bool = False
+
+
+class _Dropped(Exception):
+    """The script says: reset the connection now."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -60,10 +67,26 @@ class _Handler(BaseHTTPRequestHandler):
                 self._anthropic(script, body)
             else:
                 self._openai(script, body)
+        except _Dropped:
+            self._reset_connection()
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             vendor.disconnected.set()
         else:
             vendor.completed.set()
+
+    def _reset_connection(self):
+        """Close with a TCP reset, as a crashed server or a cut connection does: the client's
+        next read fails instead of seeing an ordinary end of the body."""
+        time.sleep(0.2)  # let the client read what was sent: a reset discards unread data
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def _cut(self, script, sent: int) -> bool:
+        """Whether the stream stops here: True to end it cleanly without the end marker; raises
+        _Dropped to reset the connection."""
+        if script.drop_after is not None and sent == script.drop_after:
+            raise _Dropped()
+        return script.end_after is not None and sent == script.end_after
 
     def _status_error(self, script):
         if self.server.vendor.wire == "anthropic":
@@ -116,6 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
                 error = {"message": script.error_message, "type": script.error_type, "code": None}
                 self._send(f"data: {json.dumps({'error': error})}\n\n")
                 return
+            if self._cut(script, sent):
+                return
             self._pace(script, sent)
             if script.empty_deltas and sent % 2:
                 chunk({"content": None})
@@ -146,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
         for sent, token in enumerate(script.tokens):
             if script.error_after is not None and sent == script.error_after:
                 event("error", {"type": "error", "error": {"type": script.error_type, "message": script.error_message}})
+                return
+            if self._cut(script, sent):
                 return
             self._pace(script, sent)
             if script.empty_deltas and sent % 2:

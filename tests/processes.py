@@ -142,3 +142,44 @@ def require_production_services(redis_url: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return redis_url
+
+
+class RedisServer:
+    """A throw-away redis-server of a test's own, on a free port: stopping it is a broker that
+    really goes down, without touching the Redis other tests share."""
+
+    def __init__(self, folder: Path):
+        import shutil
+
+        self.binary = shutil.which("redis-server")
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import redis
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", str(self.folder)]
+        with (self.folder / "redis.log").open("ab") as out:
+            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: _pings(redis.Redis(port=self.port, socket_connect_timeout=0.5)), timeout=10, what="redis-server")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, sig=signal.SIGKILL)  # as a crash: nothing saved, connections cut
+            self.proc = None
+
+
+def _pings(client) -> bool:
+    import redis
+
+    try:
+        return client.ping()
+    except redis.RedisError:
+        return False

@@ -166,3 +166,41 @@ def test_cancelling_the_async_stream_closes_the_upstream_connection(vendor_name)
         assert vendor.tokens_sent < 50
     finally:
         vendor.stop()
+
+
+def test_a_stream_that_closes_without_its_end_marker_is_not_a_complete_answer(vendor_name):
+    """OpenAI's finish_reason and [DONE], Anthropic's message_stop: without them the answer may be
+    cut short (a proxy timing out, a vendor crashing between two chunks)."""
+    vendor, provider = make(vendor_name, Script(tokens=["The", " warranty", " is", " two"], end_after=2))
+    received = []
+    try:
+        with pytest.raises(LLMError) as caught:
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
+    finally:
+        vendor.stop()
+    assert received == ["The", " warranty"]
+    assert (caught.value.code, caught.value.retryable) == ("incomplete_answer", True)
+    assert "without its end marker" in caught.value.message
+
+
+def test_a_connection_reset_mid_answer_says_the_connection_was_lost(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=["The", " warranty", " is", " two"], drop_after=2))
+    received = []
+    try:
+        with pytest.raises(LLMError) as caught:
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
+    finally:
+        vendor.stop()
+    assert received == ["The", " warranty"]
+    assert (caught.value.code, caught.value.retryable) == ("connection_error", True)
+    assert caught.value.message.startswith(f"lost the connection to {vendor_name}")
+    assert "cannot reach" not in caught.value.message
+
+
+def test_a_vendor_that_refuses_connections_cannot_be_reached(vendor_name):
+    vendor, provider = make(vendor_name, Script())
+    vendor.stop()  # nothing listens on its port any more: the connection is refused
+    with pytest.raises(LLMError) as caught:
+        asyncio.run(collect(provider.stream(prompt(), {})))
+    assert (caught.value.code, caught.value.retryable) == ("connection_error", True)
+    assert caught.value.message.startswith(f"cannot reach {vendor_name}")

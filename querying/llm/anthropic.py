@@ -11,8 +11,10 @@ from querying.llm.base import (
     Prompt,
     Usage,
     VendorProvider,
+    connection_error,
     error_for_status,
     error_for_transport,
+    incomplete_answer,
 )
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
@@ -45,11 +47,11 @@ class AnthropicProvider(VendorProvider):
         usage["input_tokens"] = snapshot.usage.input_tokens
         usage["output_tokens"] = snapshot.usage.output_tokens
 
-    def _error(self, exc: Exception) -> LLMError:
+    def _error(self, exc: Exception, *, mid_answer: bool = False) -> LLMError:
         if isinstance(exc, anthropic.APITimeoutError):
             return LLMError(f"anthropic did not answer within {self.timeout:g} s", retryable=True, code="timeout")
-        if isinstance(exc, anthropic.APIConnectionError):
-            return LLMError(f"cannot reach anthropic: {exc}", retryable=True, code="connection_error")
+        if isinstance(exc, anthropic.APIConnectionError):  # the SDK wraps a read that failed mid-stream too
+            return connection_error("anthropic", exc.__cause__ or exc, mid_answer=mid_answer)
         if isinstance(exc, anthropic.APIStatusError):
             body = exc.body if isinstance(exc.body, dict) else {}
             detail = body.get("error") if isinstance(body.get("error"), dict) else {}
@@ -59,20 +61,26 @@ class AnthropicProvider(VendorProvider):
                 code = "provider_unavailable" if retryable else "provider_error"
                 return LLMError(f"anthropic stopped mid-answer: {message}", retryable=retryable, code=code)
             return error_for_status(exc.status_code, f"anthropic refused the request ({exc.status_code}): {message}")
-        transport = error_for_transport(exc, "anthropic")
+        transport = error_for_transport(exc, "anthropic", mid_answer=mid_answer)
         if transport is not None:
             return transport
         return LLMError(f"anthropic failed: {exc}", code="provider_error")
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
+        started = finished = False
         try:
             # Leaving the block, also by a reader that stops early, closes the HTTP response.
             async with self._async_client().messages.stream(**self._request(prompt)) as stream:
-                async for text in stream.text_stream:
-                    if text:
-                        yield text
+                async for event in stream:  # text_stream's events, and message_stop: the answer's end
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
+                        started = True
+                        yield event.delta.text
+                    elif event.type == "message_stop":
+                        finished = True
                 self._record_usage(stream, usage)
         except LLMError:
             raise
         except Exception as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, mid_answer=started) from exc
+        if not finished:
+            raise incomplete_answer("anthropic")

@@ -85,15 +85,33 @@ def error_for_status(status: int | None, message: str) -> LLMError:
     return LLMError(message, retryable=retryable, code=code)
 
 
-def error_for_transport(exc: BaseException, provider: str) -> LLMError | None:
+def error_for_transport(exc: BaseException, provider: str, *, mid_answer: bool = False) -> LLMError | None:
     """An LLMError for a network failure that an SDK let through unwrapped, recognised by the
     exception's class names (so this module imports no HTTP library); None if it is not one."""
     names = {cls.__name__ for cls in type(exc).__mro__}
     if any("Timeout" in name for name in names):
         return LLMError(f"{provider} did not answer in time", retryable=True, code="timeout")
     if names & {"ConnectError", "NetworkError", "ReadError", "RemoteProtocolError", "TransportError"}:
-        return LLMError(f"lost the connection to {provider}: {exc}", retryable=True, code="connection_error")
+        return connection_error(provider, exc, mid_answer=mid_answer)
     return None
+
+
+def incomplete_answer(provider: str) -> LLMError:
+    """The stream ended (the connection closed) before the vendor's end marker: what came may be
+    only the start of the answer, so it is not passed off as a complete one."""
+    return LLMError(
+        f"{provider} stopped before the end of its answer (the stream closed without its end marker)",
+        retryable=True,
+        code="incomplete_answer",
+    )
+
+
+def connection_error(provider: str, exc: BaseException, *, mid_answer: bool) -> LLMError:
+    """A network failure: before any output the provider could not be reached; after some, the
+    connection to it was lost."""
+    if mid_answer:
+        return LLMError(f"lost the connection to {provider} mid-answer: {exc}", retryable=True, code="connection_error")
+    return LLMError(f"cannot reach {provider}: {exc}", retryable=True, code="connection_error")
 
 
 class LLMProvider:

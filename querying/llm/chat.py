@@ -10,8 +10,10 @@ from querying.llm.base import (
     Prompt,
     Usage,
     VendorProvider,
+    connection_error,
     error_for_status,
     error_for_transport,
+    incomplete_answer,
 )
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
@@ -54,12 +56,18 @@ class ChatCompletionsProvider(VendorProvider):
             return ""
         return chunk.choices[0].delta.content or ""
 
-    def _error(self, exc: Exception) -> LLMError:
+    @staticmethod
+    def _finished(chunk) -> bool:
+        """Whether the chunk carries a finish_reason: the answer's end, sent just before [DONE]
+        (which the SDK reads but does not pass on)."""
+        return any(choice.finish_reason for choice in chunk.choices or ())
+
+    def _error(self, exc: Exception, *, mid_answer: bool = False) -> LLMError:
         sdk, vendor = self.sdk, self.vendor
         if isinstance(exc, sdk.APITimeoutError):
             return LLMError(f"{vendor} did not answer within {self.timeout:g} s", retryable=True, code="timeout")
-        if isinstance(exc, sdk.APIConnectionError):
-            return LLMError(f"cannot reach {vendor}: {exc}", retryable=True, code="connection_error")
+        if isinstance(exc, sdk.APIConnectionError):  # the SDK wraps a read that failed mid-stream too
+            return connection_error(vendor, exc.__cause__ or exc, mid_answer=mid_answer)
         if isinstance(exc, sdk.APIStatusError):
             return error_for_status(exc.status_code, f"{vendor} refused the request ({exc.status_code}): {exc.message}")
         if isinstance(exc, sdk.APIError):  # an error event inside a stream that had started
@@ -70,24 +78,29 @@ class ChatCompletionsProvider(VendorProvider):
                 retryable=kind in RETRYABLE_STREAM_ERRORS,
                 code="provider_unavailable" if kind in RETRYABLE_STREAM_ERRORS else "provider_error",
             )
-        transport = error_for_transport(exc, vendor)
+        transport = error_for_transport(exc, vendor, mid_answer=mid_answer)
         if transport is not None:
             return transport
         return LLMError(f"{vendor} failed: {exc}", code="provider_error")
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         response = None
+        started = finished = False
         try:
             response = await self._async_client().chat.completions.create(**self._request(prompt))
             async for chunk in response:
                 self._record_usage(chunk, usage)
+                finished = finished or self._finished(chunk)
                 text = self._text(chunk)
                 if text:
+                    started = True
                     yield text
         except LLMError:
             raise
         except Exception as exc:
-            raise self._error(exc) from exc
+            raise self._error(exc, mid_answer=started) from exc
         finally:
             if response is not None:
                 await response.close()  # a reader that stops early must not leave the model writing
+        if not finished:
+            raise incomplete_answer(self.vendor)

@@ -1,0 +1,96 @@
+"""What every request goes through: an id that ties its log lines together, and a JSON 503 (not
+a 500 with a traceback) while the database cannot be reached."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
+
+logger = logging.getLogger("access.requests")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+# A client's (or a proxy's) own id is kept when it is short and plain: it lands in log lines.
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# The id of the request this code runs for; "-" outside any request (a worker, a command).
+# Tasks and threads started for a request (the answer stream, asyncio.to_thread) copy it.
+current_request_id: ContextVar[str] = ContextVar("current_request_id", default="-")
+
+DATABASE_RETRY_AFTER_SECONDS = 5
+
+
+def request_id_from(value: str | None) -> str:
+    """The client's X-Request-ID if it is a sane one, else a new random id."""
+    if value and _SANE_ID.fullmatch(value):
+        return value
+    return uuid.uuid4().hex
+
+
+class RequestIdLogFilter(logging.Filter):
+    """Puts the current request's id on every record as `request_id` (LOGGING's handlers use it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Takes the request's X-Request-ID (or makes one), answers with it, and sets it for the log
+    lines written while the request runs, its answer stream included. Not reset at the end: a
+    streamed body is read after this returns, and each request sets its own. Sync and async
+    alike, without a hop to a thread (it is on the path of every answer stream)."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        self._start(request)
+        return self._finish(request, self.get_response(request))
+
+    async def _acall(self, request):
+        self._start(request)
+        return self._finish(request, await self.get_response(request))
+
+    @staticmethod
+    def _start(request) -> None:
+        request.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
+        current_request_id.set(request.request_id)
+
+    @staticmethod
+    def _finish(request, response):
+        response[REQUEST_ID_HEADER] = request.request_id
+        return response
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    message = "The database cannot be reached right now; try again in a few seconds."
+    if request.path.startswith(("/api/", "/query")):
+        response = JsonResponse({"detail": message, "code": "database_unavailable"}, status=503)
+    else:
+        response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """A view that fails because the database is down or restarting answers 503 with Retry-After.
+    Django drops a broken connection at the end of the request, so the next one reconnects: the
+    app recovers by itself once the database is back."""
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
+        return database_unavailable_response(request)

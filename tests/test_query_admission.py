@@ -1,0 +1,223 @@
+"""Questions under load: at most RAGSITE_RETRIEVAL_THREADS retrievals at once, a bounded queue
+in front of them whose askers hear at once that they wait, and 503 with Retry-After past it; and
+the request id that ties a question's log lines together."""
+
+import asyncio
+import logging
+import threading
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.test import AsyncClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from access.middleware import RequestIdLogFilter
+from querying.admission import QueueFull, RetrievalGate, retrieval_gate
+from tests.fake_vendors import Script
+from tests.test_query_endpoints import (  # noqa: F401  (fixtures)
+    QUESTION,
+    _answer_settings,
+    fake_openai,
+    kettle,
+    kinds,
+    parse_sse,
+    stream_wsgi,
+)
+
+# --- the gate (pure) ------------------------------------------------------------------------------
+
+
+@given(
+    slots=st.integers(1, 4),
+    queue_max=st.integers(0, 4),
+    steps=st.lists(st.one_of(st.just("admit"), st.integers(0, 20)), max_size=40),
+)
+def test_the_gate_grants_at_most_its_slots_in_order_and_bounds_its_queue(slots, queue_max, steps):
+    """Any sequence of arrivals and releases (of granted or still waiting tickets): never more
+    than `slots` granted, never more than `queue_max` waiting, slots handed on first come first
+    served, and a refusal only when the queue is full."""
+    gate = RetrievalGate(slots, queue_max)
+    admitted = []  # in arrival order
+    for step in steps:
+        live = [t for t in admitted if t.state != "released"]
+        if step == "admit":
+            full = len([t for t in live if t.state == "waiting"]) >= queue_max and len(live) >= slots
+            try:
+                admitted.append(gate.admit())
+                assert not full
+            except QueueFull:
+                assert full
+        elif live:
+            live[step % len(live)].release()
+        live = [t for t in admitted if t.state != "released"]
+        granted = [t for t in live if t.state == "granted"]
+        waiting = [t for t in live if t.state == "waiting"]
+        assert len(granted) == min(slots, len(live)) and len(waiting) <= queue_max
+        assert gate.running == len(granted) and list(gate.waiting) == waiting
+        # first come, first served: everyone granted arrived before everyone still waiting
+        if granted and waiting:
+            assert max(admitted.index(t) for t in granted) < min(admitted.index(t) for t in waiting)
+
+
+def test_a_waiting_ticket_wakes_an_event_loop_when_another_thread_releases_the_slot():
+    gate = RetrievalGate(1, 1)
+    holder = gate.admit()
+
+    async def wait_for_slot():
+        ticket = gate.admit()
+        assert ticket.queued and ticket.state == "waiting"
+        threading.Timer(0.1, holder.release).start()
+        await asyncio.wait_for(ticket.wait(), 5)
+        return ticket
+
+    ticket = asyncio.run(wait_for_slot())
+    assert ticket.state == "granted"
+    ticket.release()
+    assert gate.running == 0
+
+
+# --- the endpoints ---------------------------------------------------------------------------------
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def one_slot(settings):
+    """One retrieval slot, one place in the queue; the slot is taken (as by a slow question)
+    until the test releases it."""
+    settings.RAGSITE_RETRIEVAL_THREADS = 1
+    settings.RAGSITE_QUERY_QUEUE_MAX = 1
+    settings.RAGSITE_SSE_HEARTBEAT_SECONDS = 0.1
+    holder = retrieval_gate().admit()
+    assert holder.state == "granted"
+    yield holder
+    holder.release()
+
+
+def test_a_queued_asker_gets_headers_and_heartbeats_at_once_then_its_answer(kettle, one_slot):
+    async def run():
+        response = await asyncio.wait_for(
+            AsyncClient().post("/query/stream", {"question": QUESTION}, content_type="application/json"), 5
+        )
+        # The view answered while every retrieval slot was still taken.
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/event-stream")
+        chunks = aiter(response.streaming_content)
+        first = await asyncio.wait_for(anext(chunks), 2)
+        beats = [await asyncio.wait_for(anext(chunks), 2) for _ in range(3)]
+        one_slot.release()  # the slow question ends: this one retrieves and answers
+        rest = [chunk async for chunk in chunks]
+        return first, beats, b"".join([first, *beats, *rest])
+
+    first, beats, raw = async_to_sync(run)()
+    assert first == b": queued\n\n"
+    assert beats == [b": ping\n\n"] * 3
+    payloads, ids, _ = parse_sse(raw)
+    assert ids == list(range(1, len(ids) + 1))
+    assert kinds(payloads)[0] == "meta" and kinds(payloads)[-2:] == ["sources", "done"]
+    assert "two years" in "".join(p["token"] for p in payloads if "token" in p)
+    assert payloads[-1]["timings"]["queued"] >= 0
+    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+
+
+def test_a_queued_asker_under_wsgi_gets_its_stream_at_once_too(client, kettle, one_slot):
+    response = client.post("/query/stream", {"question": QUESTION}, content_type="application/json")
+    assert response.status_code == 200  # while every retrieval slot is still taken
+    chunks = iter(response)  # as a WSGI server reads it
+    assert next(chunks) == b": queued\n\n"
+    one_slot.release()
+    payloads, ids, _ = parse_sse(b"".join(chunks))
+    assert kinds(payloads)[-1] == "done" and "two years" in "".join(p["token"] for p in payloads if "token" in p)
+    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+
+
+@pytest.mark.parametrize("path", ["/query", "/query/stream"])
+def test_past_the_queue_a_question_is_refused_at_once_with_503_and_retry_after(client, kettle, one_slot, path):
+    waiting = retrieval_gate().admit()  # the one place in the queue is taken too
+    try:
+        response = client.post(path, {"question": QUESTION}, content_type="application/json")
+    finally:
+        waiting.release()
+    assert response.status_code == 503 and response["Content-Type"] == "application/json"
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"]["code"] == "busy" and response.json()["error"]["retryable"] is True
+    # Bad input is still a 400, whatever the queue.
+    assert client.post(path, {"question": ""}, content_type="application/json").status_code == 400
+
+
+def test_a_queued_question_whose_retrieval_fails_gets_an_error_event_then_done(kettle, one_slot, settings):
+    # A provider that cannot be built: answer_prepare raises LLMError, after the stream started.
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.anthropic.AnthropicProvider", "OPTIONS": {"model": ""}}
+
+    async def run():
+        response = await AsyncClient().post("/query/stream", {"question": QUESTION}, content_type="application/json")
+        assert response.status_code == 200
+        chunks = aiter(response.streaming_content)
+        assert await anext(chunks) == b": queued\n\n"
+        one_slot.release()
+        return b"".join([chunk async for chunk in chunks])
+
+    payloads, ids, _ = parse_sse(async_to_sync(run)())
+    assert kinds(payloads) == ["error", "done"] and ids == [1, 2]
+    assert payloads[0]["error"]["code"] == "not_configured"
+    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+
+
+def test_a_queued_asker_that_leaves_gives_its_place_back(kettle, one_slot):
+    async def run():
+        response = await AsyncClient().post("/query/stream", {"question": QUESTION}, content_type="application/json")
+        chunks = response.streaming_content
+        assert await anext(chunks) == b": queued\n\n"
+        assert len(retrieval_gate().waiting) == 1
+        await chunks.aclose()  # the client went away while it waited
+
+    async_to_sync(run)()
+    assert not retrieval_gate().waiting
+
+
+# --- request ids ---------------------------------------------------------------------------------
+
+
+def test_every_answer_carries_a_request_id_and_keeps_a_sane_one_from_the_client(client):
+    made = client.get("/api/schema/")
+    assert len(made["X-Request-ID"]) == 32
+    assert client.get("/api/schema/")["X-Request-ID"] != made["X-Request-ID"]
+    assert client.get("/api/schema/", HTTP_X_REQUEST_ID="lb-7f3a.12")["X-Request-ID"] == "lb-7f3a.12"
+    for insane in ("a b", "x" * 200, "<script>", "id\u00e9"):
+        assert client.get("/api/schema/", HTTP_X_REQUEST_ID=insane)["X-Request-ID"] != insane
+
+
+@pytest.mark.parametrize("server", ["wsgi", "asgi"])
+@pytest.mark.parametrize(
+    "script,code",
+    [
+        (Script(tokens=["Two", " years", " more"], error_after=2, error_message="model overloaded"), "provider_unavailable"),
+        (Script(tokens=["Two", " years", " more"], end_after=2), "incomplete_answer"),
+        (Script(tokens=["Two", " years", " more"], drop_after=2), "connection_error"),
+        (Script(status=429, error_message="slow down"), "rate_limited"),
+    ],
+)
+def test_a_provider_failure_mid_stream_is_an_error_event_for_the_client_and_a_log_line_with_the_request_id(
+    client, kettle, fake_openai, caplog, server, script, code
+):
+    fake_openai.script = script
+    caplog.handler.addFilter(RequestIdLogFilter())  # as LOGGING's console handler has it
+    caplog.set_level(logging.WARNING, logger="querying")
+    body, request_id = {"question": QUESTION}, f"ask-{server}-{code}"
+    if server == "wsgi":
+        response, (payloads, _, _) = stream_wsgi(client, body, HTTP_X_REQUEST_ID=request_id)
+    else:
+
+        async def run():
+            response = await AsyncClient().post("/query/stream", body, content_type="application/json", headers={"X-Request-ID": request_id})
+            return response, b"".join([chunk async for chunk in response.streaming_content])
+
+        response, raw = async_to_sync(run)()
+        payloads, _, _ = parse_sse(raw)
+    assert response["X-Request-ID"] == request_id
+    assert kinds(payloads)[-3:] == ["sources", "error", "done"]
+    assert payloads[-2]["error"]["code"] == code
+    failures = [r for r in caplog.records if r.name == "querying.services" and "failed" in r.getMessage()]
+    assert len(failures) == 1, caplog.text
+    assert failures[0].levelno == logging.WARNING and failures[0].request_id == request_id
+    assert "openai-compatible:fake-model" in failures[0].getMessage() and code in failures[0].getMessage()
