@@ -1,5 +1,6 @@
-"""What every request goes through: an id that ties its log lines together, and a JSON 503 (not
-a 500 with a traceback) while the database cannot be reached."""
+"""What every request goes through: an id that ties its log lines together, a JSON 503 (not
+a 500 with a traceback) while the database cannot be reached, and static files served without
+a thread hop for the requests that are not for one."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import re
 import uuid
 from contextvars import ContextVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings as django_settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
+from whitenoise.middleware import WhiteNoiseMiddleware
 
 logger = logging.getLogger("access.requests")
 
@@ -94,3 +97,32 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
             return None
         logger.warning("database unavailable for %s %s: %s", request.method, request.path, exception)
         return database_unavailable_response(request)
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, async-capable. WhiteNoise's own middleware is sync-only, so under ASGI Django
+    ran it, and every middleware and view after it, behind a thread of the request's own that
+    stayed parked until the view returned (for a question: until retrieval was done). Here a
+    request that is not for a static file passes on the event loop; only serving a file (reading
+    from disk) goes to a thread."""
+
+    sync_capable = async_capable = True
+
+    def __init__(self, get_response=None, settings=django_settings):
+        super().__init__(get_response, settings)
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request):
+        if self.autorefresh:  # DEBUG: looks on disk, so not on the event loop
+            static_file = await sync_to_async(self.find_file, thread_sensitive=False)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is not None:
+            return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
+        return await self.get_response(request)

@@ -221,3 +221,34 @@ def test_a_provider_failure_mid_stream_is_an_error_event_for_the_client_and_a_lo
     assert len(failures) == 1, caplog.text
     assert failures[0].levelno == logging.WARNING and failures[0].request_id == request_id
     assert "openai-compatible:fake-model" in failures[0].getMessage() and code in failures[0].getMessage()
+
+
+def test_under_asgi_no_request_waits_behind_a_thread_of_its_own_before_the_view(caplog, settings):
+    """A sync-only middleware makes Django run it, and every middleware and view after it, behind
+    a thread each request holds until its view returns (for a question: until retrieval is done).
+    Django says so in a debug line when it loads the chain with DEBUG on; WhiteNoise's own
+    middleware did."""
+    from django.core.handlers.asgi import ASGIHandler
+
+    settings.DEBUG = True
+    with caplog.at_level(logging.DEBUG, logger="django.request"):
+        ASGIHandler()
+    adapted = [record.getMessage() for record in caplog.records if "adapted for middleware" in record.getMessage()]
+    assert adapted == []
+
+
+@pytest.mark.django_db
+def test_static_files_are_still_served_under_asgi():
+    from django.conf import settings
+
+    client = AsyncClient()
+    response = async_to_sync(client.get)("/static/querying/ask.js")
+    assert response.status_code == 200
+    body = b"".join(async_to_sync(_read)(response))
+    assert body == (settings.BASE_DIR / "querying/static/querying/ask.js").read_bytes()
+    assert response["Content-Type"].startswith("text/javascript")
+    assert async_to_sync(client.get)("/static/querying/no-such-file.js").status_code == 404
+
+
+async def _read(response):
+    return [chunk async for chunk in response] if response.is_async else list(response)
