@@ -15,8 +15,8 @@ from django.views.decorators.http import require_POST
 
 from access.rest import drf_admit
 from documents.search.errors import SearchError
-from querying import services
-from querying.api import QueryApi, QueryInputSerializer, error_status_and_body
+from querying import conversations, services
+from querying.api import CONVERSATION_NOT_FOUND, QueryApi, QueryInputSerializer, error_status_and_body
 from querying.llm.base import LLMError
 from querying.sse import EventFormatter, abatches_with_heartbeat
 
@@ -115,11 +115,14 @@ async def query_stream(request):
     serializer = QueryInputSerializer(data=payload)
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)
+    owner = await sync_to_async(conversations.conversation_owner)(request)  # reads the session
     try:
-        plan = await _prepare(serializer.validated_data)
+        plan = await _prepare({**serializer.validated_data, "owner": owner})
     except (LLMError, SearchError) as error:
         http_status, body = error_status_and_body(error)
         return JsonResponse(body, status=http_status)
+    except conversations.ConversationNotFound:
+        return JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
 
     formatter = EventFormatter()
     batches = abatches_with_heartbeat(services.answer_events(plan=plan), settings.RAGSITE_SSE_HEARTBEAT_SECONDS)

@@ -72,7 +72,7 @@ def test_a_real_local_model_streams_an_answer_with_sources(llama_server, kettle,
                     "timeout": 60, "max_retries": 0},
     }
     _, (payloads, ids, _) = stream_asgi({"question": QUESTION, "top_k": 2})
-    assert payloads[0]["meta"]["mode"] == "openai-compatible:local"
+    assert payloads[1]["meta"]["mode"] == "openai-compatible:local"
     assert not any("error" in p for p in payloads), payloads
     tokens = [p["token"] for p in payloads if "token" in p]
     answer = "".join(tokens)
