@@ -79,7 +79,12 @@ def conversation_owner(request) -> Owner:
 
 def conversation_list(*, owner: Owner) -> QuerySet[Conversation]:
     """The owner's conversations, most recently used first, each with `message_count`."""
-    return Conversation.objects.filter(**owner.filter()).annotate(message_count=Count("messages"))
+    # Explicitly ordered: Django leaves Meta.ordering out of a query with an aggregate.
+    return (
+        Conversation.objects.filter(**owner.filter())
+        .annotate(message_count=Count("messages"))
+        .order_by("-updated_at", "-pk")
+    )
 
 
 def conversation_get(*, owner: Owner, conversation_id: int) -> Conversation:
