@@ -170,15 +170,15 @@ class SearchQuery:
     rewritten_by: str  # "" (the question as asked), "heuristic" or the model's name
 
 
-def query_rewrite(*, question: str, turns: list[Turn], provider: LLMProvider) -> SearchQuery:
+def query_rewrite(*, question: str, turns: list[Turn], provider: LLMProvider, use_model: bool = True) -> SearchQuery:
     """The standalone query for a question after `turns` (oldest first). Every question of a
     conversation after its first goes through here. A language model provider is asked to
     rewrite it (`query_rewrite_llm`); the extractive mode, and a model that fails or answers
-    nonsense, get the heuristic (querying.rewrite), which leaves a standalone question as asked.
-    Never raises."""
+    nonsense, get the heuristic (querying.rewrite), which leaves a standalone question as asked;
+    `use_model` off asks for the heuristic alone (the evaluation compares them). Never raises."""
     if not turns:
         return SearchQuery(question, "")
-    if isinstance(provider, VendorProvider):
+    if use_model and isinstance(provider, VendorProvider):
         rewritten = query_rewrite_llm(question=question, turns=turns, provider=provider)
         if rewritten:
             return SearchQuery(rewritten, provider.name)

@@ -75,7 +75,7 @@ def _ms(seconds: float) -> float:
 
 def answer_prepare(
     *, question: str, top_k: int = 5, document_ids: list[int] | None = None,
-    owner=None, conversation_id: int | None = None, turns: list[Turn] | None = None, rewrite: bool = True,
+    owner=None, conversation_id: int | None = None, turns: list[Turn] | None = None, rewrite: str = "auto",
 ) -> AnswerPlan:
     """Build the provider, retrieve the passages and the prompt. Raises LLMError when the
     configured provider cannot be built (e.g. no API key).
@@ -83,7 +83,8 @@ def answer_prepare(
     With an `owner` (querying.conversations.Owner), the question joins that owner's conversation
     `conversation_id` (ConversationNotFound when there is none of theirs), or a new one. `turns`
     gives the earlier turns directly instead (the evaluation: nothing is stored). Earlier turns make
-    the search query a standalone rewrite of the question, unless `rewrite` is off."""
+    the search query a standalone rewrite of the question (`rewrite`: "auto", by the model when
+    there is one; "heuristic"; "off": the question as asked)."""
     from querying import conversations
 
     started = time.perf_counter()
@@ -99,10 +100,11 @@ def answer_prepare(
         )
     turns = turns or []
     search_query = question
-    if turns and rewrite:
+    if turns and rewrite != "off":
         rewrite_started = time.perf_counter()
         search_query = conversations.query_rewrite(
-            question=question, turns=turns[-conversations.REWRITE_TURNS:], provider=provider
+            question=question, turns=turns[-conversations.REWRITE_TURNS:], provider=provider,
+            use_model=rewrite == "auto",
         ).text
         rewrite_ms = _ms(time.perf_counter() - rewrite_started)
     found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
