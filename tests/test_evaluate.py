@@ -218,7 +218,7 @@ def test_evaluate_measures_follow_ups_searched_as_asked_and_rewritten(settings, 
     report = json.loads(out.getvalue())
     conversations = report["conversations"]
     assert conversations["items"] == 2 and conversations["mode"] == "extractive"
-    assert set(conversations["variants"]) == {"off", "heuristic"}  # no model to rewrite with
+    assert set(conversations["variants"]) == {"off", "heuristic", "heuristic_documents"}  # no model to rewrite with
     assert conversations["metrics"]["off"]["recall@1"] == 0.0
     assert conversations["metrics"]["heuristic"]["recall@1"] == 1.0
     rows = {row["id"]: row for row in conversations["per_item"]}

@@ -19,12 +19,12 @@ from documents.models import Chunk, Document
 from documents.search import serving
 from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
-from documents.search.selectors import search_rankings
+from documents.search.selectors import chunk_search, search_rankings
 from querying.conversations import answer_document_ids, query_rewrite
 from querying.llm import get_llm
 from querying.llm.base import LLMError, VendorProvider
 from querying.prompts import is_not_found as is_refusal
-from querying.rewrite import Turn, rewrite_heuristic
+from querying.rewrite import Turn, is_follow_up, rewrite_heuristic
 from querying.services import answer_generate, answer_prepare, answer_warm_up
 
 METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused"), ("reranked", "fused + rerank")]
@@ -36,6 +36,9 @@ DEFAULT_KIND = "paraphrase"
 FOLLOW_UP_KIND = "follow-up"
 # How the last turn of a conversation is searched: as asked, rewritten by the heuristic, by the model.
 REWRITES = [("off", "as asked"), ("heuristic", "heuristic rewrite"), ("auto", "model rewrite")]
+# An experiment beside them: the heuristic's query, searched only in the documents the previous
+# answer drew on (when the question is a follow-up).
+IN_DOCUMENTS = ("heuristic_documents", "heuristic, previous documents only")
 SPLITS = ("dev", "heldout", "all")
 
 
@@ -196,15 +199,10 @@ class Command(BaseCommand):
         self._print_conversations(report)
 
     @staticmethod
-    def _final(rankings: dict) -> str:
-        """The ranking an answer is given: reranked when there is a reranker, else fused."""
-        return "reranked" if rankings.get("reranked") is not None else "fused"
-
-    def _ranked_pages(self, query: str, rerank: bool) -> list:
-        rankings = search_rankings(query=query, depth=DEPTH, rerank=rerank)
-        ranked = rankings[self._final(rankings)]
-        where = {pk: (d, page) for pk, d, page in Chunk.objects.filter(pk__in=ranked).values_list("pk", "document_id", "page")}
-        return [where.get(pk) for pk in ranked]
+    def _ranked_pages(query: str, rerank: bool, document_ids: list[int] | None = None) -> list:
+        """(document id, page) of the top DEPTH passages as an answer gets them (chunk_search)."""
+        found = chunk_search(query=query, top_k=DEPTH, document_ids=document_ids, rerank=rerank)
+        return [(result.document_id, result.page) for result in found.results]
 
     def _conversations(self, items, documents, rerank) -> dict:
         """Each conversation's earlier turns answered in order by the configured answer mode (their
@@ -213,12 +211,15 @@ class Command(BaseCommand):
         Figures of the final ranking (reranked, or fused without a reranker) of the last turn."""
         provider = get_llm()
         variants = [(v, label) for v, label in REWRITES if v != "auto" or isinstance(provider, VendorProvider)]
+        variants.insert(2, IN_DOCUMENTS)
         runs = {v: [] for v, _ in variants}
         per_item = []
         for item in items:
             relevant = {(d, page) for d in documents[item["doc"]] for page in item["pages"]}
             row = {"id": item["id"], "kind": item["kind"], "doc": item["doc"], "turns": item["turns"]}
             for variant, _ in variants:
+                if variant == IN_DOCUMENTS[0]:
+                    continue  # measured with the heuristic, from the same earlier turns
                 earlier: list[Turn] = []
                 if variant != "off":  # searched as asked, the last turn does not depend on the earlier ones
                     for question in item["turns"][:-1]:
@@ -232,6 +233,12 @@ class Command(BaseCommand):
                 runs[variant].append((item["kind"], ranked, relevant))
                 rr = reciprocal_rank_at(ranked, relevant, DEPTH)
                 row[variant] = {"search_query": query, "first_hit": round(1 / rr) if rr else None}
+                if variant == "heuristic":
+                    within = earlier[-1].document_ids if is_follow_up(item["question"]) else []
+                    ranked = self._ranked_pages(query, rerank, within or None) if within else ranked
+                    runs[IN_DOCUMENTS[0]].append((item["kind"], ranked, relevant))
+                    rr = reciprocal_rank_at(ranked, relevant, DEPTH)
+                    row[IN_DOCUMENTS[0]] = {"documents": within, "first_hit": round(1 / rr) if rr else None}
             per_item.append(row)
         kinds = sorted({kind for kind, _, _ in runs["off"]})
         return {
@@ -256,7 +263,7 @@ class Command(BaseCommand):
             turns = [Turn(question=previous["question"])] if previous else []
             query = rewrite_heuristic(item["question"], turns)
             rewritten += query != item["question"]
-            plain_runs.append((item["rankings"][self._final(item["rankings"])], item["relevant"]))
+            plain_runs.append((self._ranked_pages(item["question"], rerank), item["relevant"]))
             ranked = self._ranked_pages(query, rerank) if query != item["question"] else plain_runs[-1][0]
             rewritten_runs.append((ranked, item["relevant"]))
         return {
