@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
+from access.models import ApiKey
 from documents.models import Document
 from querying.llm.base import LLMProvider, Prompt, VendorProvider
 from querying.models import Conversation, Message
-from querying.rewrite import Turn, rewrite_clean, rewrite_heuristic, rewrite_prompt
+from querying.rewrite import MAX_REWRITE_CHARS, Turn, rewrite_clean, rewrite_heuristic, rewrite_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +191,6 @@ def query_rewrite_llm(*, question: str, turns: list[Turn], provider: LLMProvider
     """The provider's standalone query, or "" when it fails, is late (over
     settings.RAGSITE_REWRITE_TIMEOUT_SECONDS) or replies with no usable line. A short call: the
     reply is read only up to its first line (at most MAX_REWRITE_CHARS), then the call is closed."""
-    from querying.rewrite import MAX_REWRITE_CHARS
-
     system, messages = rewrite_prompt(question, turns)
     prompt = Prompt(system=system, messages=messages, passages=[])
 

@@ -27,6 +27,7 @@ from django.conf import settings
 
 from documents.search.selectors import chunk_search
 from documents.search.tokenize import tokenize
+from querying import conversations
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
 from querying.prompts import (
@@ -85,16 +86,11 @@ def answer_prepare(
     gives the earlier turns directly instead (the evaluation: nothing is stored). Earlier turns make
     the search query a standalone rewrite of the question (`rewrite`: "auto", by the model when
     there is one; "heuristic"; "off": the question as asked)."""
-    from querying import conversations
-
     started = time.perf_counter()
     provider = get_llm()
     conversation = None
-    if owner is not None:
-        if conversation_id is None:
-            conversation = conversations.conversation_start(owner=owner)
-        else:
-            conversation = conversations.conversation_get(owner=owner, conversation_id=conversation_id)
+    if owner is not None and conversation_id is not None:
+        conversation = conversations.conversation_get(owner=owner, conversation_id=conversation_id)
         turns = conversations.conversation_turns(
             conversation=conversation, limit=max(conversations.REWRITE_TURNS, settings.RAGSITE_HISTORY_TURNS)
         )
@@ -108,6 +104,8 @@ def answer_prepare(
         ).text
         rewrite_ms = _ms(time.perf_counter() - rewrite_started)
     found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    if owner is not None and conversation is None:  # only once the search worked: no empty conversations
+        conversation = conversations.conversation_start(owner=owner)
     passages = [
         Passage(
             number=i,
@@ -135,7 +133,7 @@ def answer_prepare(
         "search": round(sum(stage.get(name, 0.0) for name in ("dense", "bm25", "fusion")), 2),
         "rerank": round(stage.get("rerank", 0.0), 2),
     }
-    if search_query != question:
+    if turns and rewrite != "off":
         timings["rewrite"] = rewrite_ms
     timings["retrieval"] = _ms(time.perf_counter() - started)
     return AnswerPlan(
@@ -266,9 +264,7 @@ def _record(plan: AnswerPlan, answer: Answer) -> None:
     """Store the answer in the plan's conversation, if it has one."""
     if plan.conversation is None:
         return
-    from querying.conversations import message_record
-
-    message_record(
+    conversations.message_record(
         conversation=plan.conversation, question=plan.question, answer=answer.answer, search_query=plan.search_query,
         sources=answer.sources, not_found=answer.not_found, mode=answer.mode, timings=answer.timings,
         usage=answer.usage, error=_error_payload(answer.error)["error"] if answer.error else None,
