@@ -85,7 +85,10 @@ def rewrite_heuristic(question: str, turns: list[Turn]) -> str:
 REWRITE_SYSTEM = (
     "You rewrite the user's last question into one standalone search query for a document search engine. "
     "Use the conversation to resolve what words like 'it', 'they', 'that' or 'the second one' refer to. "
-    "Keep the names, numbers and technical terms. Reply with the query only, on one line, no quotes, no answer."
+    "Keep the names, numbers and technical terms. Do not answer the question. "
+    "Reply with the query only, on one line, no quotes.\n\n"
+    "Example:\nUser: How do I install the circulation pump?\nLast question: And how long is its warranty?\n"
+    "Standalone search query: circulation pump warranty period"
 )
 
 
@@ -104,10 +107,11 @@ def rewrite_prompt(question: str, turns: list[Turn], *, answer_chars: int = 300)
 
 
 def rewrite_clean(reply: str) -> str:
-    """The query in a model's reply: its first non-empty line, without a "Query:" label or quotes;
+    """The query in a model's reply: its first non-empty line, without a "Query:" (or "User:")
+    label or quotes;
     "" when there is none or it is too long to be a query."""
     for line in reply.splitlines():
-        line = re.sub(r"^\s*(standalone\s+)?(search\s+)?query\s*:\s*", "", line.strip(), flags=re.IGNORECASE)
+        line = re.sub(r"^\s*(?:user|assistant|(?:standalone\s+)?(?:search\s+)?query)\s*:\s*", "", line.strip(), flags=re.IGNORECASE)
         line = line.strip().strip("\"'`“”‘’").strip()
         if line:
             return line if len(line) <= MAX_REWRITE_CHARS else ""

@@ -57,6 +57,7 @@ def test_a_models_rewrite_is_one_bounded_line_or_nothing(reply):
 
 def test_a_models_rewrite_loses_its_label_and_quotes():
     assert rewrite_clean('\n  Query: "kettle warranty period"\nThe kettle...') == "kettle warranty period"
+    assert rewrite_clean("User: How do I remove ~/mycode from the load path?") == "How do I remove ~/mycode from the load path?"
     assert rewrite_clean("x" * (MAX_REWRITE_CHARS + 1)) == ""
     assert rewrite_clean("  \n ") == ""
 
