@@ -19,8 +19,8 @@ turns = st.lists(st.builds(Turn, question=texts(max_size=120, surrogates=False),
 def test_a_rewrite_keeps_the_question_and_adds_at_most_a_few_terms(question, earlier):
     rewritten = rewrite_heuristic(question, earlier)
     assert rewritten == question or rewritten.startswith(question.strip())
-    added = tokenize(rewritten[len(question.strip()):]) if rewritten != question else []
-    assert len(set(added)) <= CARRY_TERMS
+    added = rewritten[len(question.strip()):].split() if rewritten != question else []
+    assert len(added) <= CARRY_TERMS
     assert not set(added) & set(tokenize(question))  # nothing the question already says
 
 
@@ -35,7 +35,7 @@ def test_a_chain_of_follow_ups_never_grows_its_query(questions):
     earlier: list[Turn] = []
     for question in questions:
         query = rewrite_heuristic(question, earlier)
-        assert len(tokenize(query)) <= len(tokenize(question)) + 2 * CARRY_TERMS  # identifiers add parts
+        assert len(query.split()) <= len(question.split()) + CARRY_TERMS
         earlier.append(Turn(question=question, search_query=query))
 
 
