@@ -158,8 +158,7 @@ class ConversationListApi(APIView):
     """Your conversations, most recently used first: a user's own, an API key's own, or (anonymous
     on the page) the browser session's."""
 
-    permission_classes = [MayAsk]
-    throttle_classes = [QueryUserThrottle, QueryAnonThrottle]
+    permission_classes = [MayAsk]  # reads of one's own rows: not counted against the questions' throttles
 
     class FilterSerializer(serializers.Serializer):
         limit = serializers.IntegerField(min_value=1, max_value=ConversationPagination.max_limit, required=False)
@@ -185,7 +184,6 @@ class ConversationDetailApi(APIView):
     """One of your conversations with its messages (GET), renamed (PATCH) or deleted (DELETE)."""
 
     permission_classes = [MayAsk]
-    throttle_classes = [QueryUserThrottle, QueryAnonThrottle]
     parser_classes = [JSONParser]
 
     class InputSerializer(serializers.Serializer):
