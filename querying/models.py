@@ -5,8 +5,8 @@ from django.db import models
 class Conversation(models.Model):
     """A thread of questions and answers. It belongs to exactly one asker: an API key (a client
     made by that key, which other keys, even the same user's, do not see), else a user (logged in
-    on the page), else an anonymous browser session (`session_owner`, a token kept in the
-    session, so logging in keeps it reachable until the session ends)."""
+    on the page), else an anonymous browser session (`session_owner`, a random token kept in the
+    session data: it outlives a session key's rotation; a login reads the user's own instead)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
     api_key = models.ForeignKey("access.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
