@@ -20,7 +20,7 @@ from documents.search import serving
 from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
 from documents.search.selectors import chunk_search, search_rankings
-from querying.conversations import answer_document_ids, query_rewrite
+from querying.conversations import SearchQuery, answer_document_ids, query_rewrite
 from querying.llm import get_llm
 from querying.llm.base import LLMError, VendorProvider
 from querying.prompts import is_not_found as is_refusal
@@ -227,12 +227,14 @@ class Command(BaseCommand):
                         answer = answer_generate(plan=plan)
                         earlier.append(Turn(question=question, answer=answer.answer, search_query=plan.search_query,
                                             document_ids=answer_document_ids(answer.sources)))
-                query = item["question"] if variant == "off" else query_rewrite(
-                    question=item["question"], turns=earlier, provider=provider, use_model=variant == "auto").text
+                rewritten = SearchQuery(item["question"], "") if variant == "off" else query_rewrite(
+                    question=item["question"], turns=earlier, provider=provider, use_model=variant == "auto")
+                query = rewritten.text
                 ranked = self._ranked_pages(query, rerank)
                 runs[variant].append((item["kind"], ranked, relevant))
                 rr = reciprocal_rank_at(ranked, relevant, DEPTH)
-                row[variant] = {"search_query": query, "first_hit": round(1 / rr) if rr else None}
+                row[variant] = {"search_query": query, "rewritten_by": rewritten.rewritten_by,
+                                "first_hit": round(1 / rr) if rr else None}
                 if variant == "heuristic":
                     within = earlier[-1].document_ids if is_follow_up(item["question"]) else []
                     ranked = self._ranked_pages(query, rerank, within or None) if within else ranked
@@ -244,6 +246,8 @@ class Command(BaseCommand):
         return {
             "items": len(items),
             "mode": provider.name,
+            # how often the model's own rewrite was used (the rest fell back to the heuristic)
+            "model_rewrites": sum(row.get("auto", {}).get("rewritten_by") == provider.name for row in per_item),
             "variants": dict(variants),
             "metrics": {v: evaluate_rankings([(r, rel) for _, r, rel in runs[v]], recall_ks=RECALL_KS, k=DEPTH) for v, _ in variants},
             "metrics_by_kind": {
