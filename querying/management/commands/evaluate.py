@@ -289,6 +289,8 @@ class Command(BaseCommand):
             return
         columns = [f"recall@{k}" for k in RECALL_KS] + [f"mrr@{DEPTH}"]
         write(f"\n{conversations['items']} conversations, last turn (answer mode {conversations['mode']}):")
+        if "auto" in conversations["variants"]:
+            write(f"  the model's own rewrite used for {conversations['model_rewrites']}, the heuristic's for the rest")
         for scope, figures in [("all", conversations["metrics"]), *[
                 (f"kind {kind} ({row['items']})", row) for kind, row in conversations["metrics_by_kind"].items()]]:
             write(f"  {scope}")
