@@ -37,7 +37,8 @@ def not_found(request: HttpRequest, exception=None):
 def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, JsonResponse | None]:
     """Take a plain Django view's request as the DRF view_class would: its authentication,
     permissions, throttles and parsers. Returns (the parsed body, None), the request's user set
-    to the one DRF authenticated (and request.auth to its credentials: the API key); or (None, the JSON error DRF would have answered with).
+    to the one DRF authenticated (and request.auth to its credentials: the API key); or (None,
+    the JSON error DRF would have answered with).
     Content negotiation is left out: the caller answers in a format of its own."""
     view = view_class()
     view.setup(request)
