@@ -172,7 +172,10 @@ class ConversationListApi(APIView):
 
     @extend_schema(operation_id="api_conversations_list", parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
-        self.FilterSerializer(data=request.query_params).is_valid(raise_exception=True)
+        # A plain dict, not the QueryDict: DRF skips a blank `?limit=` of a form, and a repeated
+        # parameter is no integer either.
+        params = {name: values[0] if len(values) == 1 else values for name, values in request.query_params.lists()}
+        self.FilterSerializer(data=params).is_valid(raise_exception=True)
         paginator = ConversationPagination()
         page = paginator.paginate_queryset(
             conversations.conversation_list(owner=conversations.conversation_owner(request)), request, view=self

@@ -193,3 +193,13 @@ def test_a_rewrite_that_fails_or_is_late_falls_back_to_the_heuristic_and_the_ans
     payloads = [json.loads(line[6:]) for line in b"".join(follow).decode().splitlines() if line.startswith("data: ")]
     assert "warranty" in payloads[1]["meta"]["search_query"]
     assert payloads[-2]["error"]["code"] == "connection_error" and "done" in payloads[-1]
+
+
+def test_the_list_takes_limit_and_offset_once_each_as_integers(client, kettle):  # noqa: F811
+    for _ in range(3):
+        ask(client, QUESTION)
+    page = client.get("/api/conversations/?limit=2&offset=1").json()
+    assert page["count"] == 3 and len(page["results"]) == 2
+    for query in ("limit=", "offset=1&offset=2", "limit=abc", "limit=0", "limit=1001"):
+        response = client.get(f"/api/conversations/?{query}")
+        assert response.status_code == 400 and response["Content-Type"] == "application/json", query
