@@ -60,3 +60,10 @@ def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, 
         return None, response
     request.user, request.auth = drf_request.user, drf_request.auth
     return data, None
+
+
+def query_params(request) -> dict:
+    """The query string as a plain dict for a filter serializer: one value for a parameter given
+    once, a list for one repeated (which an integer field then refuses). The QueryDict itself
+    would be read as a form, whose blank `?limit=` DRF skips instead of refusing."""
+    return {name: values[0] if len(values) == 1 else values for name, values in request.query_params.lists()}

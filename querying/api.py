@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 from access.fields import StrictCharField, StrictIntegerField
 from access.parsers import JSONParser
 from access.permissions import MayAsk
+from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
 from documents.search.errors import SearchError
@@ -172,10 +173,7 @@ class ConversationListApi(APIView):
 
     @extend_schema(operation_id="api_conversations_list", parameters=[FilterSerializer], responses=OutputSerializer)
     def get(self, request):
-        # A plain dict, not the QueryDict: DRF skips a blank `?limit=` of a form, and a repeated
-        # parameter is no integer either.
-        params = {name: values[0] if len(values) == 1 else values for name, values in request.query_params.lists()}
-        self.FilterSerializer(data=params).is_valid(raise_exception=True)
+        self.FilterSerializer(data=query_params(request)).is_valid(raise_exception=True)
         paginator = ConversationPagination()
         page = paginator.paginate_queryset(
             conversations.conversation_list(owner=conversations.conversation_owner(request)), request, view=self
