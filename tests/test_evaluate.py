@@ -234,5 +234,10 @@ def test_evaluate_measures_follow_ups_searched_as_asked_and_rewritten(settings, 
     assert "2 conversations, last turn (answer mode extractive)" in out.getvalue()
     assert "heuristic rewrite" in out.getvalue()
 
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--json", "--rewrites", "off", stdout=out)
+    assert list(json.loads(out.getvalue())["conversations"]["variants"]) == ["off"]
+    with pytest.raises(CommandError, match="--rewrites takes"):
+        call_command("evaluate", str(path), "--rewrites", "model")
     with pytest.raises(CommandError, match="two or more turns"):
         call_command("evaluate", str(qa_file([{"turns": ["only one"], "doc": "kettle.pdf", "pages": [2]}])))

@@ -118,12 +118,18 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="print the figures as JSON (with a line per question)")
         parser.add_argument("--no-rerank", action="store_true", help="skip the reranked row")
         parser.add_argument(
+            "--rewrites", default="off,heuristic,auto",
+            help="how conversations' last turns are searched, comma-separated: off (as asked), heuristic, auto "
+                 "(the model, when the answer mode is one); default all",
+        )
+        parser.add_argument(
             "--after-previous", action="store_true",
             help="also search each single question as a follow-up of the one before it in the file (a turn on "
                  "another subject), rewritten by the heuristic: what rewriting costs a question that stands alone",
         )
 
-    def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, after_previous=False, **options):
+    def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, after_previous=False,
+               rewrites="off,heuristic,auto", **options):
         questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
         if not questions:
             raise CommandError(f"{qa_file} holds no {split} questions")
@@ -153,7 +159,10 @@ class Command(BaseCommand):
         answer_warm_up()  # as a web process starts: latencies are those a user would see
         conversations = [q for q in questions if q["turns"]]
         questions = [q for q in questions if not q["turns"]]
-        conversation_report = self._conversations(conversations, documents, rerank) if conversations else None
+        wanted = {name.strip() for name in rewrites.split(",")}
+        if not wanted or wanted - {v for v, _ in REWRITES}:
+            raise CommandError(f"--rewrites takes off, heuristic and auto, not {rewrites!r}")
+        conversation_report = self._conversations(conversations, documents, rerank, wanted) if conversations else None
         if not questions:
             report = {"questions": len(conversations) + len(skipped), "split": split, "skipped": skipped,
                       "missing_documents": missing, "index_version": index.version, "chunk_count": index.chunk_count,
@@ -204,14 +213,16 @@ class Command(BaseCommand):
         found = chunk_search(query=query, top_k=DEPTH, document_ids=document_ids, rerank=rerank)
         return [(result.document_id, result.page) for result in found.results]
 
-    def _conversations(self, items, documents, rerank) -> dict:
+    def _conversations(self, items, documents, rerank, wanted) -> dict:
         """Each conversation's earlier turns answered in order by the configured answer mode (their
         search rewritten as the variant says), then its last turn searched as asked, rewritten by
         the heuristic, and rewritten by the model (only when the answer mode is a language model).
         Figures of the final ranking (reranked, or fused without a reranker) of the last turn."""
         provider = get_llm()
-        variants = [(v, label) for v, label in REWRITES if v != "auto" or isinstance(provider, VendorProvider)]
-        variants.insert(2, IN_DOCUMENTS)
+        variants = [(v, label) for v, label in REWRITES
+                    if v in wanted and (v != "auto" or isinstance(provider, VendorProvider))]
+        if "heuristic" in wanted:
+            variants.insert([v for v, _ in variants].index("heuristic") + 1, IN_DOCUMENTS)
         runs = {v: [] for v, _ in variants}
         per_item = []
         for item in items:
@@ -242,7 +253,7 @@ class Command(BaseCommand):
                     rr = reciprocal_rank_at(ranked, relevant, DEPTH)
                     row[IN_DOCUMENTS[0]] = {"documents": within, "first_hit": round(1 / rr) if rr else None}
             per_item.append(row)
-        kinds = sorted({kind for kind, _, _ in runs["off"]})
+        kinds = sorted({item["kind"] for item in items})
         return {
             "items": len(items),
             "mode": provider.name,
@@ -251,7 +262,7 @@ class Command(BaseCommand):
             "variants": dict(variants),
             "metrics": {v: evaluate_rankings([(r, rel) for _, r, rel in runs[v]], recall_ks=RECALL_KS, k=DEPTH) for v, _ in variants},
             "metrics_by_kind": {
-                kind: {"items": sum(k == kind for k, _, _ in runs["off"]),
+                kind: {"items": sum(item["kind"] == kind for item in items),
                        **{v: evaluate_rankings([(r, rel) for k, r, rel in runs[v] if k == kind], recall_ks=RECALL_KS, k=DEPTH)
                           for v, _ in variants}}
                 for kind in kinds
