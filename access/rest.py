@@ -37,7 +37,8 @@ def not_found(request: HttpRequest, exception=None):
 def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, JsonResponse | None]:
     """Take a plain Django view's request as the DRF view_class would: its authentication,
     permissions, throttles and parsers. Returns (the parsed body, None), the request's user set
-    to the one DRF authenticated; or (None, the JSON error DRF would have answered with).
+    to the one DRF authenticated (and request.auth to its credentials: the API key); or (None,
+    the JSON error DRF would have answered with).
     Content negotiation is left out: the caller answers in a format of its own."""
     view = view_class()
     view.setup(request)
@@ -57,5 +58,12 @@ def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, 
             if header in refusal:
                 response[header] = refusal[header]
         return None, response
-    request.user = drf_request.user
+    request.user, request.auth = drf_request.user, drf_request.auth
     return data, None
+
+
+def query_params(request) -> dict:
+    """The query string as a plain dict for a filter serializer: one value for a parameter given
+    once, a list for one repeated (which an integer field then refuses). The QueryDict itself
+    would be read as a form, whose blank `?limit=` DRF skips instead of refusing."""
+    return {name: values[0] if len(values) == 1 else values for name, values in request.query_params.lists()}

@@ -7,6 +7,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.rest import query_params
 from documents import selectors, services
 from documents.models import ID_MAX, Document
 
@@ -65,7 +66,7 @@ class DocumentListApi(APIView):
 
     @extend_schema(operation_id="api_documents_list", responses=DocumentPageOutputSerializer, parameters=[FilterSerializer])
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
+        filters = self.FilterSerializer(data=query_params(request))
         filters.is_valid(raise_exception=True)
         documents = selectors.document_list(status=filters.validated_data.get("status"))
         paginator = DocumentPagination()

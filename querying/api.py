@@ -1,15 +1,18 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.fields import StrictCharField, StrictIntegerField
 from access.parsers import JSONParser
 from access.permissions import MayAsk
+from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
 from documents.search.errors import SearchError
-from querying import services
+from querying import conversations, services
 from querying.admission import QueueFull, retrieval_gate
 from querying.llm.base import LLMError
 
@@ -19,6 +22,10 @@ class QueryInputSerializer(serializers.Serializer):
     top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
     document_ids = serializers.ListField(
         child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
+    )
+    conversation_id = StrictIntegerField(
+        min_value=1, max_value=ID_MAX, required=False, allow_null=True,
+        help_text="continue this conversation of yours (GET /api/conversations/); absent or null: start a new one",
     )
 
 
@@ -37,6 +44,13 @@ class SourceSerializer(serializers.Serializer):
     )
     cited = serializers.BooleanField(help_text="whether the answer cites this passage as [n]")
 
+
+class StoredSourceSerializer(SourceSerializer):
+    removed = serializers.BooleanField(help_text="its document has been deleted since: the text stays, the link no longer opens")
+
+
+NotFoundSerializer = inline_serializer("NotFoundResponse", {"detail": serializers.CharField()})
+CONVERSATION_NOT_FOUND = "No conversation of yours has this id."
 
 ErrorSerializer = inline_serializer(
     "LLMErrorResponse",
@@ -88,9 +102,14 @@ class QueryApi(APIView):
         reranked = serializers.BooleanField()
         timings = serializers.DictField(child=serializers.FloatField(), help_text="milliseconds per stage")
         usage = serializers.DictField()
+        search_query = serializers.CharField(
+            help_text="what was searched: the question, or (a follow-up in a conversation) its standalone rewrite"
+        )
+        conversation_id = serializers.IntegerField(help_text="the conversation this answer belongs to: send it with the next question")
 
     @extend_schema(request=QueryInputSerializer, responses={
         200: OutputSerializer,
+        404: OpenApiResponse(NotFoundSerializer, description="conversation_id is no conversation of yours"),
         502: OpenApiResponse(ErrorSerializer, description="the answer provider refused the question"),
         503: OpenApiResponse(ErrorSerializer, description="try again later (Retry-After when the server is busy): the provider timed out or is rate-limited, there is no search index yet, or every retrieval slot is taken and the queue in front of them is full"),
     })
@@ -103,12 +122,105 @@ class QueryApi(APIView):
             return Response(queue_full_body(full), status=503, headers={"Retry-After": str(full.retry_after)})
         try:
             ticket.wait_sync()
-            plan = services.answer_prepare(**serializer.validated_data)
+            plan = services.answer_prepare(**serializer.validated_data, owner=conversations.conversation_owner(request))
         except (LLMError, SearchError) as error:
             return llm_error_response(error)
+        except conversations.ConversationNotFound:
+            raise NotFound(CONVERSATION_NOT_FOUND) from None
         finally:
             ticket.release()
         answer = services.answer_generate(plan=plan)
         if answer.error is not None:
             return llm_error_response(answer.error)
         return Response(self.OutputSerializer(answer).data)
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField(help_text="the first question, until renamed")
+    message_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(help_text="when it was last asked in or renamed")
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    question = serializers.CharField()
+    answer = serializers.CharField(allow_blank=True)
+    search_query = serializers.CharField(allow_blank=True, help_text="what was searched for this question")
+    sources = StoredSourceSerializer(many=True, help_text="the passages as shown with the answer")
+    not_found = serializers.BooleanField()
+    mode = serializers.CharField(allow_blank=True)
+    error = serializers.DictField(allow_null=True, help_text="the provider's failure, when the answer stopped on one")
+    timings = serializers.DictField(child=serializers.FloatField())
+    usage = serializers.DictField()
+    created_at = serializers.DateTimeField()
+
+
+class ConversationPagination(LimitOffsetPagination):
+    max_limit = 1000
+
+
+def _owned(request, conversation_id: int):
+    try:
+        return conversations.conversation_get(owner=conversations.conversation_owner(request), conversation_id=conversation_id)
+    except conversations.ConversationNotFound:
+        raise NotFound(CONVERSATION_NOT_FOUND) from None
+
+
+class ConversationListApi(APIView):
+    """Your conversations, most recently used first: a user's own, an API key's own, or (anonymous
+    on the page) the browser session's."""
+
+    permission_classes = [MayAsk]  # reads of one's own rows: not counted against the questions' throttles
+
+    class FilterSerializer(serializers.Serializer):
+        limit = serializers.IntegerField(min_value=1, max_value=ConversationPagination.max_limit, required=False)
+        offset = serializers.IntegerField(min_value=0, max_value=ID_MAX, required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = ConversationOutputSerializer(many=True)
+
+    @extend_schema(operation_id="api_conversations_list", parameters=[FilterSerializer], responses=OutputSerializer)
+    def get(self, request):
+        self.FilterSerializer(data=query_params(request)).is_valid(raise_exception=True)
+        paginator = ConversationPagination()
+        page = paginator.paginate_queryset(
+            conversations.conversation_list(owner=conversations.conversation_owner(request)), request, view=self
+        )
+        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+
+class ConversationDetailApi(APIView):
+    """One of your conversations with its messages (GET), renamed (PATCH) or deleted (DELETE)."""
+
+    permission_classes = [MayAsk]
+    parser_classes = [JSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        title = StrictCharField(max_length=200, help_text="the conversation's new name")
+
+    class OutputSerializer(ConversationOutputSerializer):
+        messages = MessageOutputSerializer(many=True, source="shown_messages", help_text="oldest first")
+
+    @extend_schema(responses={200: OutputSerializer, 404: NotFoundSerializer})
+    def get(self, request, conversation_id):
+        conversation = _owned(request, conversation_id)
+        conversation.shown_messages = conversations.message_list(conversation=conversation)
+        return Response(self.OutputSerializer(conversation).data)
+
+    @extend_schema(request=InputSerializer, responses={200: ConversationOutputSerializer, 404: NotFoundSerializer})
+    def patch(self, request, conversation_id):
+        conversation = _owned(request, conversation_id)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        conversations.conversation_rename(conversation=conversation, title=serializer.validated_data["title"])
+        return Response(ConversationOutputSerializer(conversation).data)
+
+    @extend_schema(responses={204: None, 404: NotFoundSerializer})
+    def delete(self, request, conversation_id):
+        conversations.conversation_delete(conversation=_owned(request, conversation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -43,6 +43,7 @@ def ask_page(request):
         "may_ask": may_ask(request.user),
         "default_top_k": 5,
         "stream_url": reverse("query-stream"),
+        "conversations_url": reverse("conversation-list"),
         # "/?question=..." opens the page with the question filled in (a link someone shared).
         "question": request.GET.get("question", "")[:4000],
     }

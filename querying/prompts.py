@@ -57,6 +57,7 @@ class Prompt:
     system: str  # the rules and the numbered sources
     messages: list[dict]  # chat messages, the user's question last
     passages: list[Passage]  # the passages the system prompt holds, numbered 1..n
+    search_query: str = ""  # the standalone query the passages were found with ("" = the question)
 
     @property
     def question(self) -> str:
@@ -94,8 +95,26 @@ def _neutralise(text: str) -> str:
     return text.replace("</source>", "</ source>").replace("<source", "< source")
 
 
-def prompt_build(*, question: str, passages: list[Passage], token_budget: int) -> Prompt:
-    """The system prompt (rules and numbered sources) and messages (the question last, verbatim).
+def history_messages(turns: list[tuple[str, str]], token_budget: int) -> list[dict]:
+    """Earlier (question, answer) turns, oldest first, as chat messages: the newest turns that fit
+    token_budget together, in order. A turn that does not fit whole ends the history (an older
+    one is not taken in its place), so the model never sees a gap."""
+    kept: list[dict] = []
+    room = token_budget
+    for question, answer in reversed(turns):
+        cost = estimate_tokens(question) + estimate_tokens(answer) + 2
+        if cost > room:
+            break
+        kept[:0] = [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        room -= cost
+    return kept
+
+
+def prompt_build(
+    *, question: str, passages: list[Passage], token_budget: int, history: list[dict] = (), search_query: str = ""
+) -> Prompt:
+    """The system prompt (rules and numbered sources) and messages (the earlier turns of a
+    conversation, `history_messages`, then the question last, verbatim).
 
     Passages are kept best first while they fit `token_budget`; the best passage alone is cut to
     fit if need be, so there is always something to answer from. Kept passages are renumbered
@@ -124,4 +143,5 @@ def prompt_build(*, question: str, passages: list[Passage], token_budget: int) -
         blocks.append(block)
         room -= cost
     system = SYSTEM_TEMPLATE.format(not_found=NOT_FOUND, sources="\n\n".join(blocks) or "(none)")
-    return Prompt(system=system, messages=[{"role": "user", "content": question}], passages=kept)
+    messages = [*history, {"role": "user", "content": question}]
+    return Prompt(system=system, messages=messages, passages=kept, search_query=search_query)

@@ -6,7 +6,10 @@ import copy
 EVENTS = """Server-sent events, each `id: N` (1, 2, 3, ...) and one `data:` line holding a JSON object
 whose single key names the event:
 
-- `{"meta": {"mode": "extractive", "reranked": false}}`: who answers; first
+- `{"conversation_id": 12}`: the conversation the answer is recorded in (send it with the next
+  question to ask a follow-up); first
+- `{"meta": {"mode": "extractive", "reranked": false, "search_query": "..."}}`: who answers, and
+  what was searched (a follow-up's standalone rewrite, or the question)
 - `{"token": "..."}`: the next piece of the answer; zero or more, in order
 - `{"sources": [...]}`: the passages the answer cites, as in POST /query's `sources`
 - `{"error": {"code", "message", "retryable"}}`: only when the provider failed mid-answer
@@ -36,7 +39,9 @@ def _ref(name: str) -> dict:
 # The JSON object in each event's `data:` line (an OpenAPI 3.1 schema: contentSchema below).
 QUERY_STREAM_EVENT = {
     "oneOf": [
-        _event("meta", {"type": "object", "properties": {"mode": {"type": "string"}, "reranked": {"type": "boolean"}},
+        _event("conversation_id", {"type": "integer"}),
+        _event("meta", {"type": "object", "properties": {"mode": {"type": "string"}, "reranked": {"type": "boolean"},
+                                                         "search_query": {"type": "string"}},
                         "required": ["mode", "reranked"]}),
         _event("token", {"type": "string"}),
         _event("sources", {"type": "array", "items": _ref("Source")}, optional={"not_found": {"type": "boolean"}}),

@@ -4,8 +4,13 @@ answer_prepare() does everything that can fail with an ordinary HTTP error (sett
 before any byte of a stream goes out; answer_generate() / answer_events() then produce the answer
 as one JSON object or as a sequence of SSE payloads:
 
-    {"meta": {"mode", "reranked"}}, {"token": "..."}*, {"sources": [...], "not_found"},
+    {"conversation_id"} (when the question belongs to a conversation),
+    {"meta": {"mode", "reranked", "search_query"}}, {"token": "..."}*, {"sources": [...], "not_found"},
     {"error": {...}} (only on a provider failure), {"done": true, "timings", "usage"}
+
+In a conversation (an `owner` given), the question is searched as a standalone query
+(querying.conversations.query_rewrite), the model sees the earlier turns within
+settings.RAGSITE_HISTORY_TOKENS, and the answer is recorded before the last event.
 """
 
 from __future__ import annotations
@@ -17,13 +22,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from documents.search.selectors import chunk_search
 from documents.search.tokenize import tokenize
+from querying import conversations
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
-from querying.prompts import NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, is_not_found, prompt_build
+from querying.prompts import (
+    NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, history_messages, is_not_found, prompt_build,
+)
+from querying.rewrite import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +48,8 @@ class AnswerPlan:
     reranked: bool
     timings: dict  # ms, filled as the answer goes
     started: float = field(default_factory=time.perf_counter)
+    search_query: str = ""  # what was searched: the question, or its standalone rewrite
+    conversation: object | None = None  # querying.models.Conversation the answer is recorded in
 
     @property
     def mode(self) -> str:
@@ -54,18 +66,46 @@ class Answer:
     usage: dict
     not_found: bool = False
     error: LLMError | None = None
+    search_query: str = ""
+    conversation_id: int | None = None
 
 
 def _ms(seconds: float) -> float:
     return round(seconds * 1000, 2)
 
 
-def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | None = None) -> AnswerPlan:
+def answer_prepare(
+    *, question: str, top_k: int = 5, document_ids: list[int] | None = None,
+    owner=None, conversation_id: int | None = None, turns: list[Turn] | None = None, rewrite: str = "auto",
+) -> AnswerPlan:
     """Build the provider, retrieve the passages and the prompt. Raises LLMError when the
-    configured provider cannot be built (e.g. no API key)."""
+    configured provider cannot be built (e.g. no API key).
+
+    With an `owner` (querying.conversations.Owner), the question joins that owner's conversation
+    `conversation_id` (ConversationNotFound when there is none of theirs), or a new one. `turns`
+    gives the earlier turns directly instead (the evaluation: nothing is stored). Earlier turns make
+    the search query a standalone rewrite of the question (`rewrite`: "auto", by the model when
+    there is one; "heuristic"; "off": the question as asked)."""
     started = time.perf_counter()
     provider = get_llm()
-    found = chunk_search(query=question, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    conversation = None
+    if owner is not None and conversation_id is not None:
+        conversation = conversations.conversation_get(owner=owner, conversation_id=conversation_id)
+        turns = conversations.conversation_turns(
+            conversation=conversation, limit=max(conversations.REWRITE_TURNS, settings.RAGSITE_HISTORY_TURNS)
+        )
+    turns = turns or []
+    search_query = question
+    if turns and rewrite != "off":
+        rewrite_started = time.perf_counter()
+        search_query = conversations.query_rewrite(
+            question=question, turns=turns[-conversations.REWRITE_TURNS:], provider=provider,
+            use_model=rewrite == "auto",
+        ).text
+        rewrite_ms = _ms(time.perf_counter() - rewrite_started)
+    found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    if owner is not None and conversation is None:  # only once the search worked: no empty conversations
+        conversation = conversations.conversation_start(owner=owner)
     passages = [
         Passage(
             number=i,
@@ -80,17 +120,25 @@ def answer_prepare(*, question: str, top_k: int = 5, document_ids: list[int] | N
         )
         for i, result in enumerate(found.results, start=1)
     ]
-    prompt = prompt_build(question=question, passages=passages, token_budget=settings.RAGSITE_CONTEXT_TOKENS)
+    history = history_messages(
+        [(turn.question, turn.answer) for turn in turns[-settings.RAGSITE_HISTORY_TURNS:]], settings.RAGSITE_HISTORY_TOKENS
+    )
+    prompt = prompt_build(
+        question=question, passages=passages, token_budget=settings.RAGSITE_CONTEXT_TOKENS, history=history,
+        search_query=search_query if search_query != question else "",
+    )
     stage = found.timings or {}
     timings = {
         "embed": round(stage.get("embed", 0.0), 2),
         "search": round(sum(stage.get(name, 0.0) for name in ("dense", "bm25", "fusion")), 2),
         "rerank": round(stage.get("rerank", 0.0), 2),
     }
+    if turns and rewrite != "off":
+        timings["rewrite"] = rewrite_ms
     timings["retrieval"] = _ms(time.perf_counter() - started)
     return AnswerPlan(
         question=question, provider=provider, prompt=prompt, reranked=bool(found.reranked), timings=timings,
-        started=started,
+        started=started, search_query=search_query, conversation=conversation,
     )
 
 
@@ -139,7 +187,7 @@ def source_payload(passage: Passage, question_tokens: set[str], cited: set[int] 
 
 def sources_payload(plan: AnswerPlan, answer: str) -> list[dict]:
     """The passages the answer was given, each marked with whether the answer cites it."""
-    question_tokens = set(tokenize(plan.question))
+    question_tokens = set(tokenize(plan.search_query or plan.question))
     cited = cited_numbers(answer)
     return [source_payload(passage, question_tokens, cited) for passage in plan.prompt.passages]
 
@@ -204,7 +252,7 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
         except Exception as exc:
             error = _as_llm_error(exc, plan, pieces=0)
     timings, usage = _finish(plan, usage, text, generate_started, None)
-    return Answer(
+    answer = Answer(
         answer=text,
         sources=sources_payload(plan, text),
         not_found=is_not_found(text),
@@ -213,6 +261,21 @@ def answer_generate(*, plan: AnswerPlan) -> Answer:
         timings=timings,
         usage=usage,
         error=error,
+        search_query=plan.search_query,
+        conversation_id=plan.conversation.pk if plan.conversation is not None else None,
+    )
+    _record(plan, answer)
+    return answer
+
+
+def _record(plan: AnswerPlan, answer: Answer) -> None:
+    """Store the answer in the plan's conversation, if it has one."""
+    if plan.conversation is None:
+        return
+    conversations.message_record(
+        conversation=plan.conversation, question=plan.question, answer=answer.answer, search_query=plan.search_query,
+        sources=answer.sources, not_found=answer.not_found, mode=answer.mode, timings=answer.timings,
+        usage=answer.usage, error=_error_payload(answer.error)["error"] if answer.error else None,
     )
 
 
@@ -223,7 +286,9 @@ async def _not_found() -> AsyncIterator[str]:
 async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
     """The answer as SSE payloads, read from the provider's `stream`. Cancelling or closing this
     generator closes the provider's stream, and with it the upstream connection."""
-    yield {"meta": {"mode": plan.mode, "reranked": plan.reranked}}
+    if plan.conversation is not None:
+        yield {"conversation_id": plan.conversation.pk}
+    yield {"meta": {"mode": plan.mode, "reranked": plan.reranked, "search_query": plan.search_query}}
     usage: Usage = {}
     pieces: list[str] = []
     error: LLMError | None = None
@@ -240,10 +305,17 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
     finally:
         await stream.aclose()
     text = "".join(pieces)
+    sources = sources_payload(plan, text)
     # "not_found": the answer says the documents do not hold it, so the passages are only the
     # closest ones found, and a page shows them as such.
-    yield {"sources": sources_payload(plan, text), "not_found": is_not_found(text)}
+    yield {"sources": sources, "not_found": is_not_found(text)}
     if error is not None:
         yield _error_payload(error)
     timings, usage = _finish(plan, usage, text, started, first_token)
+    answer = Answer(
+        answer=text, sources=sources, not_found=is_not_found(text), mode=plan.mode, reranked=plan.reranked,
+        timings=timings, usage=usage, error=error, search_query=plan.search_query,
+    )
+    # Stored before "done": a client that saw the end finds the answer in its conversation.
+    await sync_to_async(_record)(plan, answer)
     yield {"done": True, "timings": timings, "usage": usage}

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_POST
 
 from access.rest import drf_admit
 from documents.search.errors import SearchError
-from querying import services
+from querying import conversations, services
 from querying.admission import QueueFull, Ticket, retrieval_gate
-from querying.api import QueryApi, QueryInputSerializer, error_status_and_body, queue_full_body
+from querying.api import CONVERSATION_NOT_FOUND, QueryApi, QueryInputSerializer, error_status_and_body, queue_full_body
 from querying.llm.base import LLMError
 from querying.sse import EventFormatter, abatches_with_heartbeat, sse_comment
 
@@ -103,9 +103,10 @@ async def query_stream(request):
     """POST /query/stream: the answer as server-sent events (see querying.services for the events).
 
     Validation, the provider's settings and retrieval are checked before the response starts, so
-    bad requests get ordinary 4xx JSON; a full queue gets 503 with Retry-After. Only a question
-    that must wait for a retrieval thread starts its stream first (querying.admission). The stream is an async generator over the provider's
-    async client: an open stream holds no thread."""
+    bad requests get ordinary 4xx JSON; a full queue gets 503 with Retry-After, and a
+    conversation_id that is not the asker's 404. Only a question that must wait for a retrieval
+    thread starts its stream first (querying.admission). The stream is an async generator over
+    the provider's async client: an open stream holds no thread."""
     if _csrf_refused(request):
         return JsonResponse(
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
@@ -119,6 +120,14 @@ async def query_stream(request):
     serializer = QueryInputSerializer(data=payload)
     if not serializer.is_valid():
         return JsonResponse(serializer.errors, status=400)
+    owner = await sync_to_async(conversations.conversation_owner)(request)  # reads the session
+    options = {**serializer.validated_data, "owner": owner}
+    if options.get("conversation_id") is not None:
+        # Somebody else's (or no) conversation is a 404 before anything streams, queued or not.
+        try:
+            await sync_to_async(conversations.conversation_get)(owner=owner, conversation_id=options["conversation_id"])
+        except conversations.ConversationNotFound:
+            return JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
     try:
         ticket = retrieval_gate().admit()
     except QueueFull as full:
@@ -126,14 +135,16 @@ async def query_stream(request):
     if ticket.queued:
         # Every retrieval thread is busy: the stream starts now, so the client hears at once
         # that it is waiting (and heartbeats while it waits) instead of nothing until it gives up.
-        events = _answer_when_admitted(ticket, serializer.validated_data)
+        events = _answer_when_admitted(ticket, options)
         weakref.finalize(events, ticket.release)  # a body never read (the client left at once)
     else:
         try:
-            plan = await _prepare(serializer.validated_data)
+            plan = await _prepare(options)
         except (LLMError, SearchError) as error:
             http_status, body = error_status_and_body(error)
             return JsonResponse(body, status=http_status)
+        except conversations.ConversationNotFound:  # deleted since the check above
+            return JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
         finally:
             ticket.release()
         events = services.answer_events(plan=plan)
@@ -161,6 +172,8 @@ async def _answer_when_admitted(ticket: Ticket, options: dict) -> AsyncGenerator
         plan = await _prepare(options)
     except (LLMError, SearchError) as error:
         failure = error_status_and_body(error)[1]
+    except conversations.ConversationNotFound:  # deleted while the question waited
+        failure = {"error": {"code": "conversation_not_found", "message": CONVERSATION_NOT_FOUND, "retryable": False}}
     except (OperationalError, InterfaceError) as error:
         failure = {"error": {"code": "database_unavailable", "message": f"the database cannot be reached: {error}", "retryable": True}}
     finally:

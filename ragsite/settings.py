@@ -388,6 +388,12 @@ else:
     }
 # How many tokens of retrieved passages (plus the rules and the question) the prompt may hold.
 RAGSITE_CONTEXT_TOKENS = env_int("RAGSITE_CONTEXT_TOKENS", 3000)
+# Conversations: the model sees the newest earlier turns that fit this many tokens (at most
+# RAGSITE_HISTORY_TURNS of them); a follow-up's standalone search query is asked of the model
+# with this time limit, after which the heuristic rewrites it (querying.rewrite).
+RAGSITE_HISTORY_TOKENS = env_int("RAGSITE_HISTORY_TOKENS", 1000)
+RAGSITE_HISTORY_TURNS = env_int("RAGSITE_HISTORY_TURNS", 6)
+RAGSITE_REWRITE_TIMEOUT_SECONDS = env_float("RAGSITE_REWRITE_TIMEOUT_SECONDS", 5.0)
 # Retrievals that run at once per web process, /query and /query/stream together (each in a
 # thread; the stream itself needs none).
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)

@@ -2,6 +2,7 @@
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -194,3 +195,49 @@ def test_evaluate_refuses_bad_splits_and_unanswerable_pages(settings, qa_file):
     with pytest.raises(CommandError, match="answer_regex"):
         call_command("evaluate", str(qa_file([{"question": "q", "doc": "garden-guide.pdf", "pages": [1],
                                                "answer_regex": "("}])))
+
+
+@pytest.mark.django_db
+def test_evaluate_measures_follow_ups_searched_as_asked_and_rewritten(settings, qa_file):
+    """tests/eval_conversations.jsonl: each last turn is ambiguous alone ("How long is it?"
+    finds the toaster's cord); the earlier turns, answered in order, say what it is about."""
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+    add_manuals()
+    add_document("Kettle", ["Fill the kettle up to the MAX mark and press the switch to boil the water.",
+                            "The warranty period for the kettle is two years from the date of purchase."])
+    add_document("Toaster", ["The power cord of the toaster is 80 cm long, long enough for most kitchens."])
+    index_rebuild_request(in_process=True)
+    single = qa_file([{"question": "toner cartridge", "doc": "kettle.pdf", "pages": [2]}]).read_text()
+    path = qa_file([]).with_name("conversations.jsonl")
+    path.write_text((Path(__file__).parent / "eval_conversations.jsonl").read_text() + single)
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--json", "--after-previous", stdout=out)
+    report = json.loads(out.getvalue())
+    conversations = report["conversations"]
+    assert conversations["items"] == 2 and conversations["mode"] == "extractive"
+    assert set(conversations["variants"]) == {"off", "heuristic", "heuristic_documents"}  # no model to rewrite with
+    assert conversations["metrics"]["off"]["recall@1"] == 0.0
+    assert conversations["metrics"]["heuristic"]["recall@1"] == 1.0
+    rows = {row["id"]: row for row in conversations["per_item"]}
+    assert rows["warranty"]["heuristic"]["search_query"].startswith("How long is it?")
+    assert "warranty" in rows["warranty"]["heuristic"]["search_query"]
+    assert rows["chain"]["heuristic"]["first_hit"] == 1  # carried through a second follow-up
+    assert set(conversations["metrics_by_kind"]) == {"ellipsis", "follow-up"}
+    assert report["after_previous"]["questions"] == 1  # the single question is measured as ever
+    assert set(report["metrics"]) == {"dense", "bm25", "fused"}
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), stdout=out)
+    assert "2 conversations, last turn (answer mode extractive)" in out.getvalue()
+    assert "heuristic rewrite" in out.getvalue()
+
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--json", "--rewrites", "off", stdout=out)
+    assert list(json.loads(out.getvalue())["conversations"]["variants"]) == ["off"]
+    with pytest.raises(CommandError, match="--rewrites takes"):
+        call_command("evaluate", str(path), "--rewrites", "model")
+    with pytest.raises(CommandError, match="two or more turns"):
+        call_command("evaluate", str(qa_file([{"turns": ["only one"], "doc": "kettle.pdf", "pages": [2]}])))

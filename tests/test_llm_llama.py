@@ -14,7 +14,7 @@ import pytest
 
 from querying.prompts import NOT_FOUND
 from tests.processes import free_port, wait_for
-from tests.test_query_endpoints import QUESTION, _answer_settings, kettle, stream_asgi  # noqa: F401 (fixtures)
+from tests.test_query_endpoints import QUESTION, _answer_settings, kettle, stream_asgi, stream_wsgi  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 MAX_TOKENS = 48
@@ -72,7 +72,7 @@ def test_a_real_local_model_streams_an_answer_with_sources(llama_server, kettle,
                     "timeout": 60, "max_retries": 0},
     }
     _, (payloads, ids, _) = stream_asgi({"question": QUESTION, "top_k": 2})
-    assert payloads[0]["meta"]["mode"] == "openai-compatible:local"
+    assert payloads[1]["meta"]["mode"] == "openai-compatible:local"
     assert not any("error" in p for p in payloads), payloads
     tokens = [p["token"] for p in payloads if "token" in p]
     answer = "".join(tokens)
@@ -82,3 +82,22 @@ def test_a_real_local_model_streams_an_answer_with_sources(llama_server, kettle,
     usage = payloads[-1]["usage"]
     assert 0 < usage["output_tokens"] <= MAX_TOKENS  # max_tokens bounds generation
     assert usage.get("estimated") is None  # the server reported real usage
+
+
+def test_a_real_local_model_rewrites_a_follow_up_and_answers_it(llama_server, kettle, settings, client):
+    settings.RAGSITE_LLM = {
+        "BACKEND": "querying.llm.openai.OpenAIProvider",
+        "OPTIONS": {"model": "local", "base_url": llama_server, "temperature": 0.0, "max_tokens": MAX_TOKENS,
+                    "timeout": 60, "max_retries": 0},
+    }
+    settings.RAGSITE_REWRITE_TIMEOUT_SECONDS = 60  # a loaded 2-core machine: the model's own line, not the fallback's
+    # One browser (the session's cookie): its conversation.
+    _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "top_k": 2})
+    conversation_id = payloads[0]["conversation_id"]
+    _, (payloads, _, _) = stream_wsgi(client, {"question": "And how long is it?", "top_k": 2, "conversation_id": conversation_id})
+    assert payloads[0] == {"conversation_id": conversation_id}
+    searched = payloads[1]["meta"]["search_query"]
+    assert searched.strip() and "\n" not in searched and searched != "And how long is it?"
+    assert not any("error" in p for p in payloads), payloads
+    assert "".join(p["token"] for p in payloads if "token" in p).strip()
+    assert payloads[-1]["timings"]["rewrite"] > 0

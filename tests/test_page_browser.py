@@ -540,3 +540,56 @@ def test_the_parser_reads_events_split_at_any_byte(page, live_server):
         }"""
     )
     assert result == ['[[{"token":"aé"},"1"],[{"token":"b"},"1"],[{"done":true},"3"]]']
+
+
+def test_the_thread_keeps_earlier_turns_survives_a_reload_and_starts_over(page, make_corpus, settings):
+    documents = make_corpus(PUMP_MANUAL)
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+
+    ask(page, QUESTION)
+    wait_for_state(page, "done")
+    expect(page).to_have_url(re.compile(r"\?c=\d+$"))
+    first_url = page.url
+    expect(page.locator("#answer-search")).to_be_hidden()  # a first question is searched as asked
+
+    # A follow-up that says nothing of the pump: searched with what the conversation is about.
+    page.locator("#question").fill("How long does it last?")
+    page.locator("#question").press("Enter")
+    wait_for_state(page, "done")
+    expect(page.locator("#thread .turn")).to_have_count(1)
+    expect(page.locator("#thread .turn-question")).to_have_text(QUESTION)
+    expect(page.locator("#answer-search")).to_contain_text("warranty")
+    expect(page.locator("#answer-text")).to_contain_text("two years")
+    assert page.url == first_url  # the same conversation
+
+    # A reload restores the whole thread, each earlier answer with its own sources.
+    page.reload()
+    expect(page.locator("#thread .turn")).to_have_count(2)
+    expect(page.locator("#thread .turn-question").nth(1)).to_have_text("How long does it last?")
+    expect(page.locator("#thread .turn .answer-search").nth(1)).to_contain_text("warranty")
+    page.locator("#thread .turn-sources summary").first.click()
+    cited = page.locator("#thread .turn-answer .cite a").first.get_attribute("href")
+    expect(page.locator(cited)).to_contain_text("The pump warranty lasts two years")
+    expect(page.locator("#past-conversations-list a")).to_have_count(1)
+
+    # "New conversation" starts over: the next question stands alone, in a conversation of its own.
+    page.locator("#new-conversation").click()
+    expect(page.locator("#thread")).to_be_hidden()
+    assert "c=" not in page.url
+    page.locator("#question").fill("What pressure should the boiler have?")
+    page.locator("#question").press("Enter")
+    wait_for_state(page, "done")
+    expect(page.locator("#thread")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"\?c=\d+$"))
+    assert page.url != first_url
+    expect(page.locator("#past-conversations-list a")).to_have_count(2)
+
+    # Back to the first one from the list; its PDF deleted since, its answers stay, marked so.
+    services.document_delete(document=documents["pump_manual.pdf"], in_process=True)
+    page.locator("#past-conversations").locator("summary").click()
+    page.locator("#past-conversations-list a", has_text=QUESTION).click()
+    expect(page).to_have_url(first_url)
+    expect(page.locator("#thread .turn")).to_have_count(2)
+    expect(page.locator("#thread .turn-answer").first).to_contain_text("two years")
+    expect(page.locator("#thread .turn").first.locator(".source-removed").first).to_have_text("document removed")
+    assert page.locator("#thread .turn").first.locator(".source.is-removed .pdf-link").count() == 0

@@ -115,10 +115,11 @@ def kinds(payloads):
 def check_stream_shape(payloads, ids):
     assert ids == list(range(1, len(ids) + 1))
     order = kinds(payloads)
-    assert order[0] == "meta" and order[-1] == "done"
+    # The conversation the answer joins comes first: today's clients read on to meta.
+    assert order[:2] == ["conversation_id", "meta"] and order[-1] == "done"
     tokens = [i for i, kind in enumerate(order) if kind == "token"]
-    assert tokens and tokens == list(range(1, len(tokens) + 1))  # tokens right after meta, together
-    assert order[len(tokens) + 1] == "sources"
+    assert tokens and tokens == list(range(2, len(tokens) + 2))  # tokens right after meta, together
+    assert order[len(tokens) + 2] == "sources"
 
 
 # --- POST /query -------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ def test_stream_sends_meta_tokens_sources_done_with_ids_and_no_buffering_headers
     assert response["Content-Type"].startswith("text/event-stream")
     assert response["Cache-Control"] == "no-cache" and response["X-Accel-Buffering"] == "no"
     check_stream_shape(payloads, ids)
-    assert payloads[0] == {"meta": {"mode": "extractive", "reranked": False}}
+    assert payloads[1] == {"meta": {"mode": "extractive", "reranked": False, "search_query": QUESTION}}
     answer = "".join(p["token"] for p in payloads if "token" in p)
     assert "two years from the date of purchase" in answer
     assert len([p for p in payloads if "token" in p]) > 5  # word by word
@@ -245,7 +246,7 @@ def test_stream_limits_sources_to_the_given_documents(client, kettle):
 def test_stream_with_an_llm_provider_relays_its_tokens(client, kettle, fake_openai):
     _, (payloads, ids, _) = stream_wsgi(client, {"question": QUESTION})
     check_stream_shape(payloads, ids)
-    assert payloads[0]["meta"]["mode"] == "openai-compatible:fake-model"
+    assert payloads[1]["meta"]["mode"] == "openai-compatible:fake-model"
     assert [p["token"] for p in payloads if "token" in p] == ["Two", " years", " [1]", "."]
     assert payloads[-1]["usage"] == {"input_tokens": 42, "output_tokens": 4}
 
@@ -257,10 +258,10 @@ def test_a_provider_failure_mid_stream_becomes_an_error_event_then_done(client, 
         _, (payloads, ids, _) = stream_wsgi(client, {"question": QUESTION})
     else:
         _, (payloads, ids, _) = stream_asgi({"question": QUESTION})
-    assert kinds(payloads) == ["meta", "token", "token", "sources", "error", "done"]
-    assert ids == [1, 2, 3, 4, 5, 6]
+    assert kinds(payloads) == ["conversation_id", "meta", "token", "token", "sources", "error", "done"]
+    assert ids == [1, 2, 3, 4, 5, 6, 7]
     assert "".join(p["token"] for p in payloads if "token" in p) == "Two years"  # no error text in the answer
-    assert payloads[4]["error"]["code"] == "provider_unavailable" and "model overloaded" in payloads[4]["error"]["message"]
+    assert payloads[5]["error"]["code"] == "provider_unavailable" and "model overloaded" in payloads[5]["error"]["message"]
 
 
 @pytest.mark.parametrize("server", ["wsgi", "asgi"])

@@ -13,6 +13,9 @@ A provider receives a Prompt (querying.prompts) and a Usage to fill, and writes 
 - `prompt.system`: the rules and the numbered sources, as one system prompt.
 - `prompt.messages`: [{"role": "user" | "assistant", "content": str}, ...]; the last one is the
   user's question, verbatim (`prompt.question`).
+- `prompt.search_query`: the standalone query the passages were found with: a follow-up in a
+  conversation rewritten with its subject (querying.rewrite); "" when it is the question itself.
+  The messages before the question are the conversation's earlier turns, bounded.
 - `prompt.passages`: the retrieved passages (querying.prompts.Passage), numbered as the system
   prompt numbers them. Model-backed providers need not read them; the extractive provider
   answers from them.

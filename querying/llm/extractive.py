@@ -206,7 +206,7 @@ class ExtractiveProvider(LLMProvider):
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         # Scoring embeds sentences (torch): off the event loop.
-        text = await asyncio.to_thread(self.answer, prompt.question, prompt.passages)
+        text = await asyncio.to_thread(self.answer, prompt.search_query or prompt.question, prompt.passages)
         words = re.findall(r"\S+\s*", text)
         for i, word in enumerate(words):
             if self.words_per_second and i:

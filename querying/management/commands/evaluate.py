@@ -1,4 +1,6 @@
-"""manage.py evaluate: retrieval and answer quality on a question set (eval/questions.jsonl).
+"""manage.py evaluate: retrieval and answer quality on a question set (eval/questions.jsonl), and
+follow-ups in conversations (eval/conversations.jsonl): recall of the last turn searched as asked,
+rewritten by the heuristic, and rewritten by the configured language model.
 
 It lives in `querying` because answering is querying's: `documents` must never import it.
 """
@@ -17,9 +19,12 @@ from documents.models import Chunk, Document
 from documents.search import serving
 from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
-from documents.search.selectors import search_rankings
-from querying.llm.base import LLMError
+from documents.search.selectors import chunk_search, search_rankings
+from querying.conversations import SearchQuery, answer_document_ids, query_rewrite
+from querying.llm import get_llm
+from querying.llm.base import LLMError, VendorProvider
 from querying.prompts import is_not_found as is_refusal
+from querying.rewrite import Turn, is_follow_up, rewrite_heuristic
 from querying.services import answer_generate, answer_prepare, answer_warm_up
 
 METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused"), ("reranked", "fused + rerank")]
@@ -28,6 +33,12 @@ DEPTH = 10
 ANSWER_TOP_K = 5
 UNANSWERABLE = "unanswerable"
 DEFAULT_KIND = "paraphrase"
+FOLLOW_UP_KIND = "follow-up"
+# How the last turn of a conversation is searched: as asked, rewritten by the heuristic, by the model.
+REWRITES = [("off", "as asked"), ("heuristic", "heuristic rewrite"), ("auto", "model rewrite")]
+# An experiment beside them: the heuristic's query, searched only in the documents the previous
+# answer drew on (when the question is a follow-up).
+IN_DOCUMENTS = ("heuristic_documents", "heuristic, previous documents only")
 SPLITS = ("dev", "heldout", "all")
 
 
@@ -35,7 +46,11 @@ def read_questions(path: Path) -> list[dict]:
     """Lines of {"question", "doc" (file name), "pages" (1-based, holding the answer)} and optionally
     "id", "kind" (paraphrase, identifier, unanswerable; paraphrase when absent), "answer_regex"
     (what a correct answer holds, case-insensitive) and "split" (dev when absent). An unanswerable
-    question has no pages; every other needs some."""
+    question has no pages; every other needs some.
+
+    A conversation is a line with "turns" (two or more questions, asked in order) in place of
+    "question": its last turn is the follow-up that "doc" and "pages" answer (kind follow-up when
+    absent). Each item has "turns" ([] for a single question) and "question" (the last turn)."""
     questions = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -47,10 +62,16 @@ def read_questions(path: Path) -> list[dict]:
         where = f"{path} line {number}"
         try:
             item = json.loads(line)
-            question, doc, pages = str(item["question"]), str(item["doc"]), [int(p) for p in item["pages"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CommandError(f"{where}: expected {{\"question\", \"doc\", \"pages\"}}: {exc}")
-        kind = str(item.get("kind") or DEFAULT_KIND)
+            turns = [str(turn) for turn in item["turns"]] if "turns" in item else []
+            question = turns[-1] if turns else str(item["question"])
+            doc, pages = str(item["doc"]), [int(p) for p in item["pages"]]
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise CommandError(f"{where}: expected {{\"question\" or \"turns\", \"doc\", \"pages\"}}: {exc}")
+        if "turns" in item and (len(turns) < 2 or not all(turn.strip() for turn in turns)):
+            raise CommandError(f"{where}: a conversation has two or more turns, none empty")
+        kind = str(item.get("kind") or (FOLLOW_UP_KIND if turns else DEFAULT_KIND))
+        if turns and kind == UNANSWERABLE:
+            raise CommandError(f"{where}: a conversation's last turn must be answerable")
         if not question.strip() or (not pages and kind != UNANSWERABLE):
             raise CommandError(f"{where}: the question and its pages must not be empty")
         if pages and kind == UNANSWERABLE:
@@ -66,7 +87,7 @@ def read_questions(path: Path) -> list[dict]:
             raise CommandError(f"{where}: split must be dev or heldout, not {split!r}")
         questions.append({
             "id": str(item.get("id") or number), "question": question, "doc": doc, "pages": pages,
-            "kind": kind, "answer_regex": answer_regex, "split": split,
+            "kind": kind, "answer_regex": answer_regex, "split": split, "turns": turns,
         })
     if not questions:
         raise CommandError(f"{path} holds no questions")
@@ -96,8 +117,19 @@ class Command(BaseCommand):
         parser.add_argument("--answers", action="store_true", help="also answer each question with the configured answer mode")
         parser.add_argument("--json", action="store_true", help="print the figures as JSON (with a line per question)")
         parser.add_argument("--no-rerank", action="store_true", help="skip the reranked row")
+        parser.add_argument(
+            "--rewrites", default="off,heuristic,auto",
+            help="how conversations' last turns are searched, comma-separated: off (as asked), heuristic, auto "
+                 "(the model, when the answer mode is one); default all",
+        )
+        parser.add_argument(
+            "--after-previous", action="store_true",
+            help="also search each single question as a follow-up of the one before it in the file (a turn on "
+                 "another subject), rewritten by the heuristic: what rewriting costs a question that stands alone",
+        )
 
-    def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, **options):
+    def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, after_previous=False,
+               rewrites="off,heuristic,auto", **options):
         questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
         if not questions:
             raise CommandError(f"{qa_file} holds no {split} questions")
@@ -125,6 +157,22 @@ class Command(BaseCommand):
                 rerank, reranker_error = False, state.error
 
         answer_warm_up()  # as a web process starts: latencies are those a user would see
+        conversations = [q for q in questions if q["turns"]]
+        questions = [q for q in questions if not q["turns"]]
+        wanted = {name.strip() for name in rewrites.split(",")}
+        if not wanted or wanted - {v for v, _ in REWRITES}:
+            raise CommandError(f"--rewrites takes off, heuristic and auto, not {rewrites!r}")
+        conversation_report = self._conversations(conversations, documents, rerank, wanted) if conversations else None
+        if not questions:
+            report = {"questions": len(conversations) + len(skipped), "split": split, "skipped": skipped,
+                      "missing_documents": missing, "index_version": index.version, "chunk_count": index.chunk_count,
+                      "embedding_model": index.embedding_model, "reranker_error": reranker_error,
+                      "conversations": conversation_report}
+            if options.get("json"):
+                self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+            else:
+                self._print_conversations(report)
+            return
         rows = self._retrieve(questions, documents, rerank)
         kinds = sorted({q["kind"] for q, _ in rows}, key=lambda k: (k == UNANSWERABLE, k))
         figures = self._figures(rows)
@@ -149,11 +197,117 @@ class Command(BaseCommand):
         if answers:
             report["answers"] = self._answers(questions, per_question)
         report["per_question"] = list(per_question.values())
+        if after_previous:
+            report["after_previous"] = self._after_previous([q for q, _ in rows], documents, rerank)
+        report["conversations"] = conversation_report
 
         if options.get("json"):
             self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
             return
         self._print(report, kinds, no_rerank)
+        self._print_conversations(report)
+
+    @staticmethod
+    def _ranked_pages(query: str, rerank: bool, document_ids: list[int] | None = None) -> list:
+        """(document id, page) of the top DEPTH passages as an answer gets them (chunk_search)."""
+        found = chunk_search(query=query, top_k=DEPTH, document_ids=document_ids, rerank=rerank)
+        return [(result.document_id, result.page) for result in found.results]
+
+    def _conversations(self, items, documents, rerank, wanted) -> dict:
+        """Each conversation's earlier turns answered in order by the configured answer mode (their
+        search rewritten as the variant says), then its last turn searched as asked, rewritten by
+        the heuristic, and rewritten by the model (only when the answer mode is a language model).
+        Figures of the final ranking (reranked, or fused without a reranker) of the last turn."""
+        provider = get_llm()
+        variants = [(v, label) for v, label in REWRITES
+                    if v in wanted and (v != "auto" or isinstance(provider, VendorProvider))]
+        if "heuristic" in wanted:
+            variants.insert([v for v, _ in variants].index("heuristic") + 1, IN_DOCUMENTS)
+        runs = {v: [] for v, _ in variants}
+        per_item = []
+        for item in items:
+            relevant = {(d, page) for d in documents[item["doc"]] for page in item["pages"]}
+            row = {"id": item["id"], "kind": item["kind"], "doc": item["doc"], "turns": item["turns"]}
+            for variant, _ in variants:
+                if variant == IN_DOCUMENTS[0]:
+                    continue  # measured with the heuristic, from the same earlier turns
+                earlier: list[Turn] = []
+                if variant != "off":  # searched as asked, the last turn does not depend on the earlier ones
+                    for question in item["turns"][:-1]:
+                        plan = answer_prepare(question=question, top_k=ANSWER_TOP_K, turns=earlier, rewrite=variant)
+                        answer = answer_generate(plan=plan)
+                        earlier.append(Turn(question=question, answer=answer.answer, search_query=plan.search_query,
+                                            document_ids=answer_document_ids(answer.sources)))
+                rewritten = SearchQuery(item["question"], "") if variant == "off" else query_rewrite(
+                    question=item["question"], turns=earlier, provider=provider, use_model=variant == "auto")
+                query = rewritten.text
+                ranked = self._ranked_pages(query, rerank)
+                runs[variant].append((item["kind"], ranked, relevant))
+                rr = reciprocal_rank_at(ranked, relevant, DEPTH)
+                row[variant] = {"search_query": query, "rewritten_by": rewritten.rewritten_by,
+                                "first_hit": round(1 / rr) if rr else None}
+                if variant == "heuristic":
+                    within = earlier[-1].document_ids if is_follow_up(item["question"]) else []
+                    ranked = self._ranked_pages(query, rerank, within or None) if within else ranked
+                    runs[IN_DOCUMENTS[0]].append((item["kind"], ranked, relevant))
+                    rr = reciprocal_rank_at(ranked, relevant, DEPTH)
+                    row[IN_DOCUMENTS[0]] = {"documents": within, "first_hit": round(1 / rr) if rr else None}
+            per_item.append(row)
+        kinds = sorted({item["kind"] for item in items})
+        return {
+            "items": len(items),
+            "mode": provider.name,
+            # how often the model's own rewrite was used (the rest fell back to the heuristic)
+            "model_rewrites": sum(row.get("auto", {}).get("rewritten_by") == provider.name for row in per_item),
+            "variants": dict(variants),
+            "metrics": {v: evaluate_rankings([(r, rel) for _, r, rel in runs[v]], recall_ks=RECALL_KS, k=DEPTH) for v, _ in variants},
+            "metrics_by_kind": {
+                kind: {"items": sum(item["kind"] == kind for item in items),
+                       **{v: evaluate_rankings([(r, rel) for k, r, rel in runs[v] if k == kind], recall_ks=RECALL_KS, k=DEPTH)
+                          for v, _ in variants}}
+                for kind in kinds
+            },
+            "per_item": per_item,
+        }
+
+    def _after_previous(self, rows, documents, rerank) -> dict:
+        """Standalone questions, each searched as a follow-up of the question before it in the file
+        (the heuristic rewrite): beside their own figures, what the rewrite costs them."""
+        rewritten_runs, plain_runs, rewritten = [], [], 0
+        for previous, item in zip([None, *rows], rows):
+            turns = [Turn(question=previous["question"])] if previous else []
+            query = rewrite_heuristic(item["question"], turns)
+            rewritten += query != item["question"]
+            plain_runs.append((self._ranked_pages(item["question"], rerank), item["relevant"]))
+            ranked = self._ranked_pages(query, rerank) if query != item["question"] else plain_runs[-1][0]
+            rewritten_runs.append((ranked, item["relevant"]))
+        return {
+            "questions": len(rows),
+            "rewritten": rewritten,
+            "as_asked": evaluate_rankings(plain_runs, recall_ks=RECALL_KS, k=DEPTH),
+            "after_previous": evaluate_rankings(rewritten_runs, recall_ks=RECALL_KS, k=DEPTH),
+        }
+
+    def _print_conversations(self, report):
+        write = self.stdout.write
+        standalone = report.get("after_previous")
+        if standalone:
+            write(f"\nsingle questions asked after the one before them ({standalone['rewritten']} of "
+                  f"{standalone['questions']} rewritten by the heuristic): recall@5 "
+                  f"{standalone['as_asked']['recall@5']:.3f} as asked, {standalone['after_previous']['recall@5']:.3f} rewritten")
+        conversations = report.get("conversations")
+        if not conversations:
+            return
+        columns = [f"recall@{k}" for k in RECALL_KS] + [f"mrr@{DEPTH}"]
+        write(f"\n{conversations['items']} conversations, last turn (answer mode {conversations['mode']}):")
+        if "auto" in conversations["variants"]:
+            write(f"  the model's own rewrite used for {conversations['model_rewrites']}, the heuristic's for the rest")
+        for scope, figures in [("all", conversations["metrics"]), *[
+                (f"kind {kind} ({row['items']})", row) for kind, row in conversations["metrics_by_kind"].items()]]:
+            write(f"  {scope}")
+            write(f"  {'search':<20}" + "".join(f"{c:>11}" for c in columns))
+            for variant, label in conversations["variants"].items():
+                write(f"  {label:<20}" + "".join(f"{figures[variant][c]:>11.3f}" for c in columns))
 
     def _retrieve(self, questions, documents, rerank):
         """(question, {method: rank of the first answer page in the top DEPTH, or None}) for each

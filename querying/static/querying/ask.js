@@ -113,7 +113,8 @@
   /* Renders the answer into `parent`: text nodes, with "[n]" and "[n, m]" markers turned into links
      to the sources. Once the sources are known (`sourceNumbers`, a Set, not null), markers that
      point at no source stay plain text. */
-  function renderAnswer(parent, text, sourceNumbers) {
+  function renderAnswer(parent, text, sourceNumbers, sourceIdPrefix) {
+    var prefix = sourceIdPrefix || "source-";
     var fragment = document.createDocumentFragment();
     var last = 0;
     var match;
@@ -133,7 +134,7 @@
       numbers.forEach(function (n, i) {
         if (i) cite.appendChild(document.createTextNode(", "));
         var link = document.createElement("a");
-        link.href = "#source-" + n;
+        link.href = "#" + prefix + n;
         link.textContent = String(n);
         link.setAttribute("aria-label", "source " + n);
         cite.appendChild(link);
@@ -155,6 +156,79 @@
     } catch (err) {
       return null;
     }
+  }
+
+  /* One source as a list item: number, title, page, passage with the search terms marked, and
+     a link to the PDF at the page; a source whose document has been deleted since ("removed")
+     says so and links nowhere. `idPrefix` + n is its element id, what citations link to. */
+  function sourceItem(source, index, idPrefix) {
+    source = source && typeof source === "object" ? source : {};
+    // "n" is the number the answer cites this passage by; the position is the fallback
+    var n = Number.isInteger(source.n) && source.n > 0 ? source.n : index + 1;
+    var item = document.createElement("li");
+    item.className = "source";
+    item.id = idPrefix + n;
+    item.sourceNumber = n;
+    item.tabIndex = -1;
+
+    var head = document.createElement("div");
+    head.className = "source-head";
+    var number = document.createElement("span");
+    number.className = "source-number";
+    number.textContent = String(n);
+    var title = document.createElement("span");
+    title.className = "source-title";
+    title.textContent = source.title ? String(source.title) : "Document " + source.document_id;
+    head.append(number, title);
+    if (source.page != null) {
+      var page = document.createElement("span");
+      page.className = "source-page";
+      page.textContent = "page " + source.page;
+      head.append(page);
+    }
+    if (source.ocr === true) {
+      var ocr = document.createElement("span");
+      ocr.className = "source-ocr";
+      ocr.title = "this passage was read from a scanned page by OCR: words may be misread";
+      ocr.textContent = "OCR";
+      head.append(ocr);
+    }
+    if (typeof source.score === "number" && isFinite(source.score)) {
+      var score = document.createElement("span");
+      score.className = "source-score";
+      score.title = "retrieval score";
+      score.textContent = "score " + source.score.toFixed(3);
+      head.append(score);
+    }
+    item.append(head);
+
+    var passage = document.createElement("blockquote");
+    passage.className = "passage";
+    appendHighlighted(passage, source.text == null ? "" : source.text, source.highlights);
+    item.append(passage);
+
+    if (source.removed === true) {
+      var removed = document.createElement("span");
+      removed.className = "source-removed";
+      removed.textContent = "document removed";
+      head.append(removed);
+      item.classList.add("is-removed");
+    }
+    var url = source.removed === true ? null : safeUrl(source.url);
+    if (url) {
+      var link = document.createElement("a");
+      link.className = "pdf-link";
+      link.href = url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = source.page != null ? "Open the PDF at page " + source.page : "Open the PDF";
+      var hint = document.createElement("span");
+      hint.className = "visually-hidden";
+      hint.textContent = " (opens in a new tab)";
+      link.append(hint);
+      item.append(link);
+    }
+    return item;
   }
 
   var FIELD_LABELS = { question: "Question", top_k: "Passages", document_ids: "Documents" };
@@ -244,7 +318,138 @@
     var sourcesHeading = el("sources-heading");
     var sourceList = el("source-list");
     var filterSummary = el("doc-filter-summary");
+    var searchLine = el("answer-search");
+    var searchText = el("answer-search-text");
+    var thread = el("thread");
+    var threadList = el("thread-list");
+    var newConversation = el("new-conversation");
+    var past = el("past-conversations");
+    var pastList = el("past-conversations-list");
+    var conversationsUrl = form.dataset.conversationsUrl;
     var current = null;
+    // The conversation the next question continues: in the URL (?c=<id>), so a reload or a
+    // shared link restores the thread.
+    var conversationId = null;
+    var turnCount = 0;
+
+    function conversationFromUrl() {
+      var value = new URLSearchParams(window.location.search).get("c") || "";
+      return /^[1-9][0-9]{0,17}$/.test(value) ? parseInt(value, 10) : null;
+    }
+
+    function setConversation(id) {
+      conversationId = id;
+      var url = new URL(window.location.href);
+      if (id) url.searchParams.set("c", String(id));
+      else url.searchParams.delete("c");
+      window.history.replaceState(null, "", url.href);
+    }
+
+    function showSearch(element, textElement, asked, searched) {
+      var differs = typeof searched === "string" && searched && searched !== asked;
+      textElement.textContent = differs ? searched : "";
+      element.hidden = !differs;
+    }
+
+    /* An earlier turn of the conversation, above the current answer: its question, its answer
+       with citations linking to its own sources, what was searched, and the sources. */
+    function appendTurn(message) {
+      turnCount += 1;
+      var prefix = "turn-" + turnCount + "-source-";
+      var article = document.createElement("article");
+      article.className = "turn";
+      var asked = document.createElement("p");
+      asked.className = "turn-question";
+      asked.textContent = String(message.question || "");
+      var answer = document.createElement("div");
+      answer.className = "turn-answer";
+      var items = Array.isArray(message.sources) ? message.sources : [];
+      var list = document.createElement("ol");
+      list.className = "source-list";
+      var numbers = new Set();
+      items.forEach(function (source, index) {
+        var item = sourceItem(source, index, prefix);
+        numbers.add(item.sourceNumber);
+        list.append(item);
+      });
+      renderAnswer(answer, String(message.answer || ""), numbers, prefix);
+      article.append(asked, answer);
+      var searched = document.createElement("p");
+      searched.className = "answer-search";
+      searched.append(document.createTextNode("Searched for: "));
+      var searchedText = document.createElement("q");
+      searched.append(searchedText);
+      showSearch(searched, searchedText, message.question, message.search_query);
+      article.append(searched);
+      if (items.length) {
+        var details = document.createElement("details");
+        details.className = "turn-sources";
+        var summary = document.createElement("summary");
+        summary.textContent = (message.not_found ? "Closest passages" : "Sources") + " (" + items.length + ")";
+        details.append(summary, list);
+        article.append(details);
+      }
+      threadList.append(article);
+      thread.hidden = false;
+    }
+
+    async function refreshPast() {
+      if (!conversationsUrl) return;
+      var body;
+      try {
+        var response = await fetch(conversationsUrl + "?limit=30", { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) return;
+        body = await response.json();
+      } catch (err) {
+        return; // the list is a convenience: the page works without it
+      }
+      var results = body && Array.isArray(body.results) ? body.results : [];
+      var fragment = document.createDocumentFragment();
+      results.forEach(function (conversation) {
+        if (!conversation || !Number.isInteger(conversation.id)) return;
+        var item = document.createElement("li");
+        var link = document.createElement("a");
+        link.href = "?c=" + conversation.id;
+        link.textContent = conversation.title ? String(conversation.title) : "Untitled conversation";
+        if (conversation.id === conversationId) link.setAttribute("aria-current", "true");
+        item.append(link);
+        fragment.append(item);
+      });
+      pastList.replaceChildren(fragment);
+      past.hidden = results.length === 0;
+    }
+
+    async function restore(id) {
+      var response;
+      try {
+        response = await fetch(conversationsUrl + id + "/", { credentials: "same-origin", cache: "no-store" });
+      } catch (err) {
+        formMessage.textContent = "Could not load the conversation. Check the connection and reload.";
+        return;
+      }
+      if (!response.ok) {
+        setConversation(null);
+        formMessage.textContent = "That conversation is not available (deleted, or not yours): a new one starts.";
+        return;
+      }
+      var body = await response.json();
+      (Array.isArray(body.messages) ? body.messages : []).forEach(appendTurn);
+      setConversation(id);
+      refreshPast();
+    }
+
+    function startOver() {
+      if (current && !current.finished) stop();
+      current = null;
+      turnCount = 0;
+      threadList.replaceChildren();
+      thread.hidden = true;
+      section.hidden = true;
+      formMessage.textContent = "";
+      setConversation(null);
+      refreshPast();
+      question.focus();
+    }
 
     function checkedDocumentIds() {
       return Array.from(form.querySelectorAll('input[name="document_ids"]:checked')).map(function (box) {
@@ -298,76 +503,24 @@
       var numbers = new Set();
       var fragment = document.createDocumentFragment();
       items.forEach(function (source, index) {
-        source = source && typeof source === "object" ? source : {};
-        // "n" is the number the answer cites this passage by; the position is the fallback
-        var n = Number.isInteger(source.n) && source.n > 0 ? source.n : index + 1;
-        numbers.add(n);
-        var item = document.createElement("li");
-        item.className = "source";
-        item.id = "source-" + n;
-        item.tabIndex = -1;
-
-        var head = document.createElement("div");
-        head.className = "source-head";
-        var number = document.createElement("span");
-        number.className = "source-number";
-        number.textContent = String(n);
-        var title = document.createElement("span");
-        title.className = "source-title";
-        title.textContent = source.title ? String(source.title) : "Document " + source.document_id;
-        head.append(number, title);
-        if (source.page != null) {
-          var page = document.createElement("span");
-          page.className = "source-page";
-          page.textContent = "page " + source.page;
-          head.append(page);
-        }
-        if (source.ocr === true) {
-          var ocr = document.createElement("span");
-          ocr.className = "source-ocr";
-          ocr.title = "this passage was read from a scanned page by OCR: words may be misread";
-          ocr.textContent = "OCR";
-          head.append(ocr);
-        }
-        if (typeof source.score === "number" && isFinite(source.score)) {
-          var score = document.createElement("span");
-          score.className = "source-score";
-          score.title = "retrieval score";
-          score.textContent = "score " + source.score.toFixed(3);
-          head.append(score);
-        }
-        item.append(head);
-
-        var passage = document.createElement("blockquote");
-        passage.className = "passage";
-        appendHighlighted(passage, source.text == null ? "" : source.text, source.highlights);
-        item.append(passage);
-
-        var url = safeUrl(source.url);
-        if (url) {
-          var link = document.createElement("a");
-          link.className = "pdf-link";
-          link.href = url;
-          link.target = "_blank";
-          link.rel = "noopener";
-          link.textContent = source.page != null ? "Open the PDF at page " + source.page : "Open the PDF";
-          var hint = document.createElement("span");
-          hint.className = "visually-hidden";
-          hint.textContent = " (opens in a new tab)";
-          link.append(hint);
-          item.append(link);
-        }
+        var item = sourceItem(source, index, "source-");
+        numbers.add(item.sourceNumber);
         fragment.append(item);
       });
       sourceList.replaceChildren(fragment);
       sources.hidden = items.length === 0;
+      run.sources = items;
+      run.notFound = notFound;
       run.sourceNumbers = numbers;
       render(run);
     }
 
     function handleEvent(run, payload) {
       if (run !== current || run.finished) return;
+      if (Number.isInteger(payload.conversation_id)) setConversation(payload.conversation_id);
       if (payload.meta && typeof payload.meta === "object") {
+        run.searchQuery = payload.meta.search_query;
+        showSearch(searchLine, searchText, run.question, payload.meta.search_query);
         if (payload.meta.mode) {
           mode.textContent = String(payload.meta.mode) + (payload.meta.reranked ? " · reranked" : "");
         }
@@ -386,7 +539,10 @@
         answerError.textContent = message || "The answer could not be finished.";
         answerError.hidden = false;
       }
-      if (payload.done) finish(run, run.failed ? "error" : "done");
+      if (payload.done) {
+        finish(run, run.failed ? "error" : "done");
+        refreshPast();
+      }
     }
 
     function stop() {
@@ -406,6 +562,11 @@
         return;
       }
       if (current && !current.finished) stop();
+      // The answer shown so far joins the thread above; the new one takes its place.
+      if (current && (current.text || current.sources)) {
+        appendTurn({ question: current.question, answer: current.text, sources: current.sources,
+                     search_query: current.searchQuery, not_found: current.notFound });
+      }
 
       var run = {
         question: text,
@@ -429,6 +590,7 @@
       answerNotice.textContent = "";
       sourceList.replaceChildren();
       sources.hidden = true;
+      searchLine.hidden = true;
       mode.textContent = mode.dataset.configured;
       timing.textContent = "";
       setState(run, "retrieving");
@@ -439,6 +601,7 @@
       if (k >= 1) body.top_k = k;
       var ids = checkedDocumentIds();
       if (ids.length) body.document_ids = ids;
+      if (conversationId) body.conversation_id = conversationId;
 
       var response;
       try {
@@ -499,6 +662,10 @@
       }
     });
     stopButton.addEventListener("click", stop);
+    newConversation.addEventListener("click", startOver);
+    var restoring = conversationFromUrl();
+    if (restoring) restore(restoring);
+    else refreshPast();
     form.addEventListener("change", function (event) {
       if (event.target.name === "document_ids") updateFilterSummary();
     });
