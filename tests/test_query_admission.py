@@ -114,7 +114,7 @@ def test_a_queued_asker_gets_headers_and_heartbeats_at_once_then_its_answer(kett
     assert beats == [b": ping\n\n"] * 3
     payloads, ids, _ = parse_sse(raw)
     assert ids == list(range(1, len(ids) + 1))
-    assert kinds(payloads)[0] == "meta" and kinds(payloads)[-2:] == ["sources", "done"]
+    assert kinds(payloads)[:2] == ["conversation_id", "meta"] and kinds(payloads)[-2:] == ["sources", "done"]
     assert "two years" in "".join(p["token"] for p in payloads if "token" in p)
     assert payloads[-1]["timings"]["queued"] >= 0
     assert retrieval_gate().running == 0 and not retrieval_gate().waiting
