@@ -387,6 +387,25 @@ RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
 RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
 
 # --- search ---
+# Where passages are searched (documents.search.backends). The embedded default: FAISS + bm25s
+# files under RAGSITE_INDEX_ROOT, rebuilt after each change. "documents.search.postgres.PostgresBackend"
+# (RAGSITE_SEARCH_BACKEND=postgres): pgvector HNSW + full-text search in the database, written
+# in the ingest's own transaction; needs PostgreSQL with the vector extension, then
+# `manage.py search_fill`. HNSW parameters chosen by measurement (README, "Search in PostgreSQL"):
+# TODO-FIGURES.
+_SEARCH_BACKENDS = {"embedded": "documents.search.backends.EmbeddedIndexBackend",
+                    "postgres": "documents.search.postgres.PostgresBackend"}
+RAGSITE_SEARCH_BACKEND = {
+    "BACKEND": _SEARCH_BACKENDS.get(*[env_str("RAGSITE_SEARCH_BACKEND", "embedded")] * 2),
+    "OPTIONS": {},
+}
+if RAGSITE_SEARCH_BACKEND["BACKEND"] == _SEARCH_BACKENDS["postgres"]:
+    RAGSITE_SEARCH_BACKEND["OPTIONS"] = {
+        "dimensions": env_int("RAGSITE_PGVECTOR_DIMENSIONS", 384),  # the embedding model's
+        "m": env_int("RAGSITE_HNSW_M", 16),
+        "ef_construction": env_int("RAGSITE_HNSW_EF_CONSTRUCTION", 64),
+        "ef_search": env_int("RAGSITE_HNSW_EF_SEARCH", 100),
+    }
 # The keyword half of the hybrid search (documents.search.bm25): bm25s, sparse and memory-mapped,
 # by default; "documents.search.bm25.RankBM25Backend" for rank-bm25 (slower, kept for comparison).
 RAGSITE_BM25 = {
