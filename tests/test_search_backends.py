@@ -10,6 +10,9 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from django.core.management import call_command
 from django.db import connection, transaction
 
@@ -17,7 +20,7 @@ from documents import services as document_services
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document
 from documents.search.errors import IndexModelMismatch
-from documents.search.postgres import TABLE, PostgresBackend, tsquery_text, tsvector_text
+from documents.search.postgres import TABLE, tsvector_text
 from documents.search.selectors import chunk_search, search_rankings
 from documents.search.services import index_chunks, index_rebuild_request
 from tests import pdfs
@@ -200,7 +203,16 @@ def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(backend, sett
     assert sorted((r.document_id, r.page) for r in results) == [(garden.pk, 1), (garden.pk, 2)]
 
 
-def test_tsvector_and_tsquery_text_quote_every_token():
+def test_tsvector_text_quotes_every_token_and_keeps_its_positions():
     assert tsvector_text(["c++", "it's", "c++", "a\\b"]) == "'c++':1,3 'it''s':2 'a\\\\b':4"
-    assert tsquery_text(["-dpdfx", "dpdfx", "-dpdfx"]) == "'-dpdfx' | 'dpdfx'"
-    assert tsquery_text([]) is None
+
+
+@hypothesis_settings(max_examples=60)
+@given(st.lists(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=30),
+                max_size=12))
+def test_any_tokens_come_back_from_a_tsvector_as_written(tokens):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(%s::tsvector)", [tsvector_text(tokens)])
+        assert set(cursor.fetchone()[0]) == set(tokens)

@@ -15,13 +15,15 @@ One table beside documents_chunk holds what search needs of each current chunk:
   search_fill` creates it (CREATE EXTENSION / TABLE / INDEX IF NOT EXISTS) and fills it; a query
   or an ingest without it fails with an error that says to run that command.
 - The keyword side indexes the tokens of documents.search.tokenize (the one tokeniser, as the
-  embedded BM25 index does), written as a tsvector with positions; a query's tokens are OR-ed into
-  a tsquery and ranked by ts_rank with length normalisation. PostgreSQL has no BM25 of its own;
-  score fusion standardises both scores over the candidates, so the scale does not matter, and
-  recall@5 on the development questions was measured equal within 0.02 (README).
+  embedded BM25 index does), written as a tsvector with positions. PostgreSQL has no BM25 of its
+  own: a passage's keyword score is the sum over the query's tokens of ts_rank (term frequency,
+  length-normalised) times the token's IDF, read from the statistics ANALYZE keeps of the column.
+  Score fusion standardises both scores over the candidates, so the scale does not matter.
 """
 
 import logging
+import math
+import time
 
 import numpy as np
 from django.db import connection, transaction
@@ -59,12 +61,6 @@ def tsvector_text(tokens: list[str]) -> str:
     return " ".join(f"{_quoted(token)}:{','.join(map(str, places[:256]))}" for token, places in positions.items())
 
 
-def tsquery_text(tokens: list[str]) -> str | None:
-    """A query's tokens OR-ed as tsquery input (any of them matches, as in BM25), or None. Pure."""
-    usable = list(dict.fromkeys(token for token in tokens if _usable(token)))
-    return " | ".join(map(_quoted, usable)) or None
-
-
 def vector_text(vector: np.ndarray) -> str:
     return str(np.asarray(vector, dtype=np.float32).tolist())
 
@@ -90,24 +86,32 @@ class PostgresSearcher:
         with _errors(), connection.cursor() as cursor:
             dense_ids = self.backend.dense_top(cursor, vector, k=k, document_ids=document_ids)
             lap("dense")
-            query = tsquery_text(tokens)
+            match, terms = self.backend.keyword_plan(cursor, tokens)
             in_documents = "AND s.document_id = ANY(%(documents)s)" if document_ids is not None else ""
+            # BM25-like: each query token's ts_rank weighted by its IDF (from the column's
+            # statistics); rows are matched on the tokens that are not too common (an OR over words
+            # in half the corpus would rank half the corpus), scored on all of them.
+            score = " + ".join(
+                f"ts_rank(s.tsv, %(term{i})s::tsquery, %(norm)s) * %(idf{i})s" for i in range(len(terms))
+            ) or "0"
+            params = {f"term{i}": term for i, (term, _) in enumerate(terms)}
+            params.update({f"idf{i}": idf for i, (_, idf) in enumerate(terms)})
             # The keyword top k, then both scores of every candidate of either list.
             cursor.execute(
                 f"""
-                WITH query AS (SELECT %(vector)s::vector AS v, %(query)s::tsquery AS q),
+                WITH query AS (SELECT %(vector)s::vector AS v, %(match)s::tsquery AS q),
                 keyword AS (
-                    SELECT s.chunk_id FROM {TABLE} s, query
+                    SELECT s.chunk_id, {score} AS score FROM {TABLE} s, query
                     WHERE s.tsv @@ query.q {in_documents}
-                    ORDER BY ts_rank(s.tsv, query.q, %(norm)s) DESC, s.chunk_id LIMIT %(k)s
+                    ORDER BY score DESC, s.chunk_id LIMIT %(k)s
                 )
-                SELECT s.chunk_id, -(s.embedding <#> query.v), coalesce(ts_rank(s.tsv, query.q, %(norm)s), 0),
+                SELECT s.chunk_id, -(s.embedding <#> query.v), {score},
                        s.chunk_id IN (SELECT chunk_id FROM keyword)
                 FROM {TABLE} s, query
                 WHERE s.chunk_id = ANY(%(dense)s) OR s.chunk_id IN (SELECT chunk_id FROM keyword)
                 """,
-                {"vector": vector, "query": query, "norm": self.backend.rank_normalization, "k": k,
-                 "documents": list(document_ids or []), "dense": dense_ids},
+                {"vector": vector, "match": match, "norm": self.backend.rank_normalization, "k": k,
+                 "documents": list(document_ids or []), "dense": dense_ids, **params},
             )
             rows = cursor.fetchall()
             lap("bm25")
@@ -157,13 +161,47 @@ class PostgresBackend(SearchBackend):
     rebuilds = False
 
     def __init__(self, *, dimensions: int = 384, m: int = 16, ef_construction: int = 64, ef_search: int = 100,
-                 exact_filter_rows: int = 20000, rank_normalization: int = 1):
+                 exact_filter_rows: int = 20000, rank_normalization: int = 1, match_share: float = 0.05,
+                 stats_seconds: float = 300.0):
         self.dimensions = dimensions
         self.m = m
         self.ef_construction = ef_construction
         self.ef_search = ef_search
         self.exact_filter_rows = exact_filter_rows
         self.rank_normalization = rank_normalization
+        self.match_share = match_share
+        self.stats_seconds = stats_seconds
+        self._stats: tuple[float, dict[str, float], float] | None = None  # (read at, share by token, floor)
+
+    def token_shares(self, cursor) -> tuple[dict[str, float], float]:
+        """The share of passages holding each common token, from the statistics ANALYZE keeps of
+        the tsvector column (its most common lexemes), and the share below which tokens are not
+        listed; read again every stats_seconds."""
+        now = time.monotonic()
+        if self._stats is None or now - self._stats[0] > self.stats_seconds:
+            cursor.execute(
+                "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats "
+                "WHERE schemaname = current_schema() AND tablename = %s AND attname = 'tsv'", [TABLE]
+            )
+            row = cursor.fetchone()
+            shares, floor = {}, 0.0
+            if row and row[0]:
+                shares = dict(zip(row[0], row[1]))
+                floor = row[1][len(row[0])] / 2  # half the least common listed
+            self._stats = (now, shares, floor)
+        return self._stats[1], self._stats[2]
+
+    def keyword_plan(self, cursor, tokens: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
+        """(the tsquery rows must match, [(tsquery of one token, its IDF)]) for a query's tokens."""
+        tokens = list(dict.fromkeys(token for token in tokens if _usable(token)))
+        if not tokens:
+            return None, []
+        shares, floor = self.token_shares(cursor)
+        share = {token: shares.get(token, floor) for token in tokens}
+        terms = [(_quoted(token), math.log(1 + (1 - share[token] + 1e-6) / (share[token] + 1e-6))) for token in tokens]
+        selective = [token for token in tokens if share[token] <= self.match_share]
+        match = " | ".join(map(_quoted, selective)) if selective else " & ".join(map(_quoted, tokens))
+        return match, terms
 
     # --- reads
     def searcher(self):
@@ -226,6 +264,8 @@ class PostgresBackend(SearchBackend):
             )
             cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} (document_id)")
             cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv)")
+            # ANALYZE then lists the 10,000 most common tokens with their shares: the IDF of search.
+            cursor.execute(f"ALTER TABLE {TABLE} ALTER COLUMN tsv SET STATISTICS 1000")
             if vector_index:
                 self.create_vector_index(cursor)
 
@@ -317,7 +357,10 @@ class PostgresBackend(SearchBackend):
         with connection.cursor() as cursor:
             if first:
                 progress(f"building the HNSW index (m={self.m}, ef_construction={self.ef_construction})")
+                # A graph built in memory is several times faster than one that spills to disk.
+                cursor.execute("SET maintenance_work_mem = '1GB'")
                 self.create_vector_index(cursor)
+                cursor.execute("RESET maintenance_work_mem")
             cursor.execute(f"ANALYZE {TABLE}")
         with transaction.atomic():
             for document_id, entries in skipped.items():
