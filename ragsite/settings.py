@@ -405,6 +405,8 @@ if RAGSITE_SEARCH_BACKEND["BACKEND"] == _SEARCH_BACKENDS["postgres"]:
         "m": env_int("RAGSITE_HNSW_M", 16),
         "ef_construction": env_int("RAGSITE_HNSW_EF_CONSTRUCTION", 64),
         "ef_search": env_int("RAGSITE_HNSW_EF_SEARCH", 100),
+        # Keyword search matches passages on the query tokens held by at most this share of them.
+        "match_share": env_float("RAGSITE_PG_MATCH_SHARE", 0.05),
     }
 # The keyword half of the hybrid search (documents.search.bm25): bm25s, sparse and memory-mapped,
 # by default; "documents.search.bm25.RankBM25Backend" for rank-bm25 (slower, kept for comparison).

@@ -108,7 +108,7 @@ class PostgresSearcher:
                 SELECT s.chunk_id, -(s.embedding <#> query.v), {score},
                        s.chunk_id IN (SELECT chunk_id FROM keyword)
                 FROM {TABLE} s, query
-                WHERE s.chunk_id = ANY(%(dense)s) OR s.chunk_id IN (SELECT chunk_id FROM keyword)
+                WHERE s.chunk_id = ANY(%(dense)s::bigint[] || ARRAY(SELECT chunk_id FROM keyword))
                 """,
                 {"vector": vector, "match": match, "norm": self.backend.rank_normalization, "k": k,
                  "documents": list(document_ids or []), "dense": dense_ids, **params},

@@ -132,6 +132,8 @@ def index_rebuild(*, wait: bool = False) -> int | None:
 
     With wait=True, when another process holds the claim, wait for it: it rechecks the request
     flag after its build, so when nothing is requested and nobody builds, the index is current."""
+    if not search_backend().rebuilds:  # a request left from before the switch to such a backend
+        return None
     index_state()
     builder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     built = None
