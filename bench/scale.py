@@ -118,7 +118,7 @@ def dense_recall(corpus: Corpus, args, queries: int = 30) -> dict:
             cursor.execute(f"SELECT chunk_id FROM {TABLE} ORDER BY (embedding <#> %s::vector) + 0 LIMIT 10",
                            [vector_text(vector)])
             exact.append({pk for (pk,) in cursor.fetchall()})
-        for ef_search in sorted({40, args.ef_search, 200}):
+        for ef_search in sorted({40, 100, args.ef_search}):
             cursor.execute(f"SET hnsw.ef_search = {ef_search}")
             hits, took = 0, []
             for vector, truth in zip(vectors, exact):
@@ -206,7 +206,7 @@ def main():
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
-    parser.add_argument("--ef-search", type=int, default=100)
+    parser.add_argument("--ef-search", type=int, default=200)
     parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="", help="also write the figures here")

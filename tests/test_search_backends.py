@@ -126,7 +126,7 @@ def _ingest(pages: list[str], name: str) -> Document:
     return document
 
 
-def test_an_ingest_is_searchable_once_its_swap_commits_and_a_reingest_replaces_it(backend):
+def test_an_ingest_is_searchable_once_its_swap_commits_and_a_reingest_replaces_it(backend, settings):
     document = _ingest(["The lighthouse keeper logs the fog horn hours every night."], "lighthouse.pdf")
     if backend == "embedded":
         index_rebuild_request(in_process=True)  # the embedded index is rebuilt after the swap
@@ -144,6 +144,8 @@ def test_an_ingest_is_searchable_once_its_swap_commits_and_a_reingest_replaces_i
         index_rebuild_request(in_process=True)
     found = chunk_search(query="keeper tide tables fog horn", top_k=3).results
     assert found and {r.chunk_id for r in found}.isdisjoint(old) and "tide tables" in found[0].text
+    if backend == "postgres":  # no files: web processes and workers need no shared index folder
+        assert not settings.RAGSITE_INDEX_ROOT.exists()
 
 
 def test_an_empty_corpus_answers_with_no_results(backend):

@@ -160,7 +160,7 @@ class PostgresBackend(SearchBackend):
     name = "postgres"
     rebuilds = False
 
-    def __init__(self, *, dimensions: int = 384, m: int = 16, ef_construction: int = 64, ef_search: int = 100,
+    def __init__(self, *, dimensions: int = 384, m: int = 16, ef_construction: int = 64, ef_search: int = 200,
                  exact_filter_rows: int = 20000, rank_normalization: int = 1, match_share: float = 0.05,
                  stats_seconds: float = 300.0):
         self.dimensions = dimensions
