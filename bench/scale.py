@@ -147,6 +147,8 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
     started = time.perf_counter()
     texts = fill(size, corpus, model)
     result["fill_chunks_s"] = time.perf_counter() - started
+    with connection.cursor() as cursor:  # the rows of the previous size are dead, not gone
+        cursor.execute("VACUUM ANALYZE documents_chunk")
     queries = make_queries(texts, corpus, args.queries)
     del texts
 

@@ -198,7 +198,10 @@ class PostgresBackend(SearchBackend):
             return None, []
         shares, floor = self.token_shares(cursor)
         share = {token: shares.get(token, floor) for token in tokens}
-        terms = [(_quoted(token), math.log(1 + (1 - share[token] + 1e-6) / (share[token] + 1e-6))) for token in tokens]
+        idf = {token: math.log(1 + (1 - share[token] + 1e-6) / (share[token] + 1e-6)) for token in tokens}
+        # A token in nearly every passage adds next to nothing to any score but costs a ts_rank
+        # call on every matched row: scored only when its IDF is a twentieth of the best one's.
+        terms = [(_quoted(token), idf[token]) for token in tokens if idf[token] >= max(idf.values()) / 20]
         selective = [token for token in tokens if share[token] <= self.match_share]
         match = " | ".join(map(_quoted, selective)) if selective else " & ".join(map(_quoted, tokens))
         return match, terms
