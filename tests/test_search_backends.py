@@ -43,15 +43,20 @@ def pgvector_missing() -> str:
     return ""
 
 
+def require_pgvector() -> None:
+    """Skip the test where PostgreSQL with pgvector is missing; fail it where it is required."""
+    if reason := pgvector_missing():
+        if os.environ.get("RAGSITE_TEST_PGVECTOR") == "required":
+            pytest.fail(f"RAGSITE_TEST_PGVECTOR=required but {reason}")
+        pytest.skip(reason)
+
+
 @pytest.fixture(params=["embedded", "postgres"])
 def backend(request, settings):
     settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     if request.param == "postgres":
-        if reason := pgvector_missing():
-            if os.environ.get("RAGSITE_TEST_PGVECTOR") == "required":
-                pytest.fail(f"RAGSITE_TEST_PGVECTOR=required but {reason}")
-            pytest.skip(reason)
+        require_pgvector()
         settings.RAGSITE_SEARCH_BACKEND = POSTGRES
         call_command("search_fill", stdout=io.StringIO())  # creates the table in the test's transaction
     else:
@@ -173,10 +178,7 @@ def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
 def test_switching_backends_is_a_setting_and_search_fill(settings):
     """The same corpus, searched by the embedded index and then by PostgreSQL after search_fill,
     ranks the same passages first."""
-    if reason := pgvector_missing():
-        if os.environ.get("RAGSITE_TEST_PGVECTOR") == "required":
-            pytest.fail(f"RAGSITE_TEST_PGVECTOR=required but {reason}")
-        pytest.skip(reason)
+    require_pgvector()
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     settings.RAGSITE_SEARCH_BACKEND = EMBEDDED
     add_manuals()
@@ -194,9 +196,11 @@ def test_switching_backends_is_a_setting_and_search_fill(settings):
     assert "0 chunks to add, 6 already there" in out.getvalue()
 
 
-def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(backend, settings):
-    if backend != "postgres":
-        pytest.skip("PostgreSQL's filtered HNSW scan")
+def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(settings):
+    require_pgvector()
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_SEARCH_BACKEND = POSTGRES
+    call_command("search_fill", stdout=io.StringIO())
     manuals = add_manuals()
     publish(*manuals.values())
     settings.RAGSITE_SEARCH_BACKEND = {**POSTGRES, "OPTIONS": {**POSTGRES["OPTIONS"], "exact_filter_rows": 0}}
