@@ -17,7 +17,6 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from documents import services as document_services
-from documents.embedding import get_embedder
 from documents.models import Chunk, Document
 from documents.search.errors import IndexModelMismatch
 from documents.search.postgres import TABLE, tsvector_text
