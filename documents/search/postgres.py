@@ -90,7 +90,7 @@ class PostgresSearcher:
             in_documents = "AND s.document_id = ANY(%(documents)s)" if document_ids is not None else ""
             # BM25-like: each query token's ts_rank weighted by its IDF (from the column's
             # statistics); rows are matched on the tokens that are not too common (an OR over words
-            # in half the corpus would rank half the corpus), scored on all of them.
+            # in half the corpus would rank half the corpus), scored on all that weigh (keyword_plan).
             score = " + ".join(
                 f"ts_rank(s.tsv, %(term{i})s::tsquery, %(norm)s) * %(idf{i})s" for i in range(len(terms))
             ) or "0"
