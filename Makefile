@@ -63,6 +63,11 @@ test: setup-dev services corpus
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
 	# The embedded default once more on its own database: SQLite and a broker kept as files.
 	env -u DATABASE_URL $(BIN)/pytest -m embedded
+	# The retrieval tests once more on PostgreSQL 16 with pgvector (the pgserver wheel; Debian's
+	# PostgreSQL has none), both search backends, the PostgreSQL one never skipped there.
+	PGVECTOR_URL=$$($(BIN)/python tests/pgvector_server.py) && DATABASE_URL=$$PGVECTOR_URL/ragsite \
+		RAGSITE_TEST_PGVECTOR=required $(BIN)/pytest tests/test_search_backends.py tests/test_search_index.py \
+		tests/test_search_rebuild.py
 
 # The demo runs with DEBUG on (the development key, questions open to all) unless told otherwise.
 run: export DEBUG ?= true

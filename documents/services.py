@@ -25,7 +25,7 @@ from documents.extraction import PageText, PdfError, pdf_open, pdf_pages, pdf_ti
 from documents.lib import heartbeat, read_ahead
 from documents.models import SKIPPED_LISTED, Chunk, Document
 from documents.ocr import get_ocr, page_with_ocr
-from documents.search.services import index_rebuild_request
+from documents.search.services import index_chunks, index_rebuild_request
 
 logger = logging.getLogger(__name__)
 
@@ -422,6 +422,11 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
     with transaction.atomic():
         requeue = _lock(run)
         Chunk.objects.filter(document_id=run.document_id).exclude(generation=run.generation).delete()
+        # Searchable when this transaction commits, with a backend that indexes as chunks are written.
+        index_chunks(
+            chunk_ids=Chunk.objects.filter(document_id=run.document_id, generation=run.generation).values_list("pk", flat=True),
+            document_id=run.document_id, generation=run.generation,
+        )
         Document.objects.filter(pk=run.document_id).update(
             status=Document.Status.QUEUED if requeue else Document.Status.READY,
             generation=run.generation,

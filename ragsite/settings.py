@@ -406,6 +406,31 @@ RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 256)
 RAGSITE_SSE_HEARTBEAT_SECONDS = env_float("RAGSITE_SSE_HEARTBEAT_SECONDS", 15.0)
 
 # --- search ---
+# Where passages are searched (documents.search.backends). The embedded default: FAISS + bm25s
+# files under RAGSITE_INDEX_ROOT, rebuilt after each change. "documents.search.postgres.PostgresBackend"
+# (RAGSITE_SEARCH_BACKEND=postgres): pgvector HNSW + full-text search in the database, written
+# in the ingest's own transaction; needs PostgreSQL with the vector extension, then
+# `manage.py search_fill`. HNSW parameters measured with `manage.py evaluate eval/questions.jsonl
+# --no-rerank` (README, "Search in PostgreSQL"): fused recall@5 0.873 (embedded 0.886) for every
+# m 16/32, ef_construction 64/128, ef_search 40-400; dense alone equals the exact scan from
+# ef_search 200 on dev (400 on held-out too), is 2 questions short at 40; m 32 doubles the build.
+# bench/scale.py: dense top-10 recall at ef_search 200 is 0.997 at 100k synthetic chunks, 0.917 at
+# 300k: raise ef_search (a few ms) for corpora that large.
+_SEARCH_BACKENDS = {"embedded": "documents.search.backends.EmbeddedIndexBackend",
+                    "postgres": "documents.search.postgres.PostgresBackend"}
+RAGSITE_SEARCH_BACKEND = {
+    "BACKEND": _SEARCH_BACKENDS.get(*[env_str("RAGSITE_SEARCH_BACKEND", "embedded")] * 2),
+    "OPTIONS": {},
+}
+if RAGSITE_SEARCH_BACKEND["BACKEND"] == _SEARCH_BACKENDS["postgres"]:
+    RAGSITE_SEARCH_BACKEND["OPTIONS"] = {
+        "dimensions": env_int("RAGSITE_PGVECTOR_DIMENSIONS", 384),  # the embedding model's
+        "m": env_int("RAGSITE_HNSW_M", 16),
+        "ef_construction": env_int("RAGSITE_HNSW_EF_CONSTRUCTION", 64),
+        "ef_search": env_int("RAGSITE_HNSW_EF_SEARCH", 200),
+        # Keyword search matches passages on the query tokens held by at most this share of them.
+        "match_share": env_float("RAGSITE_PG_MATCH_SHARE", 0.05),
+    }
 # The keyword half of the hybrid search (documents.search.bm25): bm25s, sparse and memory-mapped,
 # by default; "documents.search.bm25.RankBM25Backend" for rank-bm25 (slower, kept for comparison).
 RAGSITE_BM25 = {

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from documents.search.bm25 import BM25Backend, BM25Scorer
+from documents.search.backends import Candidates
+from documents.search.bm25 import BM25Backend, BM25Scorer, top_positions
 
 FORMAT = 1
 _VERSION_DIR = re.compile(r"^v(\d{6,})-[0-9a-f]{8}$")
@@ -106,6 +107,10 @@ class LoadedIndex:
     def chunk_count(self) -> int:
         return len(self.chunk_ids)
 
+    @property
+    def empty(self) -> bool:
+        return self.chunk_count == 0
+
     def mask_for_documents(self, document_ids) -> np.ndarray:
         return np.isin(self.document_ids, np.asarray(list(document_ids), dtype=np.int64))
 
@@ -140,6 +145,28 @@ class LoadedIndex:
         if self.bm25 is None or not tokens:
             return np.zeros(self.chunk_count, dtype=np.float32)
         return self.bm25.scores(tokens)
+
+    def candidates(self, vector: np.ndarray, tokens: list[str], *, k: int, document_ids, lap):
+        """The dense and the BM25 top k (within document_ids when given), every candidate scored
+        by both: a passage one list did not rank still has a cosine and a BM25 score."""
+        mask = None
+        if document_ids is not None:
+            mask = self.mask_for_documents(document_ids)
+            if not mask.any():
+                return Candidates([], [], [], [], [])
+        dense_positions, _ = self.dense_top(vector, k, mask)
+        lap("dense")
+        keyword = self.bm25_scores(tokens)
+        bm25_positions, _ = top_positions(keyword, k, mask)
+        lap("bm25")
+        positions = np.array(list(dict.fromkeys([*dense_positions.tolist(), *bm25_positions.tolist()])), dtype=np.int64)
+        return Candidates(
+            keys=self.chunk_ids[positions].tolist(),
+            dense=self.dense_scores(vector, positions).tolist(),
+            keyword=keyword[positions].tolist(),
+            dense_ranked=self.chunk_ids[dense_positions].tolist(),
+            keyword_ranked=self.chunk_ids[bm25_positions].tolist(),
+        )
 
 
 def _read_dense(path: Path):

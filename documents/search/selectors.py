@@ -4,16 +4,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
-import numpy as np
 from django.conf import settings
 
 from documents.embedding import get_embedder
 from documents.models import SearchIndexState
-from documents.search import serving
+from documents.search.backends import Searcher, search_backend
 from documents.search.errors import IndexModelMismatch
-from documents.search.bm25 import top_positions
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
-from documents.search.index import LoadedIndex
 from documents.search.rerank import get_reranker
 from documents.search.tokenize import tokenize
 from documents.selectors import current_chunks
@@ -55,21 +52,24 @@ class _Candidates:
     fused: list[Fused]
 
 
-def _check_model(index: LoadedIndex, embedder_name: str) -> None:
-    if index.embedding_model and index.embedding_model != embedder_name:
+def _check_model(searcher: Searcher, embedder_name: str) -> None:
+    if searcher.embedding_model and searcher.embedding_model != embedder_name:
+        version = f" (v{searcher.version})" if searcher.version is not None else ""
         raise IndexModelMismatch(
-            f"the search index (v{index.version}) was built from passages embedded with "
-            f"{index.embedding_model!r}, but queries are now embedded with {embedder_name!r} "
+            f"the search index{version} was built from passages embedded with "
+            f"{searcher.embedding_model!r}, but queries are now embedded with {embedder_name!r} "
             "(settings.RAGSITE_EMBEDDER): run `python manage.py reembed` to embed the corpus again with "
             "the new model, or set the embedding model back"
         )
 
 
 def _retrieve(
-    index: LoadedIndex, query: str, *, candidates: int, document_ids: Iterable[int] | None, timings: dict
+    searcher: Searcher, query: str, *, candidates: int, document_ids: Iterable[int] | None, timings: dict
 ) -> _Candidates:
+    """The backend's candidates for query, fused (settings.RAGSITE_SEARCH_FUSION): the same
+    fusion whichever backend found them."""
     embedder = get_embedder()
-    _check_model(index, embedder.name)
+    _check_model(searcher, embedder.name)
     mark = time.perf_counter()
 
     def lap(name):
@@ -78,38 +78,26 @@ def _retrieve(
         timings[name] = round((now - mark) * 1000, 3)
         mark = now
 
-    mask = None
-    if document_ids is not None:
-        mask = index.mask_for_documents(document_ids)
-        if not mask.any():
-            for name in ("embed", "dense", "bm25", "fusion"):
-                timings[name] = 0.0
-            return _Candidates([], [], [])
+    if document_ids is not None and not document_ids:
+        for name in ("embed", "dense", "bm25", "fusion"):
+            timings[name] = 0.0
+        return _Candidates([], [], [])
     vector = embedder.embed_query(query)
     lap("embed")
-    dense_positions, _ = index.dense_top(vector, candidates, mask)
-    lap("dense")
-    keyword = index.bm25_scores(tokenize(query))
-    bm25_positions, _ = top_positions(keyword, candidates, mask)
-    lap("bm25")
-    dense_ids = index.chunk_ids[dense_positions].tolist()
-    bm25_ids = index.chunk_ids[bm25_positions].tolist()
+    found = searcher.candidates(vector, tokenize(query), k=candidates, document_ids=document_ids, lap=lap)
+    for name in ("dense", "bm25"):
+        timings.setdefault(name, 0.0)
     if settings.RAGSITE_SEARCH_FUSION == "rrf":
-        fused = reciprocal_rank_fusion([dense_ids, bm25_ids], k=settings.RAGSITE_SEARCH_RRF_K)
+        fused = reciprocal_rank_fusion([found.dense_ranked, found.keyword_ranked], k=settings.RAGSITE_SEARCH_RRF_K)
     else:
-        # Every candidate of either list is scored by both: a passage the other list did not rank
-        # still has a cosine and a BM25 score, and both count.
-        positions = np.array(list(dict.fromkeys([*dense_positions.tolist(), *bm25_positions.tolist()])), dtype=np.int64)
-        places = [{p: r for r, p in enumerate(ranked.tolist(), start=1)} for ranked in (dense_positions, bm25_positions)]
+        places = [{key: r for r, key in enumerate(ranked, start=1)} for ranked in (found.dense_ranked, found.keyword_ranked)]
         fused = score_fusion(
-            index.chunk_ids[positions].tolist(),
-            index.dense_scores(vector, positions).tolist(),
-            keyword[positions].tolist(),
+            found.keys, found.dense, found.keyword,
             dense_weight=settings.RAGSITE_SEARCH_DENSE_WEIGHT,
-            ranks=[[place.get(p) for place in places] for p in positions.tolist()],
+            ranks=[[place.get(key) for place in places] for key in found.keys],
         )
     lap("fusion")
-    return _Candidates(dense_ids, bm25_ids, fused)
+    return _Candidates(found.dense_ranked, found.keyword_ranked, fused)
 
 
 def _pages(fused: list[Fused]) -> list[Fused]:
@@ -144,8 +132,8 @@ def chunk_search(
     the model the index was built with, SearchError when no index can be loaded."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    index = serving.current_index()
-    if index is None or index.chunk_count == 0 or top_k <= 0 or not query.strip():
+    index = search_backend().searcher()
+    if index is None or index.empty or top_k <= 0 or not query.strip():
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
         return SearchResponse([], False, index.version if index else None, timings=timings)
     if document_ids is not None:
@@ -212,8 +200,8 @@ def chunk_search(
 def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict[str, list[int] | None]:
     """Chunk ids, best first, as ranked by dense search alone, BM25 alone, their fusion, and the
     fusion reranked ("reranked" is None when no reranker is available). For evaluation."""
-    index = serving.current_index()
-    if index is None or index.chunk_count == 0:
+    index = search_backend().searcher()
+    if index is None or index.empty:
         return {"dense": [], "bm25": [], "fused": [], "reranked": [] if rerank else None}
     found = _retrieve(
         index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, depth), document_ids=None, timings={}
@@ -240,8 +228,9 @@ def search_status() -> dict:
     state = SearchIndexState.objects.filter(pk=1).first()
     index = None
     index_error = ""
+    backend = search_backend()
     try:
-        index = serving.current_index()
+        index = backend.searcher()
     except Exception as exc:
         index_error = str(exc)
     reranker = get_reranker()
@@ -253,7 +242,7 @@ def search_status() -> dict:
         "dimension": state.dimension if state else 0,
         "built_at": state.built_at if state else None,
         "build_seconds": state.build_seconds if state else None,
-        "skipped_chunks": index.manifest.get("skipped_chunks", {}) if index else {},
+        "skipped_chunks": getattr(index, "manifest", {}).get("skipped_chunks", {}),
         "bm25_backend": settings.RAGSITE_BM25["BACKEND"],
         "index_error": index_error,
         "rebuild_requested": bool(state and state.rebuild_requested),
@@ -263,4 +252,6 @@ def search_status() -> dict:
         "reranker_model": reranker.model,
         "reranker_loaded": reranker.loaded,
         "reranker_error": reranker.error,
+        "search_backend": settings.RAGSITE_SEARCH_BACKEND["BACKEND"],
+        **backend.status(),
     }

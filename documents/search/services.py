@@ -26,6 +26,7 @@ from documents.lib import heartbeat
 from documents.models import SKIPPED_LISTED, Document, SearchIndexState
 from documents.search import index as index_files
 from documents.search import serving, tasks
+from documents.search.backends import search_backend
 from documents.search.errors import SearchError
 from documents.search.tokenize import tokenize
 from documents.selectors import current_chunks
@@ -49,13 +50,29 @@ def index_state() -> SearchIndexState:
     return state
 
 
+def index_chunks(*, chunk_ids, document_id: int | None = None, generation: int | None = None) -> None:
+    """Make stored chunks searchable as they now are, in the caller's transaction: called where a
+    document's generation is swapped in (document_id and generation given: the document is
+    then searchable on it) and where vectors are embedded again. A backend that rebuilds its
+    index (the embedded default) does nothing here: index_rebuild_request follows."""
+    backend = search_backend()
+    if backend.rebuilds:
+        return
+    if document_id is not None:
+        Document.objects.filter(pk=document_id).update(indexed_generation=generation, unindexed_chunks=[])
+    backend.index_chunks(chunk_ids=chunk_ids)
+
+
 def index_rebuild_request(*, in_process: bool = False) -> None:
     """Ask for the index to be rebuilt from the stored chunks.
 
     in_process=False (after an ingest or a delete): mark the request and send one Celery task
     once the current transaction commits, unless a request is already on its way.
     in_process=True (manage.py ingest, reembed): build here and return only when the index
-    holds everything committed before the call, even if another process was building."""
+    holds everything committed before the call, even if another process was building.
+    A backend that indexes chunks as they are written (index_chunks) has nothing to rebuild."""
+    if not search_backend().rebuilds:
+        return
     index_state()
     now = timezone.now()
     state = SearchIndexState.objects.filter(pk=1)
@@ -115,6 +132,8 @@ def index_rebuild(*, wait: bool = False) -> int | None:
 
     With wait=True, when another process holds the claim, wait for it: it rechecks the request
     flag after its build, so when nothing is requested and nobody builds, the index is current."""
+    if not search_backend().rebuilds:  # a request left from before the switch to such a backend
+        return None
     index_state()
     builder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     built = None

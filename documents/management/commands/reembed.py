@@ -3,7 +3,7 @@ from django.db import transaction
 
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document
-from documents.search.services import index_rebuild_request
+from documents.search.services import index_chunks, index_rebuild_request
 from documents.selectors import current_chunks
 
 
@@ -35,6 +35,7 @@ class Command(BaseCommand):
                 chunk.embedding_model = embedder.name
             with transaction.atomic():
                 Chunk.objects.bulk_update(batch, ["embedding", "embedding_model"])
+                index_chunks(chunk_ids=[chunk.pk for chunk in batch])
             done += len(batch)
             self.stdout.write(f"  {done}/{total}")
         stale = current_chunks().exclude(embedding_model=embedder.name).values_list("document_id", flat=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Chunk, Document
-from documents.search import serving
+from documents.search.backends import search_backend
 from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
 from documents.search.selectors import chunk_search, search_rankings
@@ -133,8 +133,8 @@ class Command(BaseCommand):
         questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
         if not questions:
             raise CommandError(f"{qa_file} holds no {split} questions")
-        index = serving.current_index()
-        if index is None or index.chunk_count == 0:
+        index = search_backend().searcher()
+        if index is None or index.empty:
             raise CommandError("the search index is empty: ingest documents first (python manage.py ingest ...)")
 
         names = {q["doc"] for q in questions}

@@ -1,0 +1,249 @@
+"""The two search backends side by side as the corpus grows: the embedded FAISS + bm25s index and
+PostgreSQL (pgvector HNSW + full-text search), on synthetic corpora stored as chunks in one
+PostgreSQL 16 + pgvector database (the pgserver wheel, started by tests/pgvector_server.py).
+
+    .venv/bin/python bench/scale.py [--sizes 20000 100000] [--queries 100] [--database-url URL]
+
+For each size: the cost of adding one 100-page document (300 chunks) once the corpus holds that
+many chunks (the embedded index rebuilds from every stored vector; PostgreSQL writes the 300 rows
+in the swap transaction), query latency before rerank (chunk_search with rerank=False: query
+embedding with the real model, search, fusion, fetch), the memory one web process spends on
+search (a fresh process: after its first 20 queries, less the embedding model), the disk each
+backend's own structures take (the chunk table they share is reported once), and the HNSW
+dense top-10 recall against an exact scan for a few ef_search values.
+
+Corpus: bench/query.py's synthetic one (Zipf pseudo-words with identifiers; unit vectors drawn
+around 512 topic centres), generated, not embedded. The texts and vectors are not from one model,
+so the figures are costs, not search quality (that is `manage.py evaluate`, README).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.query import Corpus, fill, make_queries, percentiles, private_mb, rss_mb, setup_django  # noqa: E402
+
+EMBEDDED = {"BACKEND": "documents.search.backends.EmbeddedIndexBackend", "OPTIONS": {}}
+PAGES, CHUNKS_PER_PAGE = 100, 3
+
+
+def postgres_config(args) -> dict:
+    return {"BACKEND": "documents.search.postgres.PostgresBackend",
+            "OPTIONS": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search}}
+
+
+def add_document(corpus: Corpus, model_name: str, n: int) -> float:
+    """Write one 100-page document's chunks under a new generation, then time what makes them
+    searchable: the swap transaction and, for a backend that rebuilds, the rebuild."""
+    from django.db import transaction
+
+    from documents.models import Chunk, Document
+    from documents.search.services import index_chunks, index_rebuild_request
+
+    document = Document.objects.create(
+        title=f"Added manual {n}", file=f"documents/bench/added-{n}.pdf", original_filename=f"added-{n}.pdf",
+        sha256=f"added{n:059d}", status="ready", generation=0, last_generation=1, embedding_model=model_name,
+    )
+    count = PAGES * CHUNKS_PER_PAGE
+    vectors = corpus.vectors(count)
+    Chunk.objects.bulk_create(
+        Chunk(document=document, generation=1, ordinal=i, page=1 + i // CHUNKS_PER_PAGE, text=(text := corpus.text()),
+              char_start=0, char_end=len(text), token_count=200, embedding=vectors[i].tobytes(), embedding_model=model_name)
+        for i in range(count)
+    )
+    started = time.perf_counter()
+    with transaction.atomic():  # as documents.services swaps a generation in
+        index_chunks(chunk_ids=Chunk.objects.filter(document=document, generation=1).values_list("pk", flat=True),
+                     document_id=document.pk, generation=1)
+        Document.objects.filter(pk=document.pk).update(generation=1)
+    index_rebuild_request(in_process=True)
+    return time.perf_counter() - started
+
+
+def query_latency(queries) -> dict:
+    from documents.search.selectors import chunk_search
+
+    for query in queries[:5]:
+        chunk_search(query=query, top_k=10, rerank=False)
+    totals, search = [], []
+    for query in queries:
+        timings = chunk_search(query=query, top_k=10, rerank=False).timings
+        totals.append(timings["total"])
+        search.append(timings["dense"] + timings["bm25"] + timings["fusion"])
+    return {"total": percentiles(totals), "search": percentiles(search)}
+
+
+def probe(workdir: Path) -> None:
+    """In a fresh process: the memory the backend costs a web process over its first 20 queries."""
+    from documents.embedding import get_embedder
+    from documents.models import Chunk
+    from documents.search.selectors import chunk_search
+
+    get_embedder().embed_query("warm up the model")
+    queries = [" ".join(text.split()[:5]) for text in Chunk.objects.order_by("?").values_list("text", flat=True)[:20]]
+    before, before_private = rss_mb(), private_mb()
+    for query in queries:
+        chunk_search(query=query, top_k=10, rerank=False)
+    print(json.dumps({"rss": rss_mb() - before, "private": private_mb() - before_private}))
+
+
+def process_memory(workdir: Path, database_url: str, backend: str) -> dict:
+    env = {**os.environ, "RAGSITE_SEARCH_BACKEND": backend}
+    out = subprocess.run(
+        [sys.executable, __file__, "--probe", "--workdir", str(workdir), "--database-url", database_url],
+        capture_output=True, text=True, check=True, env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def dense_recall(corpus: Corpus, args, queries: int = 30) -> dict:
+    """Dense top-10 of the HNSW scan against an exact scan, for query vectors near the corpus's."""
+    from django.db import connection
+
+    from documents.search.postgres import TABLE, vector_text
+
+    vectors = corpus.vectors(queries)
+    out = {}
+    with connection.cursor() as cursor:
+        exact = []
+        for vector in vectors:
+            cursor.execute(f"SELECT chunk_id FROM {TABLE} ORDER BY (embedding <#> %s::vector) + 0 LIMIT 10",
+                           [vector_text(vector)])
+            exact.append({pk for (pk,) in cursor.fetchall()})
+        for ef_search in sorted({40, 100, args.ef_search}):
+            cursor.execute(f"SET hnsw.ef_search = {ef_search}")
+            hits, took = 0, []
+            for vector, truth in zip(vectors, exact):
+                mark = time.perf_counter()
+                cursor.execute(f"SELECT chunk_id FROM {TABLE} ORDER BY embedding <#> %s::vector LIMIT 10",
+                               [vector_text(vector)])
+                took.append((time.perf_counter() - mark) * 1000)
+                hits += len(truth & {pk for (pk,) in cursor.fetchall()})
+            out[ef_search] = {"recall@10": hits / (10 * len(vectors)), "p50_ms": percentiles(took)[0]}
+    return out
+
+
+def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import override_settings
+
+    from documents.embedding import get_embedder
+    from documents.search.postgres import TABLE
+
+    model = get_embedder().name
+    result = {"size": size}
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    started = time.perf_counter()
+    texts = fill(size, corpus, model)
+    result["fill_chunks_s"] = time.perf_counter() - started
+    with connection.cursor() as cursor:  # the rows of the previous size are dead, not gone
+        cursor.execute("VACUUM ANALYZE documents_chunk")
+    queries = make_queries(texts, corpus, args.queries)
+    del texts
+
+    with override_settings(RAGSITE_SEARCH_BACKEND=EMBEDDED):
+        started = time.perf_counter()
+        call_command("search_fill", stdout=open(os.devnull, "w"))
+        embedded = {"fill_s": time.perf_counter() - started}
+        embedded["add_document_s"] = add_document(corpus, model, size)
+        embedded["queries"] = query_latency(queries)
+        index_root = Path(settings.RAGSITE_INDEX_ROOT)
+        current = max(index_root.glob("v*"))
+        embedded["disk_mb"] = sum(p.stat().st_size for p in current.rglob("*") if p.is_file()) / 2**20
+    embedded["memory"] = process_memory(workdir, args.database_url, "embedded")
+
+    with override_settings(RAGSITE_SEARCH_BACKEND=postgres_config(args)):
+        started = time.perf_counter()
+        call_command("search_fill", stdout=open(os.devnull, "w"))
+        postgres = {"fill_s": time.perf_counter() - started}
+        postgres["add_document_s"] = [add_document(corpus, model, size + 1 + n) for n in range(3)]
+        postgres["queries"] = query_latency(queries)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT pg_total_relation_size('{TABLE}'), pg_relation_size('{TABLE}_embedding'), "
+                           f"pg_relation_size('{TABLE}_tsv'), pg_total_relation_size('documents_chunk')")
+            total, hnsw, gin, chunks = cursor.fetchone()
+        postgres["disk_mb"] = total / 2**20
+        postgres["hnsw_mb"], postgres["gin_mb"] = hnsw / 2**20, gin / 2**20
+        result["chunk_table_mb"] = chunks / 2**20
+        postgres["recall"] = dense_recall(corpus, args)
+    os.environ["RAGSITE_HNSW_M"], os.environ["RAGSITE_HNSW_EF_SEARCH"] = str(args.m), str(args.ef_search)
+    postgres["memory"] = process_memory(workdir, args.database_url, "postgres")
+    result.update(embedded=embedded, postgres=postgres)
+    return result
+
+
+def report(result: dict) -> None:
+    e, p = result["embedded"], result["postgres"]
+    print(f"\n=== {result['size']:,} chunks (chunk table, shared: {result['chunk_table_mb']:.0f} MB; "
+          f"written in {result['fill_chunks_s']:.0f} s) ===")
+    print(f"{'':<44}{'embedded':>14}{'postgres':>14}")
+    print(f"{'fill from stored chunks (search_fill), s':<44}{e['fill_s']:>14.1f}{p['fill_s']:>14.1f}")
+    adds = ", ".join(f"{s:.2f}" for s in p["add_document_s"])
+    print(f"{'add one 100-page document (300 chunks), s':<44}{e['add_document_s']:>14.2f}{'':>14}  postgres: {adds}")
+    for name, label in (("search", "query: search + fusion p50/p95, ms"), ("total", "query: chunk_search total p50/p95, ms")):
+        ep, pp = e["queries"][name], p["queries"][name]
+        print(f"{label:<44}{ep[0]:>7.1f}/{ep[1]:<6.1f}{pp[0]:>7.1f}/{pp[1]:<6.1f}")
+    print(f"{'web process memory over 20 queries, MB (RSS)':<44}{e['memory']['rss']:>14.0f}{p['memory']['rss']:>14.0f}")
+    print(f"{'  of which private (not page cache), MB':<44}{e['memory']['private']:>14.0f}{p['memory']['private']:>14.0f}")
+    print(f"{'disk of the search structures, MB':<44}{e['disk_mb']:>14.0f}{p['disk_mb']:>14.0f}"
+          f"  (HNSW {p['hnsw_mb']:.0f}, GIN {p['gin_mb']:.0f})")
+    print("HNSW dense top-10 against an exact scan: " + "; ".join(
+        f"ef_search {ef}: recall {r['recall@10']:.3f}, {r['p50_ms']:.1f} ms" for ef, r in p["recall"].items()))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 100000])
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--m", type=int, default=16)
+    parser.add_argument("--ef-construction", type=int, default=64)
+    parser.add_argument("--ef-search", type=int, default=200)
+    parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
+    parser.add_argument("--workdir", default="")
+    parser.add_argument("--json", default="", help="also write the figures here")
+    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.database_url:
+        base = subprocess.run([sys.executable, str(ROOT / "tests" / "pgvector_server.py")], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        args.database_url = f"{base}/ragsite_bench_scale"
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ragsite-bench-scale-"))
+    setup_django(workdir, args.database_url)
+    if args.probe:
+        probe(workdir)
+        return
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        name = connection.settings_dict["NAME"]
+        with connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone() is None:
+                cursor.execute(f'CREATE DATABASE "{name}"')
+    call_command("migrate", verbosity=0)
+    print(f"ragsite scale benchmark: {os.cpu_count()} CPUs, database {args.database_url}, HNSW m={args.m} "
+          f"ef_construction={args.ef_construction} ef_search={args.ef_search}")
+    corpus = Corpus()
+    results = []
+    for size in args.sizes:
+        results.append(run_size(size, args, corpus, workdir))
+        report(results[-1])
+        sys.stdout.flush()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The contract every search backend keeps (settings.RAGSITE_SEARCH_BACKEND), run against each:
+the embedded FAISS + bm25s index and PostgreSQL with pgvector.
+
+The PostgreSQL cases need a server with the vector extension: `make test` starts one from the
+pgserver wheel (tests/pgvector_server.py) and sets RAGSITE_TEST_PGVECTOR=required, so that they
+are never skipped there. Elsewhere (SQLite, a PostgreSQL without pgvector) they are skipped."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from documents import services as document_services
+from documents.models import Chunk, Document
+from documents.search.errors import IndexModelMismatch
+from documents.search.postgres import TABLE, tsvector_text
+from documents.search.selectors import chunk_search, search_rankings
+from documents.search.services import index_chunks, index_rebuild_request
+from tests import pdfs
+from tests.search_corpus import MANUALS, add_document, add_manuals
+
+pytestmark = pytest.mark.django_db
+
+POSTGRES = {"BACKEND": "documents.search.postgres.PostgresBackend", "OPTIONS": {"m": 16, "ef_construction": 64}}
+EMBEDDED = {"BACKEND": "documents.search.backends.EmbeddedIndexBackend", "OPTIONS": {}}
+
+
+def pgvector_missing() -> str:
+    """Why the PostgreSQL backend cannot be tested on this database, or ""."""
+    if connection.vendor != "postgresql":
+        return f"the test database is {connection.vendor}, not PostgreSQL"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'")
+        if cursor.fetchone() is None:
+            return "this PostgreSQL has no pgvector extension"
+    return ""
+
+
+def require_pgvector() -> None:
+    """Skip the test where PostgreSQL with pgvector is missing; fail it where it is required."""
+    if reason := pgvector_missing():
+        if os.environ.get("RAGSITE_TEST_PGVECTOR") == "required":
+            pytest.fail(f"RAGSITE_TEST_PGVECTOR=required but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend(request, settings):
+    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    if request.param == "postgres":
+        require_pgvector()
+        settings.RAGSITE_SEARCH_BACKEND = POSTGRES
+        call_command("search_fill", stdout=io.StringIO())  # creates the table in the test's transaction
+    else:
+        settings.RAGSITE_SEARCH_BACKEND = EMBEDDED
+    return request.param
+
+
+def publish(*documents: Document) -> None:
+    """What an ingest does once a document's chunks are written: swap them in, then ask for the
+    index to catch up (nothing to do for a backend that indexes in the swap)."""
+    with transaction.atomic():
+        for document in documents:
+            index_chunks(chunk_ids=Chunk.objects.filter(document=document).values_list("pk", flat=True),
+                         document_id=document.pk, generation=document.generation)
+    index_rebuild_request(in_process=True)
+
+
+def test_results_have_the_same_shape_and_order(backend):
+    manuals = add_manuals()
+    publish(*manuals.values())
+
+    response = chunk_search(query="how do I load a whitespace separated file with read.table", top_k=3)
+
+    best = response.results[0]
+    document = manuals["R Data Import"]
+    assert (best.document_id, best.page, best.title) == (document.pk, 1, "R Data Import")
+    assert best.chunk_id == Chunk.objects.get(document=document, page=1).pk
+    assert best.text.startswith("Use read.table()") and best.file_url == "/files/documents/test/r-data-import.pdf"
+    assert best.dense_rank == 1 and best.bm25_rank == 1 and best.fused_rank == 1
+    assert [result.fused_rank for result in response.results] == [1, 2, 3]
+    assert response.results[0].score > response.results[1].score
+    assert set(response.timings) >= {"embed", "dense", "bm25", "fusion", "rerank", "total"}
+    # Keyword search alone: identifiers as written, and a paraphrase by dense search alone.
+    ghostscript_1 = Chunk.objects.get(document=manuals["Ghostscript Notes"], page=1).pk
+    assert search_rankings(query="-dPDFX", rerank=False)["bm25"][0] == ghostscript_1
+    roses = chunk_search(query="when should I trim my rose bushes", top_k=1).results[0]
+    assert (roses.document_id, roses.page, roses.dense_rank) == (manuals["Garden Guide"].pk, 2, 1)
+
+
+def test_document_ids_filter_the_results(backend):
+    manuals = add_manuals()
+    publish(*manuals.values())
+    garden = manuals["Garden Guide"]
+
+    response = chunk_search(query="read.table data frame", top_k=5, document_ids=[garden.pk])
+
+    assert sorted((r.document_id, r.page) for r in response.results) == [(garden.pk, 1), (garden.pk, 2)]
+    assert chunk_search(query="read.table", top_k=5, document_ids=[]).results == []
+    assert chunk_search(query="read.table", top_k=5, document_ids=[987654]).results == []
+
+
+def test_a_deleted_document_stops_being_found_at_once(backend):
+    manuals = add_manuals()
+    publish(*manuals.values())
+    r_manual = manuals["R Data Import"]
+    assert chunk_search(query="read.table", top_k=1).results[0].document_id == r_manual.pk
+
+    document_services.document_delete(document=r_manual)  # no rebuild has run after it
+
+    assert all(r.document_id != r_manual.pk for r in chunk_search(query="read.table", top_k=6).results)
+    if backend == "postgres":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT count(*) FROM {TABLE} WHERE document_id = %s", [r_manual.pk])
+            assert cursor.fetchone()[0] == 0
+
+
+def _ingest(pages: list[str], name: str) -> Document:
+    document = document_services.document_create(file=io.BytesIO(pdfs.text_pdf(pages)), filename=name, enqueue=False)
+    outcome = document_services.document_ingest(document_id=document.pk, rebuild_index=False)
+    assert outcome.status == Document.Status.READY, outcome.detail
+    document.refresh_from_db()
+    return document
+
+
+def test_an_ingest_is_searchable_once_its_swap_commits_and_a_reingest_replaces_it(backend, settings):
+    document = _ingest(["The lighthouse keeper logs the fog horn hours every night."], "lighthouse.pdf")
+    if backend == "embedded":
+        index_rebuild_request(in_process=True)  # the embedded index is rebuilt after the swap
+    # The PostgreSQL backend needed nothing more: the chunks went in with the swap.
+    found = chunk_search(query="fog horn lighthouse", top_k=3).results
+    assert [(r.document_id, r.page) for r in found] == [(document.pk, 1)]
+    document.refresh_from_db()
+    assert document.searchable
+
+    old = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+    with open(document.file.path, "wb") as handle:  # the file corrected, then ingested again
+        handle.write(pdfs.text_pdf(["The keeper now logs the tide tables instead."]))
+    assert document_services.document_ingest(document_id=document.pk, force=True, rebuild_index=False).status == "ready"
+    if backend == "embedded":
+        index_rebuild_request(in_process=True)
+    found = chunk_search(query="keeper tide tables fog horn", top_k=3).results
+    assert found and {r.chunk_id for r in found}.isdisjoint(old) and "tide tables" in found[0].text
+    if backend == "postgres":  # no files: web processes and workers need no shared index folder
+        assert not settings.RAGSITE_INDEX_ROOT.exists()
+
+
+def test_an_empty_corpus_answers_with_no_results(backend):
+    assert chunk_search(query="anything at all", top_k=5).results == []
+    assert search_rankings(query="anything", rerank=False) == {"dense": [], "bm25": [], "fused": [], "reranked": None}
+    add_document("Queued", ["written but never swapped in"]).__class__.objects.update(generation=0)
+    publish()
+    assert chunk_search(query="written but never swapped in", top_k=5).results == []
+
+
+def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
+    other = "other-org/other-embedding-model"
+    vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)
+    document = add_document("Elsewhere", ["vectors from another model", "more of them"], model=other, vectors=vectors)
+    publish(document)
+
+    with pytest.raises(IndexModelMismatch, match="reembed"):
+        chunk_search(query="another model", top_k=3)
+
+    call_command("reembed", stdout=io.StringIO())
+
+    assert chunk_search(query="vectors from another model", top_k=1).results[0].page == 1
+
+
+def test_switching_backends_is_a_setting_and_search_fill(settings):
+    """The same corpus, searched by the embedded index and then by PostgreSQL after search_fill,
+    ranks the same passages first."""
+    require_pgvector()
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_SEARCH_BACKEND = EMBEDDED
+    add_manuals()
+    index_rebuild_request(in_process=True)
+    queries = [page for pages in MANUALS.values() for page in pages] + ["roses", "-dNOPAUSE", "csv row names"]
+    embedded = [[r.chunk_id for r in chunk_search(query=q, top_k=2).results] for q in queries]
+
+    settings.RAGSITE_SEARCH_BACKEND = POSTGRES
+    out = io.StringIO()
+    call_command("search_fill", stdout=out)
+    assert "6 chunks searchable" in out.getvalue()
+
+    assert [[r.chunk_id for r in chunk_search(query=q, top_k=2).results] for q in queries] == embedded
+    call_command("search_fill", stdout=out)  # again: nothing to add
+    assert "0 chunks to add, 6 already there" in out.getvalue()
+
+
+def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(settings):
+    require_pgvector()
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    settings.RAGSITE_SEARCH_BACKEND = POSTGRES
+    call_command("search_fill", stdout=io.StringIO())
+    manuals = add_manuals()
+    publish(*manuals.values())
+    settings.RAGSITE_SEARCH_BACKEND = {**POSTGRES, "OPTIONS": {**POSTGRES["OPTIONS"], "exact_filter_rows": 0}}
+    garden = manuals["Garden Guide"]
+    results = chunk_search(query="tomatoes sunlight", top_k=3, document_ids=[garden.pk]).results
+    assert sorted((r.document_id, r.page) for r in results) == [(garden.pk, 1), (garden.pk, 2)]
+
+
+def test_tsvector_text_quotes_every_token_and_keeps_its_positions():
+    assert tsvector_text(["c++", "it's", "c++", "a\\b"]) == "'c++':1,3 'it''s':2 'a\\\\b':4"
+
+
+@hypothesis_settings(max_examples=60)
+@given(st.lists(st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), min_size=1, max_size=30),
+                max_size=12))
+def test_any_tokens_come_back_from_a_tsvector_as_written(tokens):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT tsvector_to_array(%s::tsvector)", [tsvector_text(tokens)])
+        assert set(cursor.fetchone()[0]) == set(tokens)
