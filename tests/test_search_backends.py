@@ -6,6 +6,7 @@ pgserver wheel (tests/pgvector_server.py) and sets RAGSITE_TEST_PGVECTOR=require
 are never skipped there. Elsewhere (SQLite, a PostgreSQL without pgvector) they are skipped."""
 
 import io
+import json
 import os
 
 import numpy as np
@@ -221,3 +222,28 @@ def test_any_tokens_come_back_from_a_tsvector_as_written(tokens):
     with connection.cursor() as cursor:
         cursor.execute("SELECT tsvector_to_array(%s::tsvector)", [tsvector_text(tokens)])
         assert set(cursor.fetchone()[0]) == set(tokens)
+
+
+def test_the_evaluation_reads_either_backend_alike(backend, tmp_path):
+    """`manage.py evaluate` measures whichever backend is configured: on the same questions
+    both give the same figures (every method's top 10 holds all 8 chunks here)."""
+    add_manuals()
+    printer = add_document("Printer Manual", ["Replace the toner cartridge when the light blinks.", "Duplex printing."])
+    publish(*Document.objects.exclude(pk=printer.pk), printer)
+    questions = [
+        {"question": "-dPDFX", "doc": "ghostscript-notes.pdf", "pages": [1]},
+        {"question": "read.table header argument", "doc": "r-data-import.pdf", "pages": [1]},
+        {"question": "toner cartridge", "doc": "printer-manual.pdf", "pages": [1]},
+        {"question": "tomatoes sunlight", "doc": "garden-guide.pdf", "pages": [9]},  # not in the corpus
+    ]
+    path = tmp_path / "qa.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in questions))
+    out = io.StringIO()
+    call_command("evaluate", str(path), "--json", "--no-rerank", stdout=out)
+    report = json.loads(out.getvalue())
+    assert report["questions"] == 4 and report["chunk_count"] == 8
+    for method in ("dense", "bm25", "fused"):
+        assert report["metrics"][method]["recall@10"] == 0.75, method
+    # the three answerable questions each have one keyword match, on their answer page
+    assert report["metrics"]["bm25"]["recall@1"] == 0.75
+    assert report["metrics"]["fused"]["recall@5"] == 0.75
