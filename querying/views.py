@@ -53,12 +53,17 @@ async def _prepare(options: dict):
     return await sync_to_async(_prepare_in_pool, thread_sensitive=False, executor=_retrieval_pool())(**options)
 
 
-def _csrf_refused(request) -> bool:
-    """CSRF rides on cookies: a request that carries any (a browser's) must bring the token, as
-    the ask page does; a client with no cookies (curl, an SDK) has no ambient authority to abuse
-    and streams without one, as it does from POST /query. The check is the middleware's own
-    (process_view returns None to accept a request, a response to refuse it; it logs why)."""
+async def _csrf_refused(request) -> bool:
+    """CSRF rides on the cookies a browser sends by itself. The token must come (as the ask page
+    sends it) with a request that carries the CSRF cookie, i.e. from a browser that opened a page
+    of this site, or whose session logs a user in (as DRF checks POST /query). A client with no
+    cookies (curl, an SDK), or one that keeps only the session cookie an anonymous answer set
+    (a script's cookie jar, holding its conversations), streams without one, as it asks POST
+    /query. The check is the middleware's own (process_view returns None to accept a request, a
+    response to refuse it; it logs why)."""
     if not request.COOKIES:
+        return False
+    if settings.CSRF_COOKIE_NAME not in request.COOKIES and not (await request.auser()).is_authenticated:
         return False
     check = CsrfViewMiddleware(lambda request: None)
     check.process_request(request)
@@ -107,7 +112,7 @@ async def query_stream(request):
     conversation_id that is not the asker's 404. Only a question that must wait for a retrieval
     thread starts its stream first (querying.admission). The stream is an async generator over
     the provider's async client: an open stream holds no thread."""
-    if _csrf_refused(request):
+    if await _csrf_refused(request):
         return JsonResponse(
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
             status=403,

@@ -237,6 +237,22 @@ def test_stream_is_csrf_protected_for_browsers_and_open_to_api_clients(kettle):
     assert payloads[-1]["done"] is True
 
 
+def test_an_anonymous_script_that_keeps_its_cookies_goes_on_with_its_conversation(kettle):
+    """A script's cookie jar (requests.Session, httpx.Client) keeps the session cookie its first
+    answer set: its next question streams, in the same conversation, without a CSRF token it has
+    no page to take from; a browser that opened a page must still send one (above)."""
+    script = Client(enforce_csrf_checks=True)
+    _, (first, _, _) = stream_wsgi(script, {"question": QUESTION})
+    conversation_id = first[0]["conversation_id"]
+    assert script.cookies  # the session that owns the conversation
+    response, (payloads, _, _) = stream_wsgi(script, {"question": "and how long is it?", "conversation_id": conversation_id})
+    assert response.status_code == 200 and payloads[0] == {"conversation_id": conversation_id}
+    assert payloads[-1]["done"] is True
+    script.cookies["csrftoken"] = CSRF  # now it looks like a browser that opened the page
+    refused = script.post("/query/stream", {"question": QUESTION}, content_type="application/json")
+    assert refused.status_code == 403
+
+
 def test_stream_limits_sources_to_the_given_documents(client, kettle):
     _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "document_ids": [kettle.pk + 1000]})
     assert payloads[-2] == {"sources": [], "not_found": True}
