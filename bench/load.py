@@ -42,6 +42,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.stream import cpu_seconds, wait_up  # noqa: E402  (after the path)
+
 QUESTIONS = [
     "What is the warranty period of the kettle?",
     "How much water does the kettle hold?",
@@ -247,25 +249,6 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait(5)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_up(url: str, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    raise SystemExit(f"{url} did not come up in {timeout} s")
-
-
 def serve_fake_vendor(port: int, tokens: int, rate: float) -> None:
     from tests.fake_vendors import FakeVendor, Script
 
@@ -295,7 +278,7 @@ def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path
                               "--without-gossip"], env, log))
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_up(f"{base}/api/schema/")
+            wait_up(f"{base}/api/schema/", timeout=120)
             warm = asyncio.run(load(base, 2, 0.1, key, 0, batch))
             if warm["errors"] or warm["answers"] < 2:
                 raise SystemExit(f"warm-up failed: {warm['errors']}; see {log}")
