@@ -60,8 +60,12 @@ def setup_django(workdir: Path, database_url: str) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
     os.environ.setdefault("DEBUG", "true")  # a throw-away local run, as `make run` is: no production SECRET_KEY needed
     import django
+    from django.conf import settings
 
     django.setup()
+    # DEBUG only to start without a production SECRET_KEY: with it on, every query's SQL (vectors
+    # included) would be kept in memory, GBs at a million chunks.
+    settings.DEBUG = False
 
 
 class Corpus:
