@@ -184,8 +184,9 @@ def test_a_document_past_its_time_limit_fails_with_the_reason_and_the_next_one_i
         "slow.pdf took longer than the 1 s a document may take (setting RAGSITE_INGEST_SECONDS) "
         "and was given up after 0 of 1 pages"
     )
-    # The limit, and at most 5 s waiting for the reading thread to stop: not the page's full time.
-    assert took < 1 + 5 + 0.5
+    # The limit, and at most 5 s waiting for the reading thread to stop, and the claim and the
+    # failure's writes (up to a second on a loaded 2-core CI machine): not the page's full time.
+    assert took < 1 + 5 + 2
 
     settings.RAGSITE_INGEST_SECONDS = 3600
     after = upload(pdfs.text_pdf(MANUAL), name="after.pdf")
