@@ -37,7 +37,13 @@ PAGES, CHUNKS_PER_PAGE = 100, 3
 
 def postgres_config(args) -> dict:
     return {"BACKEND": "documents.search.postgres.PostgresBackend",
-            "OPTIONS": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search}}
+            "OPTIONS": {"m": args.m, "ef_construction": args.ef_construction, "ef_search": args.ef_search,
+                        "build_memory": args.build_memory}}
+
+
+def say(size: int, line: str) -> None:
+    """Each figure as soon as it is measured: a run of an hour that is stopped keeps what it had."""
+    print(f"[{size:,}] {line}", flush=True)
 
 
 def add_document(corpus: Corpus, model_name: str, n: int) -> float:
@@ -147,6 +153,7 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
     started = time.perf_counter()
     texts = fill(size, corpus, model)
     result["fill_chunks_s"] = time.perf_counter() - started
+    say(size, f"chunks written in {result['fill_chunks_s']:.0f} s")
     with connection.cursor() as cursor:  # the rows of the previous size are dead, not gone
         cursor.execute("VACUUM ANALYZE documents_chunk")
     queries = make_queries(texts, corpus, args.queries)
@@ -156,19 +163,26 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         started = time.perf_counter()
         call_command("search_fill", stdout=open(os.devnull, "w"))
         embedded = {"fill_s": time.perf_counter() - started}
+        say(size, f"embedded: search_fill {embedded['fill_s']:.1f} s")
         embedded["add_document_s"] = add_document(corpus, model, size)
+        say(size, f"embedded: add one 100-page document {embedded['add_document_s']:.2f} s")
         embedded["queries"] = query_latency(queries)
+        say(size, f"embedded: queries {embedded['queries']}")
         index_root = Path(settings.RAGSITE_INDEX_ROOT)
         current = max(index_root.glob("v*"))
         embedded["disk_mb"] = sum(p.stat().st_size for p in current.rglob("*") if p.is_file()) / 2**20
     embedded["memory"] = process_memory(workdir, args.database_url, "embedded")
+    say(size, f"embedded: memory {embedded['memory']}, disk {embedded['disk_mb']:.0f} MB")
 
     with override_settings(RAGSITE_SEARCH_BACKEND=postgres_config(args)):
         started = time.perf_counter()
         call_command("search_fill", stdout=open(os.devnull, "w"))
         postgres = {"fill_s": time.perf_counter() - started}
+        say(size, f"postgres: search_fill {postgres['fill_s']:.1f} s")
         postgres["add_document_s"] = [add_document(corpus, model, size + 1 + n) for n in range(3)]
+        say(size, f"postgres: add one 100-page document {postgres['add_document_s']} s")
         postgres["queries"] = query_latency(queries)
+        say(size, f"postgres: queries {postgres['queries']}")
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT pg_total_relation_size('{TABLE}'), pg_relation_size('{TABLE}_embedding'), "
                            f"pg_relation_size('{TABLE}_tsv'), pg_total_relation_size('documents_chunk')")
@@ -176,7 +190,9 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         postgres["disk_mb"] = total / 2**20
         postgres["hnsw_mb"], postgres["gin_mb"] = hnsw / 2**20, gin / 2**20
         result["chunk_table_mb"] = chunks / 2**20
+        say(size, f"postgres: disk {postgres['disk_mb']:.0f} MB (HNSW {postgres['hnsw_mb']:.0f}, GIN {postgres['gin_mb']:.0f})")
         postgres["recall"] = dense_recall(corpus, args)
+        say(size, f"postgres: HNSW recall {postgres['recall']}")
     os.environ["RAGSITE_HNSW_M"], os.environ["RAGSITE_HNSW_EF_SEARCH"] = str(args.m), str(args.ef_search)
     postgres["memory"] = process_memory(workdir, args.database_url, "postgres")
     result.update(embedded=embedded, postgres=postgres)
@@ -209,6 +225,7 @@ def main():
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", type=int, default=200)
+    parser.add_argument("--build-memory", default="1GB", help="maintenance_work_mem for the HNSW build (4GB at 1M chunks)")
     parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="", help="also write the figures here")

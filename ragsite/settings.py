@@ -430,6 +430,8 @@ if RAGSITE_SEARCH_BACKEND["BACKEND"] == _SEARCH_BACKENDS["postgres"]:
         "ef_search": env_int("RAGSITE_HNSW_EF_SEARCH", 200),
         # Keyword search matches passages on the query tokens held by at most this share of them.
         "match_share": env_float("RAGSITE_PG_MATCH_SHARE", 0.05),
+        # maintenance_work_mem for a first search_fill's HNSW build: about 2 KB a chunk at m 16.
+        "build_memory": env_str("RAGSITE_HNSW_BUILD_MEMORY", "1GB"),
     }
 # The keyword half of the hybrid search (documents.search.bm25): bm25s, sparse and memory-mapped,
 # by default; "documents.search.bm25.RankBM25Backend" for rank-bm25 (slower, kept for comparison).

@@ -14,13 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection, transaction
 
 from documents import services as document_services
 from documents.models import Chunk, Document
 from documents.search.errors import IndexModelMismatch
-from documents.search.postgres import TABLE, tsvector_text
+from documents.search.postgres import TABLE, PostgresBackend, tsvector_text
 from documents.search.selectors import chunk_search, search_rankings
 from documents.search.services import index_chunks, index_rebuild_request
 from tests import pdfs
@@ -207,6 +208,13 @@ def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(settings):
     garden = manuals["Garden Guide"]
     results = chunk_search(query="tomatoes sunlight", top_k=3, document_ids=[garden.pk]).results
     assert sorted((r.document_id, r.page) for r in results) == [(garden.pk, 1), (garden.pk, 2)]
+
+
+@pytest.mark.parametrize("build_memory", ["1GB'; DROP TABLE documents_chunk; --", "lots", "", "1 GB"])
+def test_a_build_memory_that_is_no_size_is_refused_naming_the_setting(build_memory):
+    with pytest.raises(ImproperlyConfigured, match="RAGSITE_SEARCH_BACKEND build_memory"):
+        PostgresBackend(build_memory=build_memory)
+    assert PostgresBackend(build_memory="4GB").build_memory == "4GB"
 
 
 def test_tsvector_text_quotes_every_token_and_keeps_its_positions():
