@@ -60,8 +60,6 @@ def conversation_owner(request) -> Owner:
     """The owner for a request that DRF authenticated (a DRF request, or a plain one after
     access.rest.drf_admit). An anonymous asker gets a token in its session, made on first use:
     the session cookie then carries its conversations."""
-    from access.models import ApiKey
-
     auth = getattr(request, "auth", None)
     if isinstance(auth, ApiKey):
         return Owner(api_key_id=auth.pk, user_id=auth.user_id)
