@@ -168,7 +168,10 @@ class PostgresBackend(SearchBackend):
                  exact_filter_rows: int = 20000, rank_normalization: int = 1, match_share: float = 0.05,
                  stats_seconds: float = 300.0, build_memory: str = "1GB"):
         if not re.fullmatch(r"[0-9]+(kB|MB|GB)", build_memory):
-            raise ImproperlyConfigured(f"RAGSITE_SEARCH_BACKEND build_memory {build_memory!r} is not a size like 1GB or 512MB")
+            raise ImproperlyConfigured(
+                f"RAGSITE_SEARCH_BACKEND build_memory {build_memory!r} (environment: RAGSITE_HNSW_BUILD_MEMORY) "
+                "is not a size like 1GB or 512MB"
+            )
         self.build_memory = build_memory
         self.dimensions = dimensions
         self.m = m
