@@ -36,6 +36,7 @@ class Script:
     end_after: int | None = None  # after this many tokens, close the stream cleanly without the end marker
     drop_after: int | None = None  # after this many tokens, reset the connection (a crash, a cut cable)
     stamp: bool = False
+    junk_after: int | None = None  # chat completions: after this many tokens, an event whose data is JSON but no object
 
 
 class _Dropped(Exception):
@@ -139,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
                 error = {"message": script.error_message, "type": script.error_type, "code": None}
                 self._send(f"data: {json.dumps({'error': error})}\n\n")
                 return
+            if script.junk_after is not None and sent == script.junk_after:
+                self._send('data: ["not", "a", "chunk"]\n\n')
             if self._cut(script, sent):
                 return
             self._pace(script, sent)

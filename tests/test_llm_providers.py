@@ -99,6 +99,20 @@ def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_to
     assert "Overloaded" in caught.value.message
 
 
+@pytest.mark.parametrize("vendor_name", ["openai", "groq"])
+def test_a_chat_completions_event_that_is_not_a_json_object_is_a_provider_error_not_a_crash(vendor_name):
+    vendor, provider = make(vendor_name, Script(tokens=["a", "b", "c"], junk_after=1))
+    received = []
+    try:
+        with pytest.raises(LLMError) as caught:
+            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
+    finally:
+        vendor.stop()
+    assert received == ["a"]
+    assert caught.value.code == "provider_error"
+    assert "not a JSON object" in caught.value.message
+
+
 @pytest.mark.parametrize("status,code,retryable", [(429, "rate_limited", True), (401, "auth_error", False), (500, "provider_unavailable", True)])
 def test_http_error_before_the_stream_maps_to_code_and_retryable(vendor_name, status, code, retryable):
     vendor, provider = make(vendor_name, Script(status=status, error_type="rate_limit_error", error_message="slow down"))
