@@ -11,7 +11,7 @@ full) is counted and the asker waits its Retry-After. Askers start spread over t
 seconds (people do not all press Enter in the same millisecond). Per mode it prints answers/s, client errors
 (a status other than 200 and 503, an `error` event, a stream without `done`, a transport error),
 refusals (503), and p50/p95 of the first byte (the response's headers), the first token and the
-whole answer. With the fake provider (tests/fake_vendors.py in a process of its own, the real
+whole answer. With the fake provider (an OpenAI-compatible server on one event loop, in a process of its own, the real
 `openai` SDK in the server reading it, by default 300 tokens at 30 tokens/s per stream (a
 10 s answer, so that the askers' streams are open at once), each stamped with the wall clock) it
 also prints the latency the server adds to each token between provider and client, and the most
@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -250,10 +251,47 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def serve_fake_vendor(port: int, tokens: int, rate: float) -> None:
-    from tests.fake_vendors import FakeVendor, Script
+    """An OpenAI-compatible chat-completions server for many streams at once: one event loop (the
+    threaded one of tests/fake_vendors.py spends its time switching 200 threads, and a token it had
+    stamped waited for the GIL before it was sent, counted as the server's latency). Each token is
+    stamped with the wall clock just before it is written; the usage chunk, the end marker and
+    [DONE] follow as a real vendor sends them."""
+    def event(payload: dict) -> bytes:
+        return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
-    script = Script(tokens=[f"w{i} " for i in range(tokens)], delay=1 / rate, empty_deltas=False, stamp=True)
-    FakeVendor("openai", script, port=port).serve_forever()
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length: *(\d+)", head)
+            body = json.loads(await reader.readexactly(int(length.group(1)) if length else 0) or b"{}")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                         b"Connection: close\r\n\r\n")
+            base = {"id": "chatcmpl-load", "object": "chat.completion.chunk", "created": 1700000000,
+                    "model": body.get("model", "fake")}
+
+            def chunk(delta: dict, finish=None) -> bytes:
+                return event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+            writer.write(chunk({"role": "assistant", "content": ""}))
+            for n in range(tokens):
+                await asyncio.sleep(1 / rate)
+                writer.write(chunk({"content": f"{time.time_ns()}|w{n} "}))
+            writer.write(chunk({}, finish="stop"))
+            writer.write(event({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": tokens,
+                                                                "total_tokens": 42 + tokens}}))
+            writer.write(b"data: [DONE]\n\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the server closed its upstream (its client left): as a vendor sees it
+        finally:
+            writer.close()
+
+    async def serve() -> None:
+        server = await asyncio.start_server(answer, "127.0.0.1", port, backlog=2048)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
 
 
 def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path, options):
@@ -283,12 +321,14 @@ def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path
             if warm["errors"] or warm["answers"] < 2:
                 raise SystemExit(f"warm-up failed: {warm['errors']}; see {log}")
             ramp = options.ramp if options.ramp is not None else {"fake": 10.0, "default": 0.0}[mode]
+            vendor = running[0] if mode == "fake" else None
             cpu_before = {"server": cpu_seconds(server.pid), "worker": cpu_seconds(running[-1].pid),
-                          "clients": time.process_time()}
+                          "clients": time.process_time(), "vendor": cpu_seconds(vendor.pid) if vendor else 0.0}
             stats = asyncio.run(load(base, askers, options.seconds, key, options.uploads, batch, ramp))
             stats["cpu"] = {"server": cpu_seconds(server.pid) - cpu_before["server"],
                             "worker": cpu_seconds(running[-1].pid) - cpu_before["worker"],
-                            "clients": time.process_time() - cpu_before["clients"]}
+                            "clients": time.process_time() - cpu_before["clients"],
+                            "vendor": (cpu_seconds(vendor.pid) - cpu_before["vendor"]) if vendor else 0.0}
         finally:
             stop(server)
     except BaseException:
@@ -320,7 +360,7 @@ def report(mode: str, askers: int, seconds: float, stats: dict) -> None:
               f"p95 {percentile(added, 95):.1f} p99 {percentile(added, 99):.1f}", flush=True)
     cpu = stats["cpu"]
     print(f"        uploads during the run: {stats['uploads']}; CPU seconds: server {cpu['server']:.1f}, "
-          f"worker {cpu['worker']:.1f}, askers {cpu['clients']:.1f}; load average now {os.getloadavg()[0]:.1f}", flush=True)
+          f"worker {cpu['worker']:.1f}, askers {cpu['clients']:.1f}, fake vendor {cpu['vendor']:.1f}; load average now {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def check_corpus(timeout: float) -> bool:
