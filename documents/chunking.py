@@ -13,10 +13,17 @@ TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 
 # A sentence ends at . ! ? ; : (or the Arabic, Devanagari and Greek marks) followed by space,
 # or right after a CJK full stop, which takes no space; a kept line break (after a heading) too.
-# A line break is looked for only from the start of a run of whitespace: tried from every
-# position inside a long run, `\s*\n` took quadratic time (minutes for a page of 1 MB).
+# Not when what follows is a closing bracket or quote, or more punctuation: a sentence starts with
+# neither, and manuals write an elided argument list as "fzero (. . . )", whose pieces would
+# otherwise become sentences of their own and cut the function's name off its description.
+# A line break is looked for only from the start of a run of whitespace, and no run is matched
+# twice (possessive quantifiers): tried from every position inside a long run, `\s*\n` took
+# quadratic time (minutes for a page of 1 MB).
+_NO_SENTENCE_START = r")\]}»”’）」』】》〉.,;:!?。，；：！？"
 _SENTENCE_END = re.compile(
-    r"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s+(?=\S)|(?<=[\u3002\uff01\uff1f\uff1b])\s*(?=\S)|(?<!\s)\s*\n\s*"
+    rf"(?<=[.!?;:\u061f\u06d4\u0964\u0965\u037e])\s++(?=[^\s{_NO_SENTENCE_START}])"
+    rf"|(?<=[\u3002\uff01\uff1f\uff1b])\s*+(?=[^\s{_NO_SENTENCE_START}])"
+    rf"|(?<!\s)[^\S\n]*+\n\s*+(?=[^\s{_NO_SENTENCE_START}])"
 )
 
 

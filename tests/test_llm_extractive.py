@@ -111,3 +111,14 @@ def test_never_quotes_running_headers_or_contents_lines():
 
 def test_a_sentence_that_ends_with_a_colon_brings_the_line_it_introduces():
     assert "use: more off [1]" in ask("How do I stop the paging of long output?", passages=[MANUAL])
+
+
+def test_names_the_function_whose_elided_signature_runs_into_its_description():
+    octave = Passage(
+        1, 21, 5, "GNU Octave", 512,
+        "x = fzero (fun, x0) x = fzero (fun, x0, options) [x, fval, info, output] = fzero (. . . ) "
+        "Find a zero of a univariate function. fun is a function handle, inline function, or string "
+        "containing the name of the function to evaluate.", 0.9,
+    )
+    answer = ask("How do I find where a function of one variable crosses zero?", passages=[octave])
+    assert "fzero" in answer and "Find a zero of a univariate function." in answer

@@ -54,6 +54,7 @@ HUGE = {
     "lone marks": "\u0301" * MB,
     "hyphenated breaks": "a-\n" * (MB // 3),
     "short lines": "Heading\n" * (MB // 8),
+    "breaks before a bracket": "a." + " \n" * (MB // 2) + ")",
     "controls": "\x00\x01\x7f\x85" * (MB // 4),
     "everything": "".join(chr(c) for c in range(0x20, 0x3000) if not 0xD800 <= c < 0xE000) * (MB // 0x2FE0),
 }
@@ -133,6 +134,13 @@ def test_sentence_spans_are_ordered_non_empty_and_cover_every_visible_character(
         covered.update(range(start, end))
         position = end
     assert all(i in covered for i, char in enumerate(text) if not char.isspace())
+
+
+@given(texts())
+@example("Then (see above.) it stops. . . ) and more")
+def test_no_sentence_but_the_first_starts_with_a_closing_bracket_or_punctuation(text):
+    for start, _ in sentence_spans(text)[1:]:
+        assert text[start] not in ")]}»”’）」』】》〉.,;:!?。，；：！？", text[start:start + 20]
 
 
 @pytest.mark.parametrize("name", HUGE)

@@ -79,3 +79,21 @@ def test_a_heading_keeps_its_line_break_and_is_a_sentence_of_its_own():
     assert [text[a:b] for a, b in sentence_spans(text)] == [
         "Care and Warranty", "Clean the funnel every three months.", "Wipe the panel."
     ]
+
+
+def test_an_elided_argument_list_stays_in_its_sentence():
+    # As the Octave manual prints a function's signatures, then what the function does.
+    text = "x = fzero (fun, x0) [x, fval] = fzero (. . . ) Find a zero of a univariate function. It starts at x0."
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "x = fzero (fun, x0) [x, fval] = fzero (. . . ) Find a zero of a univariate function.", "It starts at x0."
+    ]
+    wrapped = "fminsearch (fun, x0, options,\n. . . )\nFind a value of x which minimizes fun."
+    assert [wrapped[a:b] for a, b in sentence_spans(wrapped)] == [
+        "fminsearch (fun, x0, options,\n. . . )", "Find a value of x which minimizes fun."
+    ]
+
+
+def test_no_sentence_starts_with_a_closing_bracket_or_quote():
+    text = "Then (see the note above.) it stops. 他说：“好。”然后走了。"
+    pieces = [text[a:b] for a, b in sentence_spans(text)]
+    assert pieces == ["Then (see the note above.) it stops.", "他说：“好。”然后走了。"]
