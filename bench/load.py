@@ -23,7 +23,8 @@ every document must have ended ready, or failed with a reason; a ready one's chu
 exactly its current generation's, numbered 0..n-1 without a gap or a repeat; and the index in
 service must hold every ready document's current chunks.
 
-SQLite under a temporary folder, DEBUG on (a throw-away local run, as `make run` is).
+SQLite under a temporary folder; DEBUG off, as in production (with it on, Django logs every query of
+every request in memory).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -95,7 +97,8 @@ def setup_django(work: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
         DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
-        RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="true",
+        RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
         RAG_ALLOW_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_THROTTLE_QUERY_USER="off",
         CELERY_BROKER_URL="filesystem://", CELERY_TASK_ALWAYS_EAGER="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
         LOG_LEVEL="WARNING",
