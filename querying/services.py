@@ -22,7 +22,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from documents.search.selectors import chunk_search
@@ -30,6 +29,7 @@ from documents.search.tokenize import tokenize
 from querying import conversations
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
+from querying.offload import database_pool, run_in
 from querying.prompts import (
     NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, history_messages, is_not_found, prompt_build,
 )
@@ -317,5 +317,5 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
         timings=timings, usage=usage, error=error, search_query=plan.search_query,
     )
     # Stored before "done": a client that saw the end finds the answer in its conversation.
-    await sync_to_async(_record)(plan, answer)
+    await run_in(database_pool(), _record, plan, answer)
     yield {"done": True, "timings": timings, "usage": usage}

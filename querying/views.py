@@ -1,15 +1,12 @@
 import asyncio
 import logging
-import threading
 import time
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
 from typing import AsyncGenerator, Iterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
@@ -21,36 +18,35 @@ from querying import conversations, services
 from querying.admission import QueueFull, Ticket, retrieval_gate
 from querying.api import CONVERSATION_NOT_FOUND, QueryApi, QueryInputSerializer, error_status_and_body, queue_full_body
 from querying.llm.base import LLMError
+from querying.offload import database_pool, retrieval_pool, run_in
 from querying.sse import EventFormatter, abatches_with_heartbeat, sse_comment
 
 logger = logging.getLogger(__name__)
 
-_pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-
-
-def _retrieval_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(settings.RAGSITE_RETRIEVAL_THREADS, thread_name_prefix="ragsite-retrieval")
-        return _pool
-
-
-def _prepare_in_pool(**options):
-    """answer_prepare in a retrieval pool thread, then close that thread's database connections,
-    as the end of a request would (nothing else closes them)."""
-    try:
-        return services.answer_prepare(**options)
-    finally:
-        connections.close_all()
-
 
 async def _prepare(options: dict):
-    # Not in Django's thread-sensitive executor: under ASGI that lends each request a thread that
-    # stays parked until the request ends, i.e. for the whole stream, and retrieval (torch, numpy)
-    # leaves megabytes of per-thread memory behind in it.
-    return await sync_to_async(_prepare_in_pool, thread_sensitive=False, executor=_retrieval_pool())(**options)
+    return await run_in(retrieval_pool(), services.answer_prepare, **options)
+
+
+def _admit(request) -> tuple[dict | None, JsonResponse | None]:
+    """Who asks, whether they may, how often, the body, and the conversation it continues: as
+    POST /query takes them, so both refuse alike (401/403/429/400/413/404 as JSON). Returns the
+    answer's options, or the refusal. One trip to a database thread."""
+    payload, refusal = drf_admit(request, QueryApi)
+    if refusal is not None:
+        return None, refusal
+    serializer = QueryInputSerializer(data=payload)
+    if not serializer.is_valid():
+        return None, JsonResponse(serializer.errors, status=400)
+    owner = conversations.conversation_owner(request)  # reads the session
+    options = {**serializer.validated_data, "owner": owner}
+    if options.get("conversation_id") is not None:
+        # Somebody else's (or no) conversation is a 404 before anything streams, queued or not.
+        try:
+            conversations.conversation_get(owner=owner, conversation_id=options["conversation_id"])
+        except conversations.ConversationNotFound:
+            return None, JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
+    return options, None
 
 
 async def _csrf_refused(request) -> bool:
@@ -117,22 +113,9 @@ async def query_stream(request):
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
             status=403,
         )
-    # Who asks, whether they may, how often, and the body: as POST /query takes them, so both
-    # refuse alike (401/403/429/400/413 as JSON).
-    payload, refusal = await sync_to_async(drf_admit)(request, QueryApi)
+    options, refusal = await run_in(database_pool(), _admit, request)
     if refusal is not None:
         return refusal
-    serializer = QueryInputSerializer(data=payload)
-    if not serializer.is_valid():
-        return JsonResponse(serializer.errors, status=400)
-    owner = await sync_to_async(conversations.conversation_owner)(request)  # reads the session
-    options = {**serializer.validated_data, "owner": owner}
-    if options.get("conversation_id") is not None:
-        # Somebody else's (or no) conversation is a 404 before anything streams, queued or not.
-        try:
-            await sync_to_async(conversations.conversation_get)(owner=owner, conversation_id=options["conversation_id"])
-        except conversations.ConversationNotFound:
-            return JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
     try:
         ticket = retrieval_gate().admit()
     except QueueFull as full:
