@@ -430,6 +430,8 @@ if RAGSITE_SEARCH_BACKEND["BACKEND"] == _SEARCH_BACKENDS["postgres"]:
         "ef_search": env_int("RAGSITE_HNSW_EF_SEARCH", 200),
         # Keyword search matches passages on the query tokens held by at most this share of them.
         "match_share": env_float("RAGSITE_PG_MATCH_SHARE", 0.05),
+        # ...and, rarest first, on as many as are expected to match at most this many passages.
+        "match_rows": env_int("RAGSITE_PG_MATCH_ROWS", 10000),
         # maintenance_work_mem for a first search_fill's HNSW build: about 2 KB a chunk at m 16.
         "build_memory": env_str("RAGSITE_HNSW_BUILD_MEMORY", "1GB"),
     }

@@ -136,6 +136,20 @@ def _normalised(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
+def matched_tokens(tokens: list[str], share: dict[str, float], passages: float, budget: int) -> list[str]:
+    """The tokens rows are matched on, rarest first, while the rows they are expected to match
+    (share x passages, summed) stay within budget; the rarest is always kept. Full-text ranking
+    reads every matched row: with a million passages, 5% of them is 50,000 rows a token, and
+    ranking them took seconds. In the order given."""
+    kept, expected = set(), 0.0
+    for token in sorted(tokens, key=lambda token: share[token]):
+        expected += share[token] * passages
+        if kept and expected > budget:
+            break
+        kept.add(token)
+    return [token for token in tokens if token in kept]
+
+
 class _errors:
     """A database error of this backend as a SearchError that says what to do."""
 
@@ -159,14 +173,16 @@ class PostgresBackend(SearchBackend):
     fill builds the graph (one that fits is several times faster than one that spills to disk:
     about 2 KB a chunk at m 16). document_ids filters are exact (no index) when they leave
     at most exact_filter_rows chunks; above that the HNSW scan is filtered, with ef_search raised
-    in proportion to the share filtered out (pgvector 0.6 filters after the index scan)."""
+    in proportion to the share filtered out (pgvector 0.6 filters after the index scan).
+    Keyword search matches rows on the query tokens at most match_share of the passages hold, the
+    rarest first while they are expected to match at most match_rows rows (matched_tokens)."""
 
     name = "postgres"
     rebuilds = False
 
     def __init__(self, *, dimensions: int = 384, m: int = 16, ef_construction: int = 64, ef_search: int = 200,
                  exact_filter_rows: int = 20000, rank_normalization: int = 1, match_share: float = 0.05,
-                 stats_seconds: float = 300.0, build_memory: str = "1GB"):
+                 match_rows: int = 10000, stats_seconds: float = 300.0, build_memory: str = "1GB"):
         if not re.fullmatch(r"[0-9]+(kB|MB|GB)", build_memory):
             raise ImproperlyConfigured(
                 f"RAGSITE_SEARCH_BACKEND build_memory {build_memory!r} (environment: RAGSITE_HNSW_BUILD_MEMORY) "
@@ -180,13 +196,16 @@ class PostgresBackend(SearchBackend):
         self.exact_filter_rows = exact_filter_rows
         self.rank_normalization = rank_normalization
         self.match_share = match_share
+        self.match_rows = match_rows
         self.stats_seconds = stats_seconds
-        self._stats: tuple[float, dict[str, float], float] | None = None  # (read at, share by token, floor)
+        # (read at, share by token, floor, passages in the table)
+        self._stats: tuple[float, dict[str, float], float, float] | None = None
 
-    def token_shares(self, cursor) -> tuple[dict[str, float], float]:
+    def token_shares(self, cursor) -> tuple[dict[str, float], float, float]:
         """The share of passages holding each common token, from the statistics ANALYZE keeps of
-        the tsvector column (its most common lexemes), and the share below which tokens are not
-        listed; read again every stats_seconds."""
+        the tsvector column (its most common lexemes), the share below which tokens are not
+        listed, and how many passages the table holds (as ANALYZE last counted them); read again
+        every stats_seconds."""
         now = time.monotonic()
         if self._stats is None or now - self._stats[0] > self.stats_seconds:
             cursor.execute(
@@ -198,21 +217,23 @@ class PostgresBackend(SearchBackend):
             if row and row[0]:
                 shares = dict(zip(row[0], row[1]))
                 floor = row[1][len(row[0])] / 2  # half the least common listed
-            self._stats = (now, shares, floor)
-        return self._stats[1], self._stats[2]
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", [TABLE])
+            row = cursor.fetchone()
+            self._stats = (now, shares, floor, max(0.0, float(row[0])) if row and row[0] is not None else 0.0)
+        return self._stats[1], self._stats[2], self._stats[3]
 
     def keyword_plan(self, cursor, tokens: list[str]) -> tuple[str | None, list[tuple[str, float]]]:
         """(the tsquery rows must match, [(tsquery of one token, its IDF)]) for a query's tokens."""
         tokens = list(dict.fromkeys(token for token in tokens if _usable(token)))
         if not tokens:
             return None, []
-        shares, floor = self.token_shares(cursor)
+        shares, floor, passages = self.token_shares(cursor)
         share = {token: shares.get(token, floor) for token in tokens}
         idf = {token: math.log(1 + (1 - share[token] + 1e-6) / (share[token] + 1e-6)) for token in tokens}
         # A token in nearly every passage adds next to nothing to any score but costs a ts_rank
         # call on every matched row: scored only when its IDF is a twentieth of the best one's.
         terms = [(_quoted(token), idf[token]) for token in tokens if idf[token] >= max(idf.values()) / 20]
-        selective = [token for token in tokens if share[token] <= self.match_share]
+        selective = matched_tokens([t for t in tokens if share[t] <= self.match_share], share, passages, self.match_rows)
         match = " | ".join(map(_quoted, selective)) if selective else " & ".join(map(_quoted, tokens))
         return match, terms
 
