@@ -83,34 +83,34 @@ def test_provider_name_says_which_vendor_and_model(vendor_name):
     assert OpenAIProvider(model="gpt-4o-mini", api_key="k").name == "openai:gpt-4o-mini"
 
 
-def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_tokens(vendor_name):
-    error_type = "overloaded_error" if vendor_name == "anthropic" else "server_error"
-    script = Script(tokens=["a", "b", "c", "d"], error_after=2, error_type=error_type, error_message="Overloaded")
-    vendor, provider = make(vendor_name, script)
+def stream_until_error(vendor_name, script, **options) -> tuple[list[str], LLMError]:
+    """What the provider streamed from a vendor playing script before the LLMError it must raise."""
+    vendor, provider = make(vendor_name, script, **options)
     received = []
     try:
         with pytest.raises(LLMError) as caught:
             asyncio.run(collect(provider.stream(prompt(), {}), into=received))
     finally:
         vendor.stop()
+    return received, caught.value
+
+
+def test_vendor_error_event_mid_stream_raises_a_retryable_llm_error_after_the_tokens(vendor_name):
+    error_type = "overloaded_error" if vendor_name == "anthropic" else "server_error"
+    script = Script(tokens=["a", "b", "c", "d"], error_after=2, error_type=error_type, error_message="Overloaded")
+    received, error = stream_until_error(vendor_name, script)
     assert received == ["a", "b"]
-    assert caught.value.retryable is True
-    assert caught.value.code == "provider_unavailable"
-    assert "Overloaded" in caught.value.message
+    assert error.retryable is True
+    assert error.code == "provider_unavailable"
+    assert "Overloaded" in error.message
 
 
 @pytest.mark.parametrize("vendor_name", ["openai", "groq"])
 def test_a_chat_completions_event_that_is_not_a_json_object_is_a_provider_error_not_a_crash(vendor_name):
-    vendor, provider = make(vendor_name, Script(tokens=["a", "b", "c"], junk_after=1))
-    received = []
-    try:
-        with pytest.raises(LLMError) as caught:
-            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
-    finally:
-        vendor.stop()
+    received, error = stream_until_error(vendor_name, Script(tokens=["a", "b", "c"], junk_after=1))
     assert received == ["a"]
-    assert caught.value.code == "provider_error"
-    assert "not a JSON object" in caught.value.message
+    assert error.code == "provider_error"
+    assert "not a JSON object" in error.message
 
 
 @pytest.mark.parametrize("status,code,retryable", [(429, "rate_limited", True), (401, "auth_error", False), (500, "provider_unavailable", True)])
@@ -127,16 +127,10 @@ def test_http_error_before_the_stream_maps_to_code_and_retryable(vendor_name, st
 
 
 def test_a_silent_vendor_times_out_with_a_retryable_error(vendor_name):
-    script = Script(tokens=["first", "second"], stall_after=1, stall_seconds=3)
-    vendor, provider = make(vendor_name, script, timeout=0.5)
-    received = []
-    try:
-        with pytest.raises(LLMError) as caught:
-            asyncio.run(collect(provider.stream(prompt(), {}), into=received))
-    finally:
-        vendor.stop()
+    received, error = stream_until_error(vendor_name, Script(tokens=["first", "second"], stall_after=1, stall_seconds=3),
+                                         timeout=0.5)
     assert received == ["first"]
-    assert (caught.value.code, caught.value.retryable) == ("timeout", True)
+    assert (error.code, error.retryable) == ("timeout", True)
 
 
 def test_closing_the_stream_closes_the_upstream_connection(vendor_name):
