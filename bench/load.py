@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.stream import cpu_seconds, wait_up  # noqa: E402  (after the path)
+from tests.fake_vendors import openai_chunk, openai_usage  # noqa: E402
 
 QUESTIONS = [
     "What is the warranty period of the kettle?",
@@ -269,19 +270,13 @@ def serve_fake_vendor(port: int, tokens: int, rate: float) -> None:
             body = json.loads(await reader.readexactly(int(length.group(1)) if length else 0) or b"{}")
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                          b"Connection: close\r\n\r\n")
-            base = {"id": "chatcmpl-load", "object": "chat.completion.chunk", "created": 1700000000,
-                    "model": body.get("model", "fake")}
-
-            def chunk(delta: dict, finish=None) -> bytes:
-                return event({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
-
-            writer.write(chunk({"role": "assistant", "content": ""}))
+            model = body.get("model", "fake")
+            writer.write(event(openai_chunk(model, {"role": "assistant", "content": ""})))
             for n in range(tokens):
                 await asyncio.sleep(1 / rate)
-                writer.write(chunk({"content": f"{time.time_ns()}|w{n} "}))
-            writer.write(chunk({}, finish="stop"))
-            writer.write(event({**base, "choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": tokens,
-                                                                "total_tokens": 42 + tokens}}))
+                writer.write(event(openai_chunk(model, {"content": f"{time.time_ns()}|w{n} "})))
+            writer.write(event(openai_chunk(model, {}, finish="stop")))
+            writer.write(event(openai_chunk(model, None, usage=openai_usage(42, tokens))))
             writer.write(b"data: [DONE]\n\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):

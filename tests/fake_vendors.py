@@ -39,6 +39,19 @@ class Script:
     junk_after: int | None = None  # chat completions: after this many tokens, an event whose data is JSON but no object
 
 
+def openai_chunk(model: str, delta: dict | None, finish: str | None = None, **extra) -> dict:
+    """One chat.completion.chunk as OpenAI streams it; delta None gives the closing usage chunk's
+    empty choices."""
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000, "model": model,
+            "choices": choices, **extra}
+
+
+def openai_usage(prompt_tokens: int, completion_tokens: int) -> dict:
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens}
+
+
 class _Dropped(Exception):
     """The script says: reset the connection now."""
 
@@ -124,15 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = body.get("model", "fake")
 
         def chunk(delta, finish=None, **extra):
-            payload = {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion.chunk",
-                "created": 1700000000,
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                **extra,
-            }
-            self._send(f"data: {json.dumps(payload)}\n\n")
+            self._send(f"data: {json.dumps(openai_chunk(model, delta, finish, **extra))}\n\n")
 
         chunk({"role": "assistant", "content": ""})
         for sent, token in enumerate(script.tokens):
@@ -150,12 +155,10 @@ class _Handler(BaseHTTPRequestHandler):
                 chunk({})
             chunk({"content": self._token_text(script, token)})
             self._count()
-        usage = {"prompt_tokens": 42, "completion_tokens": len(script.tokens), "total_tokens": 42 + len(script.tokens)}
+        usage = openai_usage(42, len(script.tokens))
         if (body.get("stream_options") or {}).get("include_usage"):
             chunk({}, finish="stop")
-            payload = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1700000000,
-                       "model": model, "choices": [], "usage": usage}
-            self._send(f"data: {json.dumps(payload)}\n\n")
+            chunk(None, usage=usage)
         else:  # Groq's way: usage rides on the last chunk, under x_groq
             chunk({}, finish="stop", x_groq={"id": "req_fake", "usage": usage})
         self._send("data: [DONE]\n\n")
