@@ -24,6 +24,7 @@ from typing import AsyncIterator
 
 from django.conf import settings
 
+from documents.search.processes import chunk_search_isolated, search_processes_start
 from documents.search.selectors import chunk_search
 from documents.search.tokenize import tokenize
 from querying import conversations
@@ -103,7 +104,7 @@ def answer_prepare(
             use_model=rewrite == "auto",
         ).text
         rewrite_ms = _ms(time.perf_counter() - rewrite_started)
-    found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    found = chunk_search_isolated(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
     if owner is not None and conversation is None:  # only once the search worked: no empty conversations
         conversation = conversations.conversation_start(owner=owner)
     passages = [
@@ -155,8 +156,10 @@ def answer_warm_up() -> dict[str, float]:
         # faster than two fighting over two cores (12 vs 490 ms for a query under load here).
         torch.set_num_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
     steps = [
-        ("provider", get_llm),
-        ("search", lambda: chunk_search(query="warm up the search models", top_k=1, rerank=True)),
+        ("provider", lambda: get_llm().warm_up()),
+        # In the search processes when there are some (documents.search.processes), else here.
+        ("search", search_processes_start if settings.RAGSITE_SEARCH_PROCESSES > 0
+         else lambda: chunk_search(query="warm up the search models", top_k=1, rerank=True)),
     ]
     for name, step in steps:
         started = time.perf_counter()

@@ -397,6 +397,10 @@ RAGSITE_REWRITE_TIMEOUT_SECONDS = env_float("RAGSITE_REWRITE_TIMEOUT_SECONDS", 5
 # Retrievals that run at once per web process, /query and /query/stream together (each in a
 # thread; the stream itself needs none).
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
+# Processes of its own in which a web process searches (embeds the question, searches, reranks:
+# documents.search.processes), so that the event loop relaying every answer stream never waits
+# for a search; 0 searches in the retrieval threads themselves. Each holds the models and the index.
+RAGSITE_SEARCH_PROCESSES = env_int("RAGSITE_SEARCH_PROCESSES", 2)
 # Questions (/query and /query/stream) that may wait per web process for a retrieval thread;
 # past that a question is answered 503 with Retry-After at once (querying.admission). Waiting
 # streams get heartbeats, so the bound is about how long a wait is worth it: 256 questions are

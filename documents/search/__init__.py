@@ -8,5 +8,5 @@ Modules: tokenize, fusion, metrics (pure code); backends and postgres (where pas
 bm25 and rerank (backends from settings);
 index (the files of one version); services (rebuilds) and tasks (the rebuild task); serving
 (the version this process answers from); selectors (chunk_search, search_status); api and urls
-(the JSON endpoints); errors.
+(the JSON endpoints); processes and child (searches in processes of their own); errors.
 """

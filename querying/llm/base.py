@@ -135,6 +135,9 @@ class LLMProvider:
 
         return async_to_sync(collect)()
 
+    def warm_up(self) -> None:
+        """Load now what the first answer would otherwise wait for (a web process starts)."""
+
 
 class VendorProvider(LLMProvider):
     """What the vendor SDK providers share: the settings every one reads, and one async SDK client

@@ -189,6 +189,10 @@ class ExtractiveProvider(LLMProvider):
             parts.append(f"{text} [{number}]")
         return " ".join(parts)
 
+    def warm_up(self) -> None:
+        if self.semantic and self.shortlist > 0:
+            self._similarity("warm up the embedding model", ["a sentence"])
+
     def _similarity(self, question: str, texts: list[str]):
         """How close in meaning each text is to the question (0..1) with the corpus's embedding
         model, or None (words alone decide) when the model cannot be had."""
