@@ -1,11 +1,15 @@
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
-application = get_asgi_application()
+django.setup(set_prefix=False)  # as django.core.asgi.get_asgi_application does
 
-from django.conf import settings  # noqa: E402  (needs the settings module set above)
+from django.conf import settings  # noqa: E402  (needs Django set up above)
+
+from ragsite.handlers import RagsiteASGIHandler  # noqa: E402
+
+application = RagsiteASGIHandler()
 
 if settings.RAGSITE_PRELOAD:
     from querying.services import answer_warm_up  # noqa: E402

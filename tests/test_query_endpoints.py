@@ -4,11 +4,11 @@ ASGI application for a client that disconnects)."""
 
 import asyncio
 import json
+import threading
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core import signals
-from django.core.asgi import get_asgi_application
 from django.core.files.base import ContentFile
 from django.db import close_old_connections
 from django.test import AsyncClient, Client
@@ -17,6 +17,7 @@ from documents.search.services import index_rebuild_request
 from documents.services import document_create, document_ingest
 from querying.llm.base import LLMProvider
 from querying.prompts import NOT_FOUND
+from ragsite.handlers import RagsiteASGIHandler
 from tests.fake_vendors import FakeVendor, Script
 from tests.pdfs import text_pdf
 
@@ -312,13 +313,11 @@ def test_asgi_stream_validates_before_streaming():
     assert response.status_code == 400 and response.json() == {"question": ["This field is required."]}
 
 
-def test_a_client_disconnect_closes_the_upstream_provider_stream(kettle, fake_openai):
-    """The raw ASGI application, as uvicorn drives it: after two tokens the client goes away."""
-    fake_openai.script = Script(tokens=[f"w{i} " for i in range(300)], delay=0.02)
-    body = json.dumps({"question": QUESTION}).encode()
-    scope = {
+def asgi_scope(path: str, body: bytes) -> dict:
+    """A POST as uvicorn hands it to the application, with a browser's CSRF cookie and header."""
+    return {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/query/stream", "raw_path": b"/query/stream", "query_string": b"", "root_path": "",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
         "headers": [
             (b"host", b"testserver"), (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()), (b"cookie", f"csrftoken={CSRF}".encode()),
@@ -326,38 +325,94 @@ def test_a_client_disconnect_closes_the_upstream_provider_stream(kettle, fake_op
         ],
         "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
     }
-    received = []
 
-    async def run():
-        app = get_asgi_application()
-        gone = asyncio.Event()
-        requested = False
 
-        async def receive():
-            nonlocal requested
-            if not requested:
-                requested = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await gone.wait()
-            return {"type": "http.disconnect"}
+async def asgi_call(path: str, body: bytes, sent: list, gone: asyncio.Event | None = None) -> None:
+    """One request through the project's ASGI application (ragsite/asgi.py), as uvicorn drives
+    it; the messages it sends go to `sent`, and the client goes away when `gone` is set."""
+    gone = gone or asyncio.Event()
+    requested = False
 
-        async def send(message):
-            received.append(message)
-            if message["type"] == "http.response.body" and b'"token"' in message.get("body", b""):
-                if sum(b'"token"' in m.get("body", b"") for m in received) >= 2:
-                    gone.set()
+    async def receive():
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
 
-        await asyncio.wait_for(app(scope, receive, send), 10)
+    async def send(message):
+        sent.append(message)
 
-    # As Django's test clients do: the handler must not close the test's database connection.
+    await asyncio.wait_for(RagsiteASGIHandler()(asgi_scope(path, body), receive, send), 10)
+
+
+@pytest.fixture
+def keep_test_connection():
+    """As Django's test clients do: the handler must not close the test's database connection."""
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
-    try:
-        async_to_sync(run)()
-    finally:
-        signals.request_started.connect(close_old_connections)
-        signals.request_finished.connect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_a_client_disconnect_closes_the_upstream_provider_stream(kettle, fake_openai, keep_test_connection):
+    """After two tokens the client goes away."""
+    fake_openai.script = Script(tokens=[f"w{i} " for i in range(300)], delay=0.02)
+    received = []
+
+    class Sent(list):
+        def append(self, message):
+            received.append(message)
+            if sum(b'"token"' in m.get("body", b"") for m in received) >= 2:
+                gone.set()
+
+    gone = None
+
+    async def run():
+        nonlocal gone
+        gone = asyncio.Event()
+        await asgi_call("/query/stream", json.dumps({"question": QUESTION}).encode(), Sent(), gone)
+
+    async_to_sync(run)()
     assert received[0]["status"] == 200
     assert fake_openai.disconnected.wait(5), "the provider's stream was left running"
     assert fake_openai.tokens_sent < 100
     assert not any(b'"done"' in m.get("body", b"") for m in received)
+
+
+def test_answer_streams_start_no_thread_per_request_under_asgi(kettle, monkeypatch):
+    """Django runs each request's synchronous steps in a thread started for it; starting one
+    stalls the event loop that relays every open stream's tokens. An answer stream's request
+    starts none (ragsite.handlers); every other view is served as Django serves it."""
+    started = []
+    start = threading.Thread.start
+
+    def counted(thread):
+        started.append(thread.name)
+        return start(thread)
+
+    question = json.dumps({"question": QUESTION}).encode()
+
+    async def run():
+        await asgi_call("/query/stream", question, [])  # the shared pools start their threads once
+        await asgi_call("/query", question, [])
+        monkeypatch.setattr(threading.Thread, "start", counted)
+        for _ in range(4):
+            sent = []
+            await asgi_call("/query/stream", question, sent)
+            assert sent[0]["status"] == 200 and any(b'"done":true' in m.get("body", b"") for m in sent)
+        streams = list(started)
+        started.clear()
+        for _ in range(2):
+            sent = []
+            await asgi_call("/query", question, sent)
+            assert sent[0]["status"] == 200
+        return streams, list(started)
+
+    # A plain event loop, as uvicorn's: under async_to_sync, Django would run the synchronous
+    # steps in the test's own thread and start none for any view.
+    streams, answers = asyncio.run(run())
+    assert streams == []
+    assert len(answers) >= 2  # POST /query (DRF, synchronous): a thread for each request, as Django does
