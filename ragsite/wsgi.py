@@ -5,9 +5,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
 application = get_wsgi_application()
 
-from django.conf import settings  # noqa: E402  (needs the settings module set above)
+from ragsite.startup import web_process_start  # noqa: E402  (needs Django set up above)
 
-if settings.RAGSITE_PRELOAD:
-    from querying.services import answer_warm_up  # noqa: E402
-
-    answer_warm_up()
+web_process_start()
