@@ -95,6 +95,12 @@ def search_processes_stop() -> None:
         pool.shutdown(wait=True)
 
 
+def _lost(pool: ProcessPoolExecutor, exc: BrokenProcessPool):
+    _discard(pool)
+    logger.error("a search process died while it answered (%s); new ones start with the next question", exc)
+    raise SearchError("the search process stopped while it answered this question; ask again") from exc
+
+
 def _isolated(function, **kwargs):
     """function(**kwargs) in a search process (or in this thread when there are none)."""
     if settings.RAGSITE_SEARCH_PROCESSES <= 0:
@@ -102,19 +108,17 @@ def _isolated(function, **kwargs):
     for attempt in range(2):
         pool = _current_pool()
         try:
-            try:
-                future = pool.submit(child.call, function, kwargs)
-            except BrokenProcessPool:
+            future = pool.submit(child.call, function, kwargs)
+        except BrokenProcessPool as exc:  # (a RuntimeError too)
+            _lost(pool, exc)
+        except RuntimeError:  # another thread discarded this pool just now: once more, on a new one
+            if attempt:
                 raise
-            except RuntimeError:  # another thread discarded this pool just now: once more, on a new one
-                if attempt:
-                    raise
-                continue
+            continue
+        try:
             return future.result()
         except BrokenProcessPool as exc:
-            _discard(pool)
-            logger.error("a search process died while it answered (%s); new ones start with the next question", exc)
-            raise SearchError("the search process stopped while it answered this question; ask again") from exc
+            _lost(pool, exc)
 
 
 def chunk_search_isolated(**kwargs) -> SearchResponse:
