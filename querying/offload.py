@@ -1,7 +1,8 @@
 """Where a web process runs blocking work off its event loop: two shared thread pools.
 
-- The retrieval pool (RAGSITE_RETRIEVAL_THREADS threads): answer_prepare, i.e. the question's
-  embedding, the search and the prompt. querying.admission decides who may use it.
+- The retrieval pool (RAGSITE_RETRIEVAL_THREADS threads): answer_prepare, i.e. the search
+  (which waits there for a search process when there are some: documents.search.processes) and
+  the prompt. querying.admission decides who may use it.
 - The database pool (DATABASE_THREADS threads): the short reads and writes around a streamed
   answer (who asks, whether they may, their conversation; the answer recorded at the end).
 

@@ -24,8 +24,9 @@ from typing import AsyncIterator
 
 from django.conf import settings
 
+from documents.embedding import serve_torch_threads
 from documents.search.processes import chunk_search_isolated, search_processes_start
-from documents.search.selectors import chunk_search
+from documents.search.selectors import search_warm_up
 from documents.search.tokenize import tokenize
 from querying import conversations
 from querying.llm import get_llm
@@ -149,17 +150,11 @@ def answer_warm_up() -> dict[str, float]:
     waits no longer than the second. Returns seconds per step. Never raises: a server whose
     database or index is not there yet still starts, and loads on the first question instead."""
     spent: dict[str, float] = {}
-    if settings.RAGSITE_SERVE_TORCH_THREADS:
-        import torch
-
-        # A web process answers many questions side by side: one thread each is several times
-        # faster than two fighting over two cores (12 vs 490 ms for a query under load here).
-        torch.set_num_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+    serve_torch_threads()  # the extractive answer embeds here, whichever process searches
     steps = [
         ("provider", lambda: get_llm().warm_up()),
         # In the search processes when there are some (documents.search.processes), else here.
-        ("search", search_processes_start if settings.RAGSITE_SEARCH_PROCESSES > 0
-         else lambda: chunk_search(query="warm up the search models", top_k=1, rerank=True)),
+        ("search", search_processes_start if settings.RAGSITE_SEARCH_PROCESSES > 0 else search_warm_up),
     ]
     for name, step in steps:
         started = time.perf_counter()

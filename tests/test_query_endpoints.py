@@ -327,10 +327,11 @@ def asgi_scope(path: str, body: bytes) -> dict:
     }
 
 
-async def asgi_call(path: str, body: bytes, sent: list, gone: asyncio.Event | None = None) -> None:
+async def asgi_call(path: str, body: bytes, leave_when=lambda sent: False) -> list[dict]:
     """One request through the project's ASGI application (ragsite/asgi.py), as uvicorn drives
-    it; the messages it sends go to `sent`, and the client goes away when `gone` is set."""
-    gone = gone or asyncio.Event()
+    it: the messages it sent. The client goes away once leave_when(the messages so far) is true."""
+    sent = []
+    gone = asyncio.Event()
     requested = False
 
     async def receive():
@@ -343,8 +344,11 @@ async def asgi_call(path: str, body: bytes, sent: list, gone: asyncio.Event | No
 
     async def send(message):
         sent.append(message)
+        if leave_when(sent):
+            gone.set()
 
     await asyncio.wait_for(RagsiteASGIHandler()(asgi_scope(path, body), receive, send), 10)
+    return sent
 
 
 @pytest.fixture
@@ -360,22 +364,10 @@ def keep_test_connection():
 def test_a_client_disconnect_closes_the_upstream_provider_stream(kettle, fake_openai, keep_test_connection):
     """After two tokens the client goes away."""
     fake_openai.script = Script(tokens=[f"w{i} " for i in range(300)], delay=0.02)
-    received = []
-
-    class Sent(list):
-        def append(self, message):
-            received.append(message)
-            if sum(b'"token"' in m.get("body", b"") for m in received) >= 2:
-                gone.set()
-
-    gone = None
-
-    async def run():
-        nonlocal gone
-        gone = asyncio.Event()
-        await asgi_call("/query/stream", json.dumps({"question": QUESTION}).encode(), Sent(), gone)
-
-    async_to_sync(run)()
+    received = async_to_sync(asgi_call)(
+        "/query/stream", json.dumps({"question": QUESTION}).encode(),
+        leave_when=lambda sent: sum(b'"token"' in m.get("body", b"") for m in sent) >= 2,
+    )
     assert received[0]["status"] == 200
     assert fake_openai.disconnected.wait(5), "the provider's stream was left running"
     assert fake_openai.tokens_sent < 100
@@ -396,18 +388,16 @@ def test_answer_streams_start_no_thread_per_request_under_asgi(kettle, monkeypat
     question = json.dumps({"question": QUESTION}).encode()
 
     async def run():
-        await asgi_call("/query/stream", question, [])  # the shared pools start their threads once
-        await asgi_call("/query", question, [])
+        await asgi_call("/query/stream", question)  # the shared pools start their threads once
+        await asgi_call("/query", question)
         monkeypatch.setattr(threading.Thread, "start", counted)
         for _ in range(4):
-            sent = []
-            await asgi_call("/query/stream", question, sent)
+            sent = await asgi_call("/query/stream", question)
             assert sent[0]["status"] == 200 and any(b'"done":true' in m.get("body", b"") for m in sent)
         streams = list(started)
         started.clear()
         for _ in range(2):
-            sent = []
-            await asgi_call("/query", question, sent)
+            sent = await asgi_call("/query", question)
             assert sent[0]["status"] == 200
         return streams, list(started)
 

@@ -25,14 +25,12 @@ def start(snapshot: dict) -> None:
     import django
 
     django.setup()
-    from documents.search.selectors import chunk_search
+    from documents.embedding import serve_torch_threads
+    from documents.search.selectors import search_warm_up
 
-    if settings.RAGSITE_SERVE_TORCH_THREADS:
-        import torch
-
-        torch.set_num_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+    serve_torch_threads()
     try:
-        chunk_search(query="warm up the search models", top_k=1, rerank=True)
+        search_warm_up()
     except Exception as exc:
         logger.warning("search process %d could not warm up (it loads on its first question): %s", os.getpid(), exc)
 

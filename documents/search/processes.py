@@ -22,6 +22,7 @@ import pickle
 import threading
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from typing import NoReturn
 
 from django.conf import settings
 
@@ -95,7 +96,7 @@ def search_processes_stop() -> None:
         pool.shutdown(wait=True)
 
 
-def _lost(pool: ProcessPoolExecutor, exc: BrokenProcessPool):
+def _lost(pool: ProcessPoolExecutor, exc: BrokenProcessPool) -> NoReturn:
     _discard(pool)
     logger.error("a search process died while it answered (%s); new ones start with the next question", exc)
     raise SearchError("the search process stopped while it answered this question; ask again") from exc

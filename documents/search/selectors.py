@@ -197,6 +197,12 @@ def chunk_search(
     return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings)
 
 
+def search_warm_up() -> None:
+    """Load what the first search would wait for: the index, the embedding model (one query
+    through it) and the reranker."""
+    chunk_search(query="warm up the search models", top_k=1, rerank=True)
+
+
 def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict[str, list[int] | None]:
     """Chunk ids, best first, as ranked by dense search alone, BM25 alone, their fusion, and the
     fusion reranked ("reranked" is None when no reranker is available). For evaluation."""
