@@ -185,18 +185,18 @@ def source_payload(passage: Passage, question_tokens: set[str], cited: set[int] 
 
 def sources_payload(plan: AnswerPlan, answer: str) -> list[dict]:
     """The passages the answer was given, each marked with whether the answer cites it."""
-    question_tokens = set(tokenize(plan.search_query or plan.question))
+    question_tokens = set(tokenize(plan.search_query or plan.question, stems=True))
     cited = cited_numbers(answer)
     return [source_payload(passage, question_tokens, cited) for passage in plan.prompt.passages]
 
 
 def highlight_spans(text: str, tokens: set[str]) -> list[list[int]]:
-    """[start, end] of each word of text that holds one of tokens as search's tokeniser reads it,
+    """[start, end] of each word of text that holds one of tokens (stems) as search's tokeniser reads it,
     punctuation around it left out: the page marks what keyword search matched, with no word
     list of its own."""
     spans = []
     for word in re.finditer(r"\S+", text):
-        if tokens.intersection(tokenize(word.group())):
+        if tokens.intersection(tokenize(word.group(), stems=True)):
             start, end = word.span()
             while start < end - 1 and unicodedata.category(text[start])[0] in "PS":
                 start += 1

@@ -80,9 +80,21 @@ def test_tokens_are_pieces_of_the_folded_text_and_deterministic(text):
     assert tokenize(text) == tokens
 
 
+@given(texts())
+def test_stems_change_only_words_of_letters_one_for_one(text):
+    """Stemming maps each token to one token: the same count, in order, and only a word of letters
+    changes (to a non-empty stem); identifiers, numbers and bigrams are kept as they are."""
+    whole, stemmed = tokenize(text), tokenize(text, stems=True)
+    assert len(whole) == len(stemmed)
+    for word, stem in zip(whole, stemmed):
+        assert stem and not any(char.isspace() for char in stem)
+        assert stem == word or word.isalpha()
+
+
 @pytest.mark.parametrize("name", HUGE)
 def test_tokenize_1mb_in_linear_time(name):
     within_seconds(5, tokenize, HUGE[name])
+    within_seconds(5, lambda text: tokenize(text, stems=True), HUGE[name])
 
 
 # --- normalise_text -------------------------------------------------------------------------

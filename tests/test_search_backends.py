@@ -176,6 +176,45 @@ def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
     assert chunk_search(query="vectors from another model", top_k=1).results[0].page == 1
 
 
+def test_keywords_match_across_inflections_and_an_index_from_before_stems_answers_until_rebuilt(
+    backend, monkeypatch
+):
+    """Keyword search matches a word's other forms ("pruning" finds "Prune"). An index written
+    before stemming (whole words) is searched with whole words until it is rebuilt (embedded) or
+    filled again (PostgreSQL), then with stems."""
+    from documents.search import services as search_services
+
+    manuals = add_manuals()
+    garden_2 = Chunk.objects.get(document=manuals["Garden Guide"], page=2).pk
+    if backend == "postgres":
+        with connection.cursor() as cursor:
+            cursor.execute(f"COMMENT ON TABLE {TABLE} IS NULL")  # as a table created before stemming
+    else:
+        monkeypatch.setattr(search_services, "KEYWORD_STEMS", False)  # as a build before stemming
+    publish(*manuals.values())
+
+    def keyword_top(query):
+        return search_rankings(query=query, rerank=False)["bm25"][:1]
+
+    assert keyword_top("Prune") == [garden_2]  # whole words, as written
+    assert keyword_top("pruning") == []
+
+    monkeypatch.undo()
+    if backend == "postgres":
+        out = io.StringIO()
+        call_command("search_fill", stdout=out)
+        assert "rewriting the keyword tokens of 6 rows as word stems" in out.getvalue()
+    else:
+        index_rebuild_request(in_process=True)
+
+    assert keyword_top("pruning") == keyword_top("pruned") == keyword_top("Prune") == [garden_2]
+    tomatoes = Chunk.objects.get(document=manuals["Garden Guide"], page=1).pk
+    assert keyword_top("tomato watered") == [tomatoes]
+    assert search_rankings(query="read.tables", rerank=False)["bm25"][0] == Chunk.objects.get(
+        document=manuals["R Data Import"], page=1
+    ).pk  # an identifier's parts are stemmed beside it
+
+
 def test_switching_backends_is_a_setting_and_search_fill(settings):
     """The same corpus, searched by the embedded index and then by PostgreSQL after search_fill,
     ranks the same passages first."""

@@ -49,6 +49,25 @@ def test_words_with_combining_marks_and_other_scripts_stay_whole():
     assert tokenize("ＦＵＬＬ width") == ["full", "width"]  # NFKC folds full-width forms
 
 
+def test_stems_join_the_forms_of_a_word_in_its_scripts_language_and_leave_identifiers_whole():
+    def stems(text):
+        return tokenize(text, stems=True)
+
+    assert stems("reaches") == stems("reach") == stems("reaching") == ["reach"]
+    assert stems("tables options") == stems("table option")
+    # Russian case endings: установка / установки / установку, файл / файлы / файлов / файлом
+    assert stems("установки установку") == stems("установка") * 2
+    assert stems("файлы файлов файлом") == stems("файл") * 3
+    assert stems("Ελληνικά") == stems("ελληνικα") == ["ελλην"]  # Greek has its stemmer too
+    # An identifier stays whole beside its stemmed parts; digits and bigram scripts are untouched.
+    assert stems("read.tables") == ["read.tables", "read", "tabl"]
+    assert stems("--no-init-files") == ["--no-init-files", "no", "init", "file"]
+    assert stems("utf8 3.14 東京都") == ["utf8", "3.14", "3", "14", "東京", "京都"]
+    # A script with no stemmer keeps its words; without stems nothing changes.
+    assert stems("हिन्दी") == ["हिन्दी"]
+    assert tokenize("reaches tables") == ["reaches", "tables"]
+
+
 def test_reciprocal_rank_fusion_hand_computed():
     fused = reciprocal_rank_fusion([["a", "b", "c"], ["c", "a", "d"]], k=60)
 

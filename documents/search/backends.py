@@ -37,6 +37,7 @@ class Searcher(Protocol):
     version: int | None  # the index version answered from, None where the backend has none
     empty: bool  # nothing to search
     embedding_model: str  # the model the indexed vectors came from ("" when unknown or empty)
+    stems: bool  # its keyword side holds word stems: a query is tokenised with tokenize(stems=...)
 
     def candidates(
         self, vector: np.ndarray, tokens: list[str], *, k: int, document_ids: list[int] | None,

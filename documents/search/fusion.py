@@ -53,7 +53,7 @@ def score_fusion(
     dense: Sequence[float],
     keyword: Sequence[float],
     *,
-    dense_weight: float = 0.6,
+    dense_weight: float = 0.5,
     ranks: Sequence[Sequence[int | None]] | None = None,
 ) -> list[Fused]:
     """Fuse by score: each candidate's dense score (cosine) and keyword score (BM25), both scored

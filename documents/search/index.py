@@ -104,6 +104,12 @@ class LoadedIndex:
         return self.manifest.get("embedding_model", "")
 
     @property
+    def stems(self) -> bool:
+        """Whether its keyword index holds word stems (tokenize(stems=True)); an index built
+        before stemming holds whole words, and a query is tokenised to match until it is rebuilt."""
+        return bool(self.manifest.get("keyword_stems", False))
+
+    @property
     def chunk_count(self) -> int:
         return len(self.chunk_ids)
 

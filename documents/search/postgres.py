@@ -19,6 +19,9 @@ One table beside documents_chunk holds what search needs of each current chunk:
   own: a passage's keyword score is the sum over the query's tokens of ts_rank (term frequency,
   length-normalised) times the token's IDF, read from the statistics ANALYZE keeps of the column.
   Score fusion standardises both scores over the candidates, so the scale does not matter.
+  The tokens are word stems (tokenize(stems=True)) in a table created or filled since stemming
+  came in; its comment says so (STEMMED). A table written before holds whole words: queries and
+  new rows follow it until `manage.py search_fill` rewrites its keyword side with stems.
 """
 
 import logging
@@ -42,6 +45,7 @@ logger = logging.getLogger(__name__)
 TABLE = "ragsite_search_chunk"
 _MAX_POSITION = 16383  # PostgreSQL keeps tsvector positions up to this
 _MAX_LEXEME_BYTES = 2046
+STEMMED = "ragsite keyword tokens: stems"  # the table's comment when its tsv holds word stems
 
 
 def _quoted(token: str) -> str:
@@ -73,9 +77,10 @@ class PostgresSearcher:
     version = None
     empty = False
 
-    def __init__(self, backend: "PostgresBackend", embedding_model: str):
+    def __init__(self, backend: "PostgresBackend", embedding_model: str, stems: bool):
         self.backend = backend
         self.embedding_model = embedding_model
+        self.stems = stems
 
     @property
     def chunk_count(self) -> int:
@@ -241,10 +246,18 @@ class PostgresBackend(SearchBackend):
     def searcher(self):
         with _errors(), connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT c.embedding_model FROM {TABLE} s JOIN {Chunk._meta.db_table} c ON c.id = s.chunk_id LIMIT 1"
+                f"SELECT c.embedding_model, obj_description(%s::regclass, 'pg_class') = %s "
+                f"FROM {TABLE} s JOIN {Chunk._meta.db_table} c ON c.id = s.chunk_id LIMIT 1",
+                [TABLE, STEMMED],
             )
             row = cursor.fetchone()
-        return None if row is None else PostgresSearcher(self, row[0])
+        return None if row is None else PostgresSearcher(self, row[0], bool(row[1]))
+
+    @staticmethod
+    def table_stems(cursor) -> bool:
+        """Whether the table's keyword side holds word stems (its comment)."""
+        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class') = %s", [TABLE, STEMMED])
+        return bool(cursor.fetchone()[0])
 
     def dense_top(self, cursor, vector: str, *, k: int, document_ids: list[int] | None) -> list[int]:
         """The k chunk ids nearest to vector (normalised, as text), best first."""
@@ -289,6 +302,8 @@ class PostgresBackend(SearchBackend):
         chunk_table = Chunk._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            cursor.execute("SELECT to_regclass(%s) IS NULL", [TABLE])
+            new = cursor.fetchone()[0]
             cursor.execute(
                 f"""CREATE TABLE IF NOT EXISTS {TABLE} (
                     chunk_id bigint PRIMARY KEY REFERENCES {chunk_table}(id) ON DELETE CASCADE,
@@ -296,6 +311,8 @@ class PostgresBackend(SearchBackend):
                     embedding vector({int(self.dimensions)}) NOT NULL,
                     tsv tsvector NOT NULL)"""
             )
+            if new:
+                cursor.execute(f"COMMENT ON TABLE {TABLE} IS '{STEMMED}'")
             cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} (document_id)")
             cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_tsv ON {TABLE} USING gin (tsv)")
             # ANALYZE then lists the 10,000 most common tokens with their shares: the IDF of search.
@@ -323,6 +340,11 @@ class PostgresBackend(SearchBackend):
 
     def _write(self, rows, skipped: dict[int, list[dict]]) -> int:
         chunk_ids, document_ids, vectors, texts = [], [], [], []
+        with connection.cursor() as cursor:
+            # The lock every write takes anyway, taken first: a restemming (stem_keywords) in
+            # progress is waited for, and its comment is read after it.
+            cursor.execute(f"LOCK TABLE {TABLE} IN ROW EXCLUSIVE MODE")
+            stems = self.table_stems(cursor)
         for pk, document_id, page, blob, text in rows:
             blob = bytes(blob)
             vector = np.frombuffer(blob, dtype="<f4")
@@ -335,7 +357,7 @@ class PostgresBackend(SearchBackend):
                 skipped.setdefault(document_id, []).append({"page": page, "reason": reason})
                 continue
             try:
-                tsv = tsvector_text(tokenize(text))
+                tsv = tsvector_text(tokenize(text, stems=stems))
             except Exception as exc:  # dense search still finds it
                 logger.exception("search table: chunk %s could not be tokenised", pk)
                 skipped.setdefault(document_id, []).append(
@@ -357,10 +379,41 @@ class PostgresBackend(SearchBackend):
             )
         return len(chunk_ids)
 
+    def stem_keywords(self, *, progress=lambda line: None, batch: int = 2000) -> None:
+        """Rewrite the keyword side of a table written before stemming with word stems, in one
+        transaction with the comment that says so: a query sees whole words or stems, never a
+        mix. Writes wait meanwhile; queries go on."""
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {TABLE} IN SHARE ROW EXCLUSIVE MODE")
+            if self.table_stems(cursor):
+                return
+            cursor.execute(f"SELECT chunk_id FROM {TABLE} ORDER BY chunk_id")
+            ids = [pk for (pk,) in cursor.fetchall()]
+            progress(f"rewriting the keyword tokens of {len(ids)} rows as word stems")
+            for start in range(0, len(ids), batch):
+                cursor.execute(
+                    f"SELECT id, text FROM {Chunk._meta.db_table} WHERE id = ANY(%s)", [ids[start : start + batch]]
+                )
+                written, tsvs = [], []
+                for pk, text in cursor.fetchall():
+                    try:
+                        tsvs.append(tsvector_text(tokenize(text, stems=True)))
+                    except Exception:  # as _write: the passage stays findable by meaning
+                        logger.exception("search table: chunk %s could not be tokenised", pk)
+                        tsvs.append("")
+                    written.append(pk)
+                cursor.execute(
+                    f"UPDATE {TABLE} s SET tsv = v.tsv FROM unnest(%s::bigint[], %s::tsvector[]) AS v(id, tsv) "
+                    "WHERE s.chunk_id = v.id",
+                    [written, tsvs],
+                )
+            cursor.execute(f"COMMENT ON TABLE {TABLE} IS '{STEMMED}'")
+
     def fill(self, *, progress=lambda line: None, batch: int = 2000) -> int:
-        """Create what is missing, drop rows of chunks no longer current, add the current chunks
-        not yet in the table. Safe to run again; ingests may go on meanwhile. The HNSW index of a
-        first fill is built after the rows are in (several times faster than row by row)."""
+        """Create what is missing, drop rows of chunks no longer current, stem the keyword side of
+        a table written before stemming, add the current chunks not yet in the table. Safe to run
+        again; ingests may go on meanwhile. The HNSW index of a first fill is built after the rows
+        are in (several times faster than row by row)."""
         from documents.selectors import current_chunks
 
         self.setup(vector_index=False)
@@ -375,6 +428,8 @@ class PostgresBackend(SearchBackend):
             )
             if cursor.rowcount:
                 progress(f"removed {cursor.rowcount} rows of chunks no longer current")
+        self.stem_keywords(progress=progress, batch=batch)
+        with connection.cursor() as cursor:
             cursor.execute(f"SELECT chunk_id FROM {TABLE}")
             present = {pk for (pk,) in cursor.fetchall()}
         missing = [pk for pk in current_chunks().order_by("pk").values_list("pk", flat=True) if pk not in present]

@@ -84,7 +84,7 @@ def _retrieve(
         return _Candidates([], [], [])
     vector = embedder.embed_query(query)
     lap("embed")
-    found = searcher.candidates(vector, tokenize(query), k=candidates, document_ids=document_ids, lap=lap)
+    found = searcher.candidates(vector, tokenize(query, stems=searcher.stems), k=candidates, document_ids=document_ids, lap=lap)
     for name in ("dense", "bm25"):
         timings.setdefault(name, 0.0)
     if settings.RAGSITE_SEARCH_FUSION == "rrf":

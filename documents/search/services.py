@@ -33,6 +33,10 @@ from documents.selectors import current_chunks
 
 logger = logging.getLogger(__name__)
 
+# A build indexes word stems (tokenize(stems=True)) and says so in its manifest; queries are
+# tokenised as the index in service was built, so one built before stemming still answers.
+KEYWORD_STEMS = True
+
 # A request still pending after this long with nobody building lost its message (the broker was
 # down): the next request sends one again. The periodic task also picks such requests up.
 RESEND_AFTER_SECONDS = 60
@@ -211,7 +215,7 @@ def _build_and_publish() -> int:
             skipped[reason.split(":")[0]] += 1
             continue
         try:
-            tokens = tokenize(text)
+            tokens = tokenize(text, stems=KEYWORD_STEMS)
         except Exception as exc:  # one passage's text must not fail the index: dense search still finds it
             logger.exception("search index: chunk %s could not be tokenised", pk)
             unindexed[document_id].append(
@@ -243,6 +247,7 @@ def _build_and_publish() -> int:
         manifest={
             "embedding_model": embedding_model,
             "dimension": dimension,
+            "keyword_stems": KEYWORD_STEMS,
             "built_at": built_at.isoformat(),
             "skipped_chunks": dict(skipped),
         },

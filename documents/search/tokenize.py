@@ -8,10 +8,16 @@
   character bigrams (a lone character stays a unigram), the usual answer when no word segmenter
   is at hand. Combining marks stay inside their word (Devanagari, Arabic, accented Latin).
 - A short list of English function words is dropped, unless they are part of an identifier.
+- With `stems`, a word of letters only is cut to its stem by the Snowball stemmer of its script's
+  main language (Latin: English, Cyrillic: Russian, Greek, Arabic), so "reaches" finds "reach"
+  and "установка" finds "установить". Identifiers stay whole beside their stemmed parts.
 """
 
 import re
 import unicodedata
+from functools import lru_cache
+
+import Stemmer
 
 
 def _mark_ranges() -> str:
@@ -63,14 +69,39 @@ ENGLISH_STOPWORDS = frozenset(
 )
 
 
+# The Snowball stemmer of a script's main language, by the range of the word's first letter.
+_STEMMED_SCRIPTS = (
+    (0x0000, 0x024F, "english"),  # Latin, with its supplement and extensions
+    (0x0370, 0x03FF, "greek"),
+    (0x0400, 0x052F, "russian"),  # Cyrillic and its supplement
+    (0x0600, 0x06FF, "arabic"),
+)
+
+
+@lru_cache(maxsize=None)
+def _stemmer(language: str):
+    return Stemmer.Stemmer(language)
+
+
+def stem(word: str) -> str:
+    """The stem of a word of letters (casefolded) in its script's main language; the word itself
+    where its script has no stemmer."""
+    first = ord(word[0])
+    for low, high, language in _STEMMED_SCRIPTS:
+        if low <= first <= high:
+            return _stemmer(language).stemWord(word) or word
+    return word
+
+
 def _bigrams(run: str) -> list[str]:
     if len(run) == 1:
         return [run]
     return [run[i : i + 2] for i in range(len(run) - 1)]
 
 
-def _word_tokens(word: str, out: list[str]) -> None:
-    """A run of word characters: bigrams for its no-space-script stretches, the rest as is."""
+def _word_tokens(word: str, out: list[str], stems: bool) -> None:
+    """A run of word characters: bigrams for its no-space-script stretches, the rest as is
+    (stemmed when stems and it is letters only)."""
     position = 0
     for match in _NO_SPACE_RUN.finditer(word):
         if match.start() > position:
@@ -78,13 +109,14 @@ def _word_tokens(word: str, out: list[str]) -> None:
         out.extend(_bigrams(match.group()))
         position = match.end()
     if position == 0:
-        out.append(word)
+        out.append(stem(word) if stems and word.isalpha() else word)
     elif position < len(word):
         out.append(word[position:])
 
 
-def tokenize(text: str, *, stopwords: frozenset[str] = ENGLISH_STOPWORDS) -> list[str]:
-    """BM25 tokens of text, in order (a compound identifier comes before its parts)."""
+def tokenize(text: str, *, stopwords: frozenset[str] = ENGLISH_STOPWORDS, stems: bool = False) -> list[str]:
+    """BM25 tokens of text, in order (a compound identifier comes before its parts); words cut to
+    their stems with `stems`."""
     text = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
     append = tokens.append
@@ -92,7 +124,7 @@ def tokenize(text: str, *, stopwords: frozenset[str] = ENGLISH_STOPWORDS) -> lis
         # Fast path, most tokens: one plain word (letters and digits only, no bigram script).
         if token.isalnum() and (token.isascii() or not _NO_SPACE_RUN.search(token)):
             if token not in stopwords:
-                append(token)
+                append(stem(token) if stems and token.isalpha() else token)
             continue
         parts = _PART.findall(token)
         if not parts:  # underscores alone (form blanks "____", a lone "_"): nothing to search for
@@ -103,5 +135,5 @@ def tokenize(text: str, *, stopwords: frozenset[str] = ENGLISH_STOPWORDS) -> lis
         for part in parts:
             if part in stopwords and len(parts) == 1:
                 continue
-            _word_tokens(part, tokens)
+            _word_tokens(part, tokens, stems)
     return tokens
