@@ -4,6 +4,7 @@ ingests new documents and rebuilds the index; then a check that nothing was lost
     .venv/bin/python bench/load.py                        # 200 askers, fake provider; then 50, default mode; 20 s each
     .venv/bin/python bench/load.py --modes default --askers 50 --seconds 30
     .venv/bin/python bench/load.py --modes fake --tokens 40 --rate 50 --ramp 0   # short answers, all at once
+    RAGSITE_WORKER_CPU_PRIORITY=idle .venv/bin/python bench/load.py                 # the worker on spare CPU only
 
 Loopback only; every stage is bounded in time, and the run stops by itself. Each asker posts to
 /query/stream, reads the stream to its end and asks again, until T is up; a 503 (the queue is
@@ -195,13 +196,17 @@ async def asker(client, url: str, number: int, until: float, stats: dict, delay:
         n += 1
 
 
-async def uploader(client, base: str, key: str, count: int, seconds: float, batch: int, stats: dict) -> None:
+def upload_pdfs(count: int, batch: int) -> list[tuple[str, bytes]]:
+    """The PDFs to upload, written before the askers start: writing one takes the askers' own event
+    loop long enough to delay the tokens it is reading, which would count as the server's latency."""
     from tests.pdfs import text_pdf
 
-    for n in range(count):
-        await asyncio.sleep(seconds / (count + 1))
-        name = f"load-{batch}-{n}.pdf"
-        pdf = text_pdf(manual(f"Valve V-{batch}{n}", 10, 1000 * batch + n))
+    return [(f"load-{batch}-{n}.pdf", text_pdf(manual(f"Valve V-{batch}{n}", 10, 1000 * batch + n))) for n in range(count)]
+
+
+async def uploader(client, base: str, key: str, pdfs: list[tuple[str, bytes]], seconds: float, stats: dict) -> None:
+    for name, pdf in pdfs:
+        await asyncio.sleep(seconds / (len(pdfs) + 1))
         try:
             response = await client.post(f"{base}/api/documents/", headers={"Authorization": f"Bearer {key}"},
                                          files={"file": (name, pdf, "application/pdf")})
@@ -228,6 +233,7 @@ async def load(base: str, askers: int, seconds: float, key: str, uploads: int, b
     # This process set the corpus up (Django, torch, the embedding model): a full garbage
     # collection among those objects stalled the askers for a third of a second, and the tokens
     # that waited meanwhile were counted as the server's latency. They stay, uncollected.
+    pdfs = upload_pdfs(uploads, batch)
     gc.collect()
     gc.freeze()
     stats = {"first_byte": [], "first_token": [], "total": [], "added_ms": [], "errors": [], "refused": 0,
@@ -242,7 +248,7 @@ async def load(base: str, askers: int, seconds: float, key: str, uploads: int, b
         starts = random.Random(batch)
         tasks = [asyncio.create_task(asker(client, f"{base}/query/stream", n, until, stats, starts.uniform(0, ramp)))
                  for n in range(askers)]
-        tasks.append(asyncio.create_task(uploader(client, base, key, uploads, seconds, batch, stats)))
+        tasks.append(asyncio.create_task(uploader(client, base, key, pdfs, seconds, stats)))
         lag = asyncio.create_task(loop_lag(stats["askers_lag_ms"]))
         # Askers finish the question they are on; bounded, in case the server stops answering.
         done, pending = await asyncio.wait(tasks, timeout=seconds + 120)
@@ -450,7 +456,8 @@ def main() -> None:
     (work / "var").mkdir()
     env = setup_django(work)
     key = prepare_corpus()
-    print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; work folder {work}", flush=True)
+    print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; worker CPU priority "
+          f"{env.get('RAGSITE_WORKER_CPU_PRIORITY', 'normal')}; work folder {work}", flush=True)
     ok = True
     for batch, (mode, count) in enumerate(zip(options.modes, askers)):
         stats, running = run_mode(mode, count, env, key, batch, work, options)

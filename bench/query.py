@@ -217,7 +217,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
 
     # BM25 backends side by side, on the same tokens of the same queries.
     rank_dir = workdir / f"rank-bm25-{size}"
-    ids, vocab = token_ids(tokenize(text) for text in texts)
+    ids, vocab = token_ids(tokenize(text, stems=index.stems) for text in texts)
     started = time.perf_counter()
     RankBM25Backend().build(ids, vocab, rank_dir)
     rank_scorer = RankBM25Backend().open(rank_dir)
@@ -225,7 +225,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
     del ids, vocab
     bm25_side = {"bm25s": [], "rank-bm25": []}
     for query in queries:
-        query_tokens = tokenize(query)
+        query_tokens = tokenize(query, stems=index.stems)
         for name, scorer in (("bm25s", index.bm25), ("rank-bm25", rank_scorer)):
             mark = time.perf_counter()
             scorer.top(query_tokens, settings.RAGSITE_SEARCH_CANDIDATES)
