@@ -146,6 +146,27 @@ def test_embedded_default_needs_no_broker_server(tmp_path, staff_auth):
     assert (tmp_path / "var" / "broker" / "queue").is_dir()
 
 
+@pytest.mark.embedded
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_at_idle_cpu_priority_runs_every_thread_so_and_still_ingests(tmp_path, staff_auth):
+    """RAGSITE_WORKER_CPU_PRIORITY=idle: every thread of the worker, torch's included, is in
+    Linux's SCHED_IDLE class (it gets only the CPU time the web processes leave), and documents
+    are still ingested."""
+    if not hasattr(os, "SCHED_IDLE"):
+        pytest.skip("this system has no SCHED_IDLE")
+    env = process_env(tmp_path, CELERY_BROKER_URL="filesystem://", RAGSITE_WORKER_CPU_PRIORITY="idle")
+    port = free_port()
+    log = tmp_path / "processes.log"
+    with running(worker_args("--pool=solo"), env, log) as worker, running(web_args(port), env, log):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(base + "/api/schema/", log=log)
+        exercise_upload_path(base, staff_auth, log)  # the worker embedded a document meanwhile
+        threads = [int(tid) for tid in os.listdir(f"/proc/{worker.pid}/task")]
+        assert len(threads) > 1  # torch's and celery's threads, started before and after the setting
+        assert {os.sched_getscheduler(tid) for tid in threads} == {os.SCHED_IDLE}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own process is untouched
+
+
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_while_the_broker_is_down_is_kept_and_picked_up_once_it_is_back(tmp_path, production_services, staff_auth):
