@@ -14,8 +14,8 @@
 """
 
 import re
+import threading
 import unicodedata
-from functools import lru_cache
 
 import Stemmer
 
@@ -78,9 +78,18 @@ _STEMMED_SCRIPTS = (
 )
 
 
-@lru_cache(maxsize=None)
+_per_thread = threading.local()
+
+
 def _stemmer(language: str):
-    return Stemmer.Stemmer(language)
+    """This thread's stemmer for language: a Snowball stemmer keeps state while it works and must
+    not be called from two threads at once (the retrieval threads and the stream's pools tokenise
+    concurrently)."""
+    stemmers = _per_thread.__dict__.setdefault("stemmers", {})
+    found = stemmers.get(language)
+    if found is None:
+        found = stemmers[language] = Stemmer.Stemmer(language)
+    return found
 
 
 def stem(word: str) -> str:
