@@ -84,7 +84,8 @@ def _retrieve(
         return _Candidates([], [], [])
     vector = embedder.embed_query(query)
     lap("embed")
-    found = searcher.candidates(vector, tokenize(query, stems=searcher.stems), k=candidates, document_ids=document_ids, lap=lap)
+    tokens = tokenize(query, stems=searcher.stems)  # as the keyword index was built
+    found = searcher.candidates(vector, tokens, k=candidates, document_ids=document_ids, lap=lap)
     for name in ("dense", "bm25"):
         timings.setdefault(name, 0.0)
     if settings.RAGSITE_SEARCH_FUSION == "rrf":
