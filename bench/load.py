@@ -144,39 +144,76 @@ def percentile(values: list[float], q: float) -> float:
 # --- askers and uploads ---------------------------------------------------------------------------
 
 
-async def ask(client, url: str, question: str, stats: dict) -> None:
+async def _response_head(reader) -> tuple[int, dict]:
+    status = int((await reader.readline()).split()[1])
+    headers = {}
+    while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+async def _body(reader, headers: dict):
+    """The response body as it arrives, chunk by chunk (chunked transfer coding, or up to EOF)."""
+    if headers.get("transfer-encoding", "").lower() != "chunked":
+        while data := await reader.read(65536):
+            yield data
+        return
+    while True:
+        size = int((await reader.readline()).split(b";")[0], 16)
+        if size == 0:
+            return
+        data = await reader.readexactly(size + 2)  # the chunk and its CRLF
+        yield data[:-2]
+
+
+async def ask(url: str, question: str, stats: dict) -> None:
+    """One question on its own connection, read by a bare HTTP/1.1 client: a full client's layers
+    cost the askers' event loop enough per token, on the machine the server shares, that their
+    delay was counted as the server's (the askers' own lag is printed)."""
     started = time.perf_counter()
     streaming = False
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    body = json.dumps({"question": question, "top_k": 5}).encode()
+    writer = None
     try:
-        async with client.stream("POST", url, json={"question": question, "top_k": 5}) as response:
+        async with asyncio.timeout(120):
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+            status, headers = await _response_head(reader)
             stats["first_byte"].append(time.perf_counter() - started)
-            if response.status_code == 503 and "Retry-After" in response.headers:
+            if status == 503 and "retry-after" in headers:
                 stats["refused"] += 1
-                await response.aread()
-                await asyncio.sleep(float(response.headers["Retry-After"]))
+                writer.close()
+                await asyncio.sleep(float(headers["retry-after"]))
                 return
-            if response.status_code != 200:
-                stats["errors"].append(f"HTTP {response.status_code}")
+            if status != 200:
+                stats["errors"].append(f"HTTP {status}")
                 return
             first, done, streaming = True, False, True
             stats["open"] += 1
             stats["most_open"] = max(stats["most_open"], stats["open"])
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                now_ns = time.time_ns()
-                payload = json.loads(line[6:])
-                if "token" in payload:
-                    if first:
-                        stats["first_token"].append(time.perf_counter() - started)
-                        first = False
-                    stamp, sep, _ = payload["token"].partition("|")
-                    if sep and stamp.isdigit():
-                        stats["added_ms"].append((now_ns - int(stamp)) / 1e6)
-                elif "error" in payload:
-                    stats["errors"].append(payload["error"]["code"])
-                elif "done" in payload:
-                    done = True
+            pending = b""
+            async for data in _body(reader, headers):
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    if not line.startswith(b"data: "):
+                        continue
+                    now_ns = time.time_ns()
+                    payload = json.loads(line[6:])
+                    if "token" in payload:
+                        if first:
+                            stats["first_token"].append(time.perf_counter() - started)
+                            first = False
+                        stamp, sep, _ = payload["token"].partition("|")
+                        if sep and stamp.isdigit():
+                            stats["added_ms"].append((now_ns - int(stamp)) / 1e6)
+                    elif "error" in payload:
+                        stats["errors"].append(payload["error"]["code"])
+                    elif "done" in payload:
+                        done = True
             if done:
                 stats["answers"] += 1
                 stats["total"].append(time.perf_counter() - started)
@@ -186,13 +223,15 @@ async def ask(client, url: str, question: str, stats: dict) -> None:
         stats["errors"].append(f"{type(exc).__name__}: {exc}"[:120])
     finally:
         stats["open"] -= streaming
+        if writer is not None:
+            writer.close()
 
 
-async def asker(client, url: str, number: int, until: float, stats: dict, delay: float) -> None:
+async def asker(url: str, number: int, until: float, stats: dict, delay: float) -> None:
     await asyncio.sleep(delay)
     n = number
     while time.monotonic() < until:
-        await ask(client, url, QUESTIONS[n % len(QUESTIONS)], stats)
+        await ask(url, QUESTIONS[n % len(QUESTIONS)], stats)
         n += 1
 
 
@@ -238,15 +277,13 @@ async def load(base: str, askers: int, seconds: float, key: str, uploads: int, b
     gc.freeze()
     stats = {"first_byte": [], "first_token": [], "total": [], "added_ms": [], "errors": [], "refused": 0,
              "answers": 0, "uploads": [], "open": 0, "most_open": 0, "askers_lag_ms": []}
-    # No keep-alive: an asker that waited out a Retry-After would otherwise race the server
-    # closing the idle connection (uvicorn: after 5 s), a client-side error that is no server's.
-    limits = httpx.Limits(max_connections=askers + 10, max_keepalive_connections=0)
-    timeout = httpx.Timeout(60, connect=30)  # a queued asker hears a heartbeat well within this
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    # The uploads' client. Askers open a connection per question (ask): one that waited out a
+    # Retry-After would otherwise race the server closing the idle connection (uvicorn: after 5 s).
+    async with httpx.AsyncClient(timeout=httpx.Timeout(60, connect=30)) as client:
         started = time.monotonic()
         until = started + seconds
         starts = random.Random(batch)
-        tasks = [asyncio.create_task(asker(client, f"{base}/query/stream", n, until, stats, starts.uniform(0, ramp)))
+        tasks = [asyncio.create_task(asker(f"{base}/query/stream", n, until, stats, starts.uniform(0, ramp)))
                  for n in range(askers)]
         tasks.append(asyncio.create_task(uploader(client, base, key, pdfs, seconds, stats)))
         lag = asyncio.create_task(loop_lag(stats["askers_lag_ms"]))
