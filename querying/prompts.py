@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from dataclasses import dataclass
 
 NOT_FOUND = "I could not find this in the documents."
@@ -58,6 +59,7 @@ class Prompt:
     messages: list[dict]  # chat messages, the user's question last
     passages: list[Passage]  # the passages the system prompt holds, numbered 1..n
     search_query: str = ""  # the standalone query the passages were found with ("" = the question)
+    query_vector: Any = None  # that query's embedding as search computed it (a numpy array), or None
 
     @property
     def question(self) -> str:
@@ -111,7 +113,8 @@ def history_messages(turns: list[tuple[str, str]], token_budget: int) -> list[di
 
 
 def prompt_build(
-    *, question: str, passages: list[Passage], token_budget: int, history: list[dict] = (), search_query: str = ""
+    *, question: str, passages: list[Passage], token_budget: int, history: list[dict] = (), search_query: str = "",
+    query_vector: Any = None,
 ) -> Prompt:
     """The system prompt (rules and numbered sources) and messages (the earlier turns of a
     conversation, `history_messages`, then the question last, verbatim).
@@ -144,4 +147,4 @@ def prompt_build(
         room -= cost
     system = SYSTEM_TEMPLATE.format(not_found=NOT_FOUND, sources="\n\n".join(blocks) or "(none)")
     messages = [*history, {"role": "user", "content": question}]
-    return Prompt(system=system, messages=messages, passages=kept, search_query=search_query)
+    return Prompt(system=system, messages=messages, passages=kept, search_query=search_query, query_vector=query_vector)

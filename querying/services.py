@@ -127,7 +127,7 @@ def answer_prepare(
     )
     prompt = prompt_build(
         question=question, passages=passages, token_budget=settings.RAGSITE_CONTEXT_TOKENS, history=history,
-        search_query=search_query if search_query != question else "",
+        search_query=search_query if search_query != question else "", query_vector=found.query_vector,
     )
     stage = found.timings or {}
     timings = {

@@ -83,6 +83,38 @@ def test_meaning_finds_an_answer_that_shares_no_word_with_the_question():
     assert ask(question, passages, semantic=False) == NOT_FOUND
 
 
+
+def test_the_question_embedded_by_search_is_not_embedded_again(monkeypatch):
+    """Search hands the question's vector on with the passages (in a search process, the web
+    process's model would otherwise run once more per question): the answer is the same, and
+    only the candidate sentences are embedded."""
+    from documents.embedding import get_embedder
+
+    passages = [
+        Passage(1, 21, 5, "Weather station", 1,
+                "Clean the rain gauge funnel every three months. The display stores five years of history.", 0.5),
+        Passage(2, 22, 5, "Weather station", 2,
+                "The radio range is up to 150 metres in open air. Mount the array on the pole.", 0.5),
+    ]
+    question = "How far does the signal travel?"
+    embedder = get_embedder()
+    embedder.__dict__.pop("_query_cache", None)  # nothing remembered from an earlier question
+    vector = embedder.embed([question])[0]
+    embedded = []
+    real_embed = type(embedder).embed
+    monkeypatch.setattr(type(embedder), "embed", lambda self, texts: embedded.extend(texts) or real_embed(self, texts))
+
+    answer = ExtractiveProvider().answer(question, passages, vector)
+
+    assert answer == "The radio range is up to 150 metres in open air. [2]"
+    assert embedded and question not in embedded
+    prompt_with_vector = Prompt(system="", messages=[{"role": "user", "content": question}], passages=passages,
+                                query_vector=vector)
+    embedded.clear()
+    streamed = "".join(asyncio.run(collect(ExtractiveProvider().stream(prompt_with_vector, {}))))
+    assert streamed == answer and question not in embedded
+
+
 MANUAL = Passage(
     1, 21, 5, "Octave manual", 201,
     "Chapter 11: Functions and Scripts 201\n"

@@ -4,6 +4,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterable
 
+import numpy as np
 from django.conf import settings
 
 from documents.embedding import get_embedder
@@ -43,6 +44,9 @@ class SearchResponse:
     rerank_error: str = ""  # why results were not reranked although asked; "" otherwise
     reranker_model: str = ""
     timings: dict[str, float] = field(default_factory=dict)  # milliseconds
+    # The query's embedding, as search computed it (None when nothing was searched): an answer
+    # that weighs meaning reuses it instead of loading and running the model again.
+    query_vector: np.ndarray | None = None
 
 
 @dataclass
@@ -50,6 +54,7 @@ class _Candidates:
     dense: list[int]  # chunk ids, best first
     bm25: list[int]
     fused: list[Fused]
+    vector: np.ndarray | None = None  # the query's embedding
 
 
 def _check_model(searcher: Searcher, embedder_name: str) -> None:
@@ -98,7 +103,7 @@ def _retrieve(
             ranks=[[place.get(key) for place in places] for key in found.keys],
         )
     lap("fusion")
-    return _Candidates(found.dense_ranked, found.keyword_ranked, fused)
+    return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
 
 
 def _pages(fused: list[Fused]) -> list[Fused]:
@@ -195,7 +200,7 @@ def chunk_search(
             )
         )
     timings["total"] = round((time.perf_counter() - started) * 1000, 3)
-    return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings)
+    return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings, found.vector)
 
 
 def search_warm_up() -> None:

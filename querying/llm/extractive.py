@@ -117,9 +117,12 @@ class ExtractiveProvider(LLMProvider):
         self.shortlist = shortlist
         self.words_per_second = words_per_second
 
-    def score(self, question: str, passages: list[Passage]) -> tuple[list[Unit], np.ndarray, np.ndarray]:
+    def score(
+        self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None
+    ) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The quotable units of the passages, how many of the question's words each holds (0..1),
-        and its relevance (0..1: words and, for the shortlist, meaning)."""
+        and its relevance (0..1: words and, for the shortlist, meaning). query_vector is the
+        question's embedding when search computed it (else the question is embedded here)."""
         by_passage = [units(passage.text, passage.number) for passage in passages]
         candidates = [unit for found in by_passage for unit in found if not unit.furniture]
         question_tokens = tokenize(question)
@@ -133,7 +136,9 @@ class ExtractiveProvider(LLMProvider):
             order = sorted(range(len(candidates)), key=lambda i: (-words[i], candidates[i].number, candidates[i].position))
             chosen = order[: self.shortlist]
             # A sentence's first words carry its meaning; a long one would pad the whole batch.
-            similarity = self._similarity(question, [" ".join(candidates[i].text.split()[:32]) for i in chosen])
+            similarity = self._similarity(
+                question, [" ".join(candidates[i].text.split()[:32]) for i in chosen], query_vector
+            )
             if similarity is not None:
                 for i, value in zip(chosen, similarity):
                     relevance[i] = 0.5 * words[i] + 0.5 * value
@@ -141,9 +146,9 @@ class ExtractiveProvider(LLMProvider):
                 relevance[others] = 0.5 * words[others]
         return candidates, words, relevance
 
-    def answer(self, question: str, passages: list[Passage]) -> str:
+    def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
         """The extractive answer, citations included."""
-        candidates, words, relevance = self.score(question, passages)
+        candidates, words, relevance = self.score(question, passages, query_vector)
         if not candidates or float(relevance.max(initial=0.0)) < self.min_relevance:
             return NOT_FOUND
         prior = np.array([1 / (1 + 0.1 * (unit.number - 1)) for unit in candidates])
@@ -193,12 +198,14 @@ class ExtractiveProvider(LLMProvider):
         if self.semantic and self.shortlist > 0:
             self._similarity("warm up the embedding model", ["a sentence"])
 
-    def _similarity(self, question: str, texts: list[str]):
+    def _similarity(self, question: str, texts: list[str], query: np.ndarray | None = None):
         """How close in meaning each text is to the question (0..1) with the corpus's embedding
-        model, or None (words alone decide) when the model cannot be had."""
+        model, or None (words alone decide) when the model cannot be had. query: the question's
+        vector as search computed it (in a search process, or remembered in this one)."""
         try:
             embedder = get_embedder()
-            query = embedder.embed_query(question)  # search embedded it already: remembered
+            if query is None or len(query) != embedder.dimension:
+                query = embedder.embed_query(question)
             vectors = embedder.embed(texts)
         except Exception as exc:  # the answer still comes, from words alone
             logger.warning("extractive answers use word overlap only: %s", exc)
@@ -210,7 +217,9 @@ class ExtractiveProvider(LLMProvider):
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         # Scoring embeds sentences (torch): off the event loop.
-        text = await asyncio.to_thread(self.answer, prompt.search_query or prompt.question, prompt.passages)
+        text = await asyncio.to_thread(
+            self.answer, prompt.search_query or prompt.question, prompt.passages, prompt.query_vector
+        )
         words = re.findall(r"\S+\s*", text)
         for i, word in enumerate(words):
             if self.words_per_second and i:
