@@ -464,7 +464,7 @@ RAGSITE_RERANKER = {
 # The worker's CPU priority against the web processes on a shared machine: "normal", "low"
 # (nice 19) or "idle" (Linux SCHED_IDLE: ingestion runs only on CPU time the web processes leave).
 # bench/load.py, 200 fake-provider streams while 3 uploads are ingested, three runs each: added
-# latency p95 66-83 ms normal, 55-73 ms idle (README, "Benchmarks"). Where the worker shares an
+# latency p95 25-48 ms normal, 21-27 ms idle (README, "Benchmarks"). Where the worker shares an
 # SQLite database with the web processes, a starved worker holding its write lock makes their
 # writes wait: "idle" is for PostgreSQL, or a machine with CPU to spare.
 RAGSITE_WORKER_CPU_PRIORITY = env_str("RAGSITE_WORKER_CPU_PRIORITY", "normal")
