@@ -70,18 +70,21 @@ def test_sentence_splitting_keeps_decimals_and_splits_cjk():
     assert sentences("保修期为两年。退货需在三十天内办理。") == ["保修期为两年。", "退货需在三十天内办理。"]
 
 
+# The answer shares no word with the question: only meaning finds it.
+WEATHER = [
+    Passage(1, 21, 5, "Weather station", 1,
+            "Clean the rain gauge funnel every three months. The display stores five years of history.", 0.5),
+    Passage(2, 22, 5, "Weather station", 2,
+            "The radio range is up to 150 metres in open air. Mount the array on the pole.", 0.5),
+]
+SIGNAL_QUESTION = "How far does the signal travel?"
+
+
 def test_meaning_finds_an_answer_that_shares_no_word_with_the_question():
-    passages = [
-        Passage(1, 21, 5, "Weather station", 1,
-                "Clean the rain gauge funnel every three months. The display stores five years of history.", 0.5),
-        Passage(2, 22, 5, "Weather station", 2,
-                "The radio range is up to 150 metres in open air. Mount the array on the pole.", 0.5),
-    ]
-    question = "How far does the signal travel?"
+    passages, question = WEATHER, SIGNAL_QUESTION
     assert ask(question, passages) == "The radio range is up to 150 metres in open air. [2]"
     # Words alone find nothing here: the similarity of meaning is what answered.
     assert ask(question, passages, semantic=False) == NOT_FOUND
-
 
 
 def test_the_question_embedded_by_search_is_not_embedded_again(monkeypatch):
@@ -90,13 +93,7 @@ def test_the_question_embedded_by_search_is_not_embedded_again(monkeypatch):
     only the candidate sentences are embedded."""
     from documents.embedding import get_embedder
 
-    passages = [
-        Passage(1, 21, 5, "Weather station", 1,
-                "Clean the rain gauge funnel every three months. The display stores five years of history.", 0.5),
-        Passage(2, 22, 5, "Weather station", 2,
-                "The radio range is up to 150 metres in open air. Mount the array on the pole.", 0.5),
-    ]
-    question = "How far does the signal travel?"
+    passages, question = WEATHER, SIGNAL_QUESTION
     embedder = get_embedder()
     embedder.__dict__.pop("_query_cache", None)  # nothing remembered from an earlier question
     vector = embedder.embed([question])[0]

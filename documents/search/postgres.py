@@ -46,6 +46,7 @@ TABLE = "ragsite_search_chunk"
 _MAX_POSITION = 16383  # PostgreSQL keeps tsvector positions up to this
 _MAX_LEXEME_BYTES = 2046
 STEMMED = "ragsite keyword tokens: stems"  # the table's comment when its tsv holds word stems
+_STEMS = "obj_description(%s::regclass, 'pg_class') = %s"  # whether it does; parameters TABLE, STEMMED
 
 
 def _quoted(token: str) -> str:
@@ -246,7 +247,7 @@ class PostgresBackend(SearchBackend):
     def searcher(self):
         with _errors(), connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT c.embedding_model, obj_description(%s::regclass, 'pg_class') = %s "
+                f"SELECT c.embedding_model, {_STEMS} "
                 f"FROM {TABLE} s JOIN {Chunk._meta.db_table} c ON c.id = s.chunk_id LIMIT 1",
                 [TABLE, STEMMED],
             )
@@ -256,7 +257,7 @@ class PostgresBackend(SearchBackend):
     @staticmethod
     def table_stems(cursor) -> bool:
         """Whether the table's keyword side holds word stems (its comment)."""
-        cursor.execute("SELECT obj_description(%s::regclass, 'pg_class') = %s", [TABLE, STEMMED])
+        cursor.execute(f"SELECT {_STEMS}", [TABLE, STEMMED])
         return bool(cursor.fetchone()[0])
 
     def dense_top(self, cursor, vector: str, *, k: int, document_ids: list[int] | None) -> list[int]:
