@@ -151,3 +151,41 @@ def test_names_the_function_whose_elided_signature_runs_into_its_description():
     )
     answer = ask("How do I find where a function of one variable crosses zero?", passages=[octave])
     assert "fzero" in answer and "Find a zero of a univariate function." in answer
+
+
+# A form or a member list: a label on one line and its value, a line of figures, on the next.
+MEMBER_LIST = Passage(
+    1, 31, 7, "Member list", 1,
+    "International Council of Containership Operators\nAgreement No.\n010099-061 060\n"
+    "Members are listed by the country of their head office.",
+    0.9,
+)
+
+ACMART = Passage(
+    1, 41, 8, "ACM template", 3,
+    "If your author list is lengthy, you must define a shortened version of the list of authors to be "
+    "used in the page headers, to prevent overlapping text. Write the following command just after the "
+    "last such definition:\n\\renewcommand{\\shortauthors}{McCartney, et al.}\n"
+    "Titles are set in the sans serif font.",
+    0.9,
+)
+
+
+def test_a_label_brings_the_value_on_the_line_after_it():
+    answer = ask("What is the agreement number of the council?", passages=[MEMBER_LIST])
+    assert "Agreement No. 010099-061 060 [1]" in answer
+
+
+def test_a_line_of_figures_is_not_taken_for_a_running_footer():
+    # A running footer names something beside its page number ("Chapter 5: Functions 87").
+    from querying.llm.extractive import units
+
+    (figures,) = [unit for unit in units(MEMBER_LIST.text) if unit.text.startswith("010099")]
+    assert not figures.furniture
+
+
+def test_a_sentence_followed_by_one_that_introduces_a_command_brings_both_and_the_command():
+    answer = ask("The author names overlap in the page header. How do I shorten them?", passages=[ACMART])
+    assert "you must define a shortened version" in answer
+    assert "such definition: \\renewcommand{\\shortauthors}{McCartney, et al.} [1]" in answer
+    assert "sans serif" not in answer

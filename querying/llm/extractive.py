@@ -33,6 +33,7 @@ _BULLET = re.compile(r"^[•·▪\-–]\s+")
 # a short line that starts or ends with a page number ("Chapter 5: Functions 87", "88 GNU Octave").
 _LEADERS = re.compile(r"(?:\.\s?){4,}")
 _PAGE_NUMBER_EDGE = re.compile(r"^\d{1,4}\s+\S|\S\s+\d{1,4}$")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a running header names something; a line of figures is data
 
 
 @dataclass
@@ -57,7 +58,9 @@ def units(text: str, number: int = 0) -> list[Unit]:
         sentence = words >= 6 or bool(_CLOSED.search(part))
         if sentence and words < 3 and len(tokenize(part)) < 4:
             sentence = False  # a short sentence in a script without spaces counts; "Yes." does not
-        furniture = bool(_LEADERS.search(part)) or (words <= 10 and bool(_PAGE_NUMBER_EDGE.search(part)) and not _CLOSED.search(part))
+        furniture = bool(_LEADERS.search(part)) or (
+            words <= 10 and bool(_PAGE_NUMBER_EDGE.search(part)) and not _CLOSED.search(part) and bool(_WORD.search(part))
+        )
         out.append(Unit(number, len(out), part, sentence, furniture))
     return out
 
@@ -176,10 +179,18 @@ class ExtractiveProvider(LLMProvider):
             before = at.get((unit.number, unit.position - 1))
             if before is not None and _names_what_follows(candidates[before]):
                 context[(unit.number, unit.position - 1)] = candidates[before]
-            # The line after, when this one introduces it ("use the left division operator:").
-            after = at.get((unit.number, unit.position + 1))
-            if after is not None and unit.text.endswith(":"):
-                context[(unit.number, unit.position + 1)] = candidates[after]
+            # The lines after (two at most): the next when this one introduces it ("use the left
+            # division operator:") or is a label, heading or table cell whose value follows
+            # ("Agreement No." then the number); and a next line that introduces another ("The
+            # following command should be placed ...:") with the line it introduces.
+            for step in (1, 2):
+                current = candidates[at[(unit.number, unit.position + step - 1)]]
+                after = at.get((unit.number, unit.position + step))
+                if after is None or not (
+                    current.text.endswith(":") or (step == 1 and (not unit.sentence or candidates[after].text.endswith(":")))
+                ):
+                    break
+                context[(unit.number, unit.position + step)] = candidates[after]
             if len(anchors_at) >= self.max_sentences:
                 break
         for place in anchors_at:
@@ -189,9 +200,11 @@ class ExtractiveProvider(LLMProvider):
             number, position = key
             # popped: a line between two quoted places is quoted once, with the first
             before = context.pop((number, position - 1), None)
-            after = context.pop((number, position + 1), None)
-            text = " ".join(unit.text for unit in (before, anchors_at[key], after) if unit is not None)
-            parts.append(f"{text} [{number}]")
+            quoted = [before, anchors_at[key]] if before is not None else [anchors_at[key]]
+            while (after := context.pop((number, position + 1), None)) is not None:
+                quoted.append(after)
+                position += 1
+            parts.append(f"{' '.join(unit.text for unit in quoted)} [{number}]")
         return " ".join(parts)
 
     def warm_up(self) -> None:
