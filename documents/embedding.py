@@ -129,7 +129,12 @@ def serve_torch_threads() -> None:
     questions (a web process, a search process); 0 leaves torch's default. Such a process answers
     many questions side by side: one thread each is several times faster than two fighting over
     two cores (12 vs 490 ms for a query under load here)."""
-    if settings.RAGSITE_SERVE_TORCH_THREADS:
+    torch_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+
+
+def torch_threads(count: int) -> None:
+    """Let torch use `count` threads in this process (0: leave torch's default, every core)."""
+    if count:
         import torch
 
-        torch.set_num_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+        torch.set_num_threads(count)

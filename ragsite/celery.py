@@ -34,7 +34,12 @@ def cpu_priority(priority: str) -> None:
 
 
 @worker_init.connect
-def _worker_cpu_priority(**_):
+def _worker_cpu_share(**_):
+    """The worker's share of the machine: its CPU priority and torch's threads
+    (RAGSITE_WORKER_CPU_PRIORITY, RAGSITE_WORKER_TORCH_THREADS)."""
     from django.conf import settings
 
+    from documents.embedding import torch_threads
+
     cpu_priority(settings.RAGSITE_WORKER_CPU_PRIORITY)
+    torch_threads(settings.RAGSITE_WORKER_TORCH_THREADS)

@@ -472,6 +472,12 @@ if RAGSITE_WORKER_CPU_PRIORITY not in {"normal", "low", "idle"}:
     raise ImproperlyConfigured(
         f"RAGSITE_WORKER_CPU_PRIORITY must be 'normal', 'low' or 'idle', got {RAGSITE_WORKER_CPU_PRIORITY!r}"
     )
+# Threads torch may use in a worker (0: torch's default, every core). 1 halves the worker's claim on
+# a machine it shares with web processes, and its embedding speed (25 against 46 passages/s on 2
+# cores). bench/load.py (200 fake-provider streams, 3 uploads ingested, worker at idle priority):
+# added latency p95 25-30 ms with 1 thread against 31-63 ms with 2 on one machine (2026-12-04,
+# four and three runs), 48-90 against 21-27 ms on another: measure on yours (README, "Benchmarks").
+RAGSITE_WORKER_TORCH_THREADS = env_int("RAGSITE_WORKER_TORCH_THREADS", 0)
 # Load the models and the index when a web process starts (ragsite/asgi.py, wsgi.py) rather than
 # on the first question, which otherwise waits ~10 s for them.
 RAGSITE_PRELOAD = env_bool("RAGSITE_PRELOAD", True)

@@ -167,6 +167,26 @@ def test_a_worker_at_idle_cpu_priority_runs_every_thread_so_and_still_ingests(tm
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own process is untouched
 
 
+def test_a_worker_told_to_use_one_torch_thread_embeds_with_one(settings):
+    """RAGSITE_WORKER_TORCH_THREADS=1: what a worker does as it starts (celery's worker_init)
+    leaves torch one thread, so the web processes on the machine keep a core; 0 leaves torch's
+    default."""
+    import torch
+    from celery.signals import worker_init
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)  # as on a 2-core machine, whatever this one has
+        settings.RAGSITE_WORKER_TORCH_THREADS = 0
+        worker_init.send(sender=None)
+        assert torch.get_num_threads() == 2
+        settings.RAGSITE_WORKER_TORCH_THREADS = 1
+        worker_init.send(sender=None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 def test_an_upload_while_the_broker_is_down_is_kept_and_picked_up_once_it_is_back(tmp_path, production_services, staff_auth):
