@@ -189,3 +189,18 @@ def test_a_sentence_followed_by_one_that_introduces_a_command_brings_both_and_th
     assert "you must define a shortened version" in answer
     assert "such definition: \\renewcommand{\\shortauthors}{McCartney, et al.} [1]" in answer
     assert "sans serif" not in answer
+
+
+def test_the_passage_ranked_first_is_read_for_meaning_beyond_the_lines_that_share_words():
+    """The lines that share the question's words fill the shortlist that is embedded; the first
+    passage's own lines are embedded besides, so its answer, which shares none, is still found."""
+    distractors = Passage(
+        2, 23, 5, "Weather station", 7,
+        " ".join(f"Signal icon {n} on the display shows a different status of the base unit." for n in range(1, 11)),
+        0.4,
+    )
+    first = Passage(1, 22, 5, "Weather station", 2,
+                    "Mount the array on the pole. The radio range is up to 150 metres in open air.", 0.5)
+    radio = "The radio range is up to 150 metres in open air. [1]"
+    assert radio in ask(SIGNAL_QUESTION, [first, distractors])
+    assert radio not in ask(SIGNAL_QUESTION, [first, distractors], first_passage=0)

@@ -101,8 +101,11 @@ class ExtractiveProvider(LLMProvider):
     says it found nothing (0..1; measured on the development questions, see README), `semantic` to
     weigh in the embedding model's similarity between the question and the best-matching
     candidates (so "How far does the radio reach?" finds "The radio range is 150 metres" with no
-    word in common), `shortlist` (how many candidates are embedded: the cost of an answer) and
-    `words_per_second` to pace the stream (0: no pause)."""
+    word in common), `shortlist` (how many candidates, the best by words, are embedded: the cost
+    of an answer), `first_passage` (how many lines of the passage search ranked first are
+    embedded besides, whatever their words: the sentence that answers often shares none with the
+    question, "eps is the relative spacing between ... numbers" for "the smallest number I can add
+    to 1.0") and `words_per_second` to pace the stream (0: no pause)."""
 
     name = "extractive"
 
@@ -112,12 +115,14 @@ class ExtractiveProvider(LLMProvider):
         min_relevance: float = 0.3,
         semantic: bool = True,
         shortlist: int = 8,
+        first_passage: int = 8,
         words_per_second: float = 0,
     ):
         self.max_sentences = max_sentences
         self.min_relevance = min_relevance
         self.semantic = semantic
         self.shortlist = shortlist
+        self.first_passage = first_passage
         self.words_per_second = words_per_second
 
     def score(
@@ -135,9 +140,12 @@ class ExtractiveProvider(LLMProvider):
         relevance = words.copy()
         if self.semantic and self.shortlist > 0:
             # Meaning is measured for a shortlist only (embedding every sentence of five passages
-            # costs ~0.5 s on two cores): the best by words, then by the passages' order.
+            # costs ~0.5 s on two cores): the best by words, then by the passages' order; and the
+            # first lines of the passage ranked first.
             order = sorted(range(len(candidates)), key=lambda i: (-words[i], candidates[i].number, candidates[i].position))
             chosen = order[: self.shortlist]
+            first = min(unit.number for unit in candidates)
+            chosen += [i for i, unit in enumerate(candidates) if unit.number == first and i not in chosen][: self.first_passage]
             # A sentence's first words carry its meaning; a long one would pad the whole batch.
             similarity = self._similarity(
                 question, [" ".join(candidates[i].text.split()[:32]) for i in chosen], query_vector
@@ -145,7 +153,8 @@ class ExtractiveProvider(LLMProvider):
             if similarity is not None:
                 for i, value in zip(chosen, similarity):
                     relevance[i] = 0.5 * words[i] + 0.5 * value
-                others = [i for i in range(len(candidates)) if i not in set(chosen)]
+                scored = set(chosen)
+                others = [i for i in range(len(candidates)) if i not in scored]
                 relevance[others] = 0.5 * words[others]
         return candidates, words, relevance
 
