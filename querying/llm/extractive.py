@@ -95,7 +95,8 @@ def keyword_relevance(question: list[str], candidates: list[list[str]]) -> np.nd
 class ExtractiveProvider(LLMProvider):
     """Answers from the passages themselves: the sentences or lines that best match the question,
     each with the heading or signature line just before it (a manual names a function or option
-    there, then describes it), in reading order, cited [n]; and says plainly when none matches.
+    there, then describes it) and the lines it leads to (a label's value, an introduced command),
+    in reading order, cited [n]; and says plainly when none matches.
 
     Options: `max_sentences` (at most 3 quoted places by default), `min_relevance` below which it
     says it found nothing (0..1; measured on the development questions, see README), `semantic` to
