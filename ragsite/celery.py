@@ -34,7 +34,7 @@ def cpu_priority(priority: str) -> None:
 
 
 @worker_init.connect
-def _worker_cpu_share(**_):
+def worker_cpu_share(**_):
     """The worker's share of the machine: its CPU priority and torch's threads
     (RAGSITE_WORKER_CPU_PRIORITY, RAGSITE_WORKER_TORCH_THREADS)."""
     from django.conf import settings

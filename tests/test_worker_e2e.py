@@ -174,14 +174,18 @@ def test_a_worker_told_to_use_one_torch_thread_embeds_with_one(settings):
     import torch
     from celery.signals import worker_init
 
+    from ragsite.celery import worker_cpu_share
+
+    assert worker_cpu_share in [ref() for _, ref in worker_init.receivers]  # runs as a worker starts
+
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)  # as on a 2-core machine, whatever this one has
         settings.RAGSITE_WORKER_TORCH_THREADS = 0
-        worker_init.send(sender=None)
+        worker_cpu_share()
         assert torch.get_num_threads() == 2
         settings.RAGSITE_WORKER_TORCH_THREADS = 1
-        worker_init.send(sender=None)
+        worker_cpu_share()
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
