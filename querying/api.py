@@ -163,7 +163,8 @@ class ConversationPagination(LimitOffsetPagination):
 
 def _owned(request, conversation_id: int):
     try:
-        return conversations.conversation_get(owner=conversations.conversation_owner(request), conversation_id=conversation_id)
+        owner = conversations.conversation_owner(request, create=False)
+        return conversations.conversation_get(owner=owner, conversation_id=conversation_id)
     except conversations.ConversationNotFound:
         raise NotFound(CONVERSATION_NOT_FOUND) from None
 
@@ -189,7 +190,7 @@ class ConversationListApi(APIView):
         self.FilterSerializer(data=query_params(request)).is_valid(raise_exception=True)
         paginator = ConversationPagination()
         page = paginator.paginate_queryset(
-            conversations.conversation_list(owner=conversations.conversation_owner(request)), request, view=self
+            conversations.conversation_list(owner=conversations.conversation_owner(request, create=False)), request, view=self
         )
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 

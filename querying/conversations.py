@@ -50,16 +50,21 @@ class Owner:
             return {"api_key_id": self.api_key_id}
         if self.user_id is not None:
             return {"user_id": self.user_id, "api_key__isnull": True}
+        if not self.session_owner:  # an anonymous asker who has made no conversation yet
+            return {"pk__in": []}
         return {"session_owner": self.session_owner, "user__isnull": True, "api_key__isnull": True}
 
     def fields(self) -> dict:
         return {"api_key_id": self.api_key_id, "user_id": self.user_id, "session_owner": self.session_owner}
 
 
-def conversation_owner(request) -> Owner:
+def conversation_owner(request, *, create: bool = True) -> Owner:
     """The owner for a request that DRF authenticated (a DRF request, or a plain one after
     access.rest.drf_admit). An anonymous asker gets a token in its session, made on first use:
-    the session cookie then carries its conversations."""
+    the session cookie then carries its conversations. A request that only reads (create=False)
+    makes none: a browser that lists its conversations as a page loads and asks at once would
+    otherwise get two sessions, and keep the one whose cookie came last, not the one that owns
+    its first conversation."""
     auth = getattr(request, "auth", None)
     if isinstance(auth, ApiKey):
         return Owner(api_key_id=auth.pk, user_id=auth.user_id)
@@ -68,9 +73,9 @@ def conversation_owner(request) -> Owner:
         return Owner(user_id=user.pk)
     session = request.session
     token = session.get(SESSION_KEY)
-    if not token:
+    if not token and create:
         token = session[SESSION_KEY] = secrets.token_urlsafe(24)
-    return Owner(session_owner=token)
+    return Owner(session_owner=token or "")
 
 
 # Selectors ------------------------------------------------------------------------------------

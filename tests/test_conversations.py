@@ -140,6 +140,22 @@ def test_an_unknown_conversation_is_a_404_and_nothing_is_created(client, kettle)
     assert not Conversation.objects.exists()
 
 
+def test_reading_the_list_starts_no_session_so_a_first_question_asked_meanwhile_keeps_its_own(kettle):  # noqa: F811
+    """The page lists the asker's conversations as it loads, and a quick asker asks at once. A
+    list that made an anonymous owner would set a session cookie of its own; whichever response
+    came last would set the browser's cookie, and the first conversation could be lost."""
+    browser = Client()
+    assert browser.get("/api/conversations/").json()["results"] == []
+    assert browser.get("/api/conversations/1/").status_code == 404
+    assert "sessionid" not in browser.cookies  # reads made no owner, and no session
+    first = ask(browser, QUESTION).json()
+    assert "sessionid" in browser.cookies
+    assert [c["id"] for c in browser.get("/api/conversations/").json()["results"]] == [first["conversation_id"]]
+    assert ask(browser, FOLLOW_UP, first["conversation_id"]).json()["conversation_id"] == first["conversation_id"]
+    # Another browser that has made nothing yet reads nothing, not the anonymous conversations.
+    assert Client().get("/api/conversations/").json()["results"] == []
+
+
 def test_a_conversation_is_renamed_and_deleted_by_its_owner(client, kettle):  # noqa: F811
     conversation_id = ask(client, QUESTION).json()["conversation_id"]
     url = f"/api/conversations/{conversation_id}/"
