@@ -189,9 +189,8 @@ class ConversationListApi(APIView):
     def get(self, request):
         self.FilterSerializer(data=query_params(request)).is_valid(raise_exception=True)
         paginator = ConversationPagination()
-        page = paginator.paginate_queryset(
-            conversations.conversation_list(owner=conversations.conversation_owner(request, create=False)), request, view=self
-        )
+        owner = conversations.conversation_owner(request, create=False)
+        page = paginator.paginate_queryset(conversations.conversation_list(owner=owner), request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
 

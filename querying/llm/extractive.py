@@ -193,14 +193,14 @@ class ExtractiveProvider(LLMProvider):
             # division operator:") or is a label, heading or table cell whose value follows
             # ("Agreement No." then the number); and a next line that introduces another ("The
             # following command should be placed ...:") with the line it introduces.
-            for step in (1, 2):
-                current = candidates[at[(unit.number, unit.position + step - 1)]]
-                after = at.get((unit.number, unit.position + step))
-                if after is None or not (
-                    current.text.endswith(":") or (step == 1 and (not unit.sentence or candidates[after].text.endswith(":")))
-                ):
-                    break
-                context[(unit.number, unit.position + step)] = candidates[after]
+            after = at.get((unit.number, unit.position + 1))
+            if after is not None and (
+                unit.text.endswith(":") or not unit.sentence or candidates[after].text.endswith(":")
+            ):
+                context[(unit.number, unit.position + 1)] = candidates[after]
+                introduced = at.get((unit.number, unit.position + 2))
+                if introduced is not None and candidates[after].text.endswith(":"):
+                    context[(unit.number, unit.position + 2)] = candidates[introduced]
             if len(anchors_at) >= self.max_sentences:
                 break
         for place in anchors_at:
