@@ -25,6 +25,13 @@ _SENTENCE_END = re.compile(
     rf"|(?<=[\u3002\uff01\uff1f\uff1b])\s*+(?=[^\s{_NO_SENTENCE_START}])"
     rf"|(?<!\s)[^\S\n]*+\n\s*+(?=[^\s{_NO_SENTENCE_START}])"
 )
+# Nor after an abbreviation on the same line: dotted initials ("U.S. Code", "e.g. the", "P.O.B.
+# 1723"), a title or "vs."/"cf.", and a numbering word before its number ("No. 166, Sec. 2",
+# "Fig. 3", "pp. 12"), which a form's address or a paper's reference would otherwise lose.
+_ABBREVIATION = re.compile(
+    r"(?:^|[^\w.])(?:(?P<initials>(?:[^\W\d_]\.)+[^\W\d_])|(?P<title>Mrs?|Ms|Dr|Prof|St|vs|cf|approx)"
+    r"|(?P<numbering>(?i:nos?|nr|figs?|vols?|secs?|eqs?|refs?|pp?|ch|art|tab)))\.$"
+)
 
 
 @dataclass(frozen=True)
@@ -41,10 +48,20 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     not whitespace (whitespace between, before and after them is left out)."""
     spans, start = [], 0
     for match in _SENTENCE_END.finditer(text):
+        if text[match.start() - 1] == "." and "\n" not in match.group() and _abbreviated(text, match):
+            continue
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))
     return [_stripped(text, start, end) for start, end in spans if text[start:end].strip()]
+
+
+def _abbreviated(text: str, match: re.Match) -> bool:
+    """Whether the full stop before match ends an abbreviation rather than a sentence."""
+    found = _ABBREVIATION.search(text[max(0, match.start() - 12) : match.start()])
+    if found is None:
+        return False
+    return not found.group("numbering") or text[match.end()].isdigit()
 
 
 def _stripped(text: str, start: int, end: int) -> tuple[int, int]:

@@ -184,6 +184,20 @@ def test_a_line_of_figures_is_not_taken_for_a_running_footer():
     assert not figures.furniture
 
 
+def test_a_number_with_a_leading_zero_is_not_a_page_number():
+    # The scan's header line, as its OCR gives it: a reference number, not a running footer.
+    from querying.llm.extractive import units
+
+    header = "International Council of Containership Operators\nAgreement No. 010099-061 060\n88 GNU Octave"
+    assert [(unit.text, unit.furniture) for unit in units(header)] == [
+        ("International Council of Containership Operators", False),
+        ("Agreement No. 010099-061 060", False),
+        ("88 GNU Octave", True),
+    ]
+    answer = ask("What is the agreement number of the council?", passages=[Passage(1, 31, 7, "Member list", 1, header, 0.9)])
+    assert "Agreement No. 010099-061 060 [1]" in answer
+
+
 def test_a_sentence_followed_by_one_that_introduces_a_command_brings_both_and_the_command():
     answer = ask("The author names overlap in the page header. How do I shorten them?", passages=[ACMART])
     assert "you must define a shortened version" in answer

@@ -97,3 +97,18 @@ def test_no_sentence_starts_with_a_closing_bracket_or_quote():
     text = "Then (see the note above.) it stops. 他说：“好。”然后走了。"
     pieces = [text[a:b] for a, b in sentence_spans(text)]
     assert pieces == ["Then (see the note above.) it stops.", "他说：“好。”然后走了。"]
+
+
+def test_an_abbreviation_does_not_end_a_sentence():
+    # An address block of a real form (tests/corpus: indirect-rotation-scan.pdf), a code citation,
+    # and the numbering and dotted abbreviations of papers and manuals.
+    text = (
+        "Evergreen Building\nNo. 166, Sec. 2, Minsheng East Road\nTaipei, Taiwan\n"
+        "Reviewed under Title 10, U.S. Code, Section 1553. See Fig. 3 and pp. 12-14, e.g. the table. "
+        "Is it kept? No. The count is not."
+    )
+    assert [text[a:b] for a, b in sentence_spans(text)] == [
+        "Evergreen Building", "No. 166, Sec. 2, Minsheng East Road", "Taipei, Taiwan",
+        "Reviewed under Title 10, U.S. Code, Section 1553.", "See Fig. 3 and pp. 12-14, e.g. the table.",
+        "Is it kept?", "No.", "The count is not.",
+    ]

@@ -32,7 +32,7 @@ _BULLET = re.compile(r"^[•·▪\-–]\s+")
 # Page furniture: a line of a table of contents (dot leaders), or a running header or footer,
 # a short line that starts or ends with a page number ("Chapter 5: Functions 87", "88 GNU Octave").
 _LEADERS = re.compile(r"(?:\.\s?){4,}")
-_PAGE_NUMBER_EDGE = re.compile(r"^\d{1,4}\s+\S|\S\s+\d{1,4}$")
+_PAGE_NUMBER_EDGE = re.compile(r"^[1-9]\d{0,3}\s+\S|\S\s+[1-9]\d{0,3}$")  # a page number has no leading zero
 _WORD = re.compile(r"[^\W\d_]{2,}")  # a running header names something; a line of figures is data
 
 
