@@ -29,8 +29,8 @@ _SENTENCE_END = re.compile(
 # 1723"), a title or "vs."/"cf.", and a numbering word before its number ("No. 166, Sec. 2",
 # "Fig. 3", "pp. 12"), which a form's address or a paper's reference would otherwise lose.
 _ABBREVIATION = re.compile(
-    r"(?:^|[^\w.])(?:(?P<initials>(?:[^\W\d_]\.)+[^\W\d_])|(?P<title>Mrs?|Ms|Dr|Prof|St|vs|cf|approx)"
-    r"|(?P<numbering>(?i:nos?|nr|figs?|vols?|secs?|eqs?|refs?|pp?|ch|art|tab)))\.$"
+    r"(?<![\w.])(?:(?P<initials>(?:[^\W\d_]\.)+[^\W\d_])|(?P<title>Mrs?|Ms|Dr|Prof|St|vs|cf|approx)"
+    r"|(?P<numbering>(?i:nos?|nr|figs?|vols?|secs?|eqs?|refs?|pp?|ch|art|tab)))\.\Z"
 )
 
 
@@ -58,7 +58,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def _abbreviated(text: str, match: re.Match) -> bool:
     """Whether the full stop before match ends an abbreviation rather than a sentence."""
-    found = _ABBREVIATION.search(text[max(0, match.start() - 12) : match.start()])
+    # An abbreviation here is a dozen characters at most; the look-behind sees the text before them.
+    found = _ABBREVIATION.search(text, max(0, match.start() - 12), match.start())
     if found is None:
         return False
     return not found.group("numbering") or text[match.end()].isdigit()
