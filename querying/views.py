@@ -95,6 +95,7 @@ class EventStreamResponse(StreamingHttpResponse):
         finally:  # also when the WSGI server closes this early (the client went away)
             loop.run_until_complete(content.aclose())  # Django's wrappers around the events
             loop.run_until_complete(self.events.aclose())  # and the events, down to the provider
+            loop.run_until_complete(loop.shutdown_asyncgens())  # what else ran on it (the provider's client)
             loop.close()
 
 

@@ -58,7 +58,10 @@ class _Dropped(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
-    protocol_version = "HTTP/1.0"  # the body ends when the connection closes, like a proxy may do
+    # An error is an HTTP/1.0 body that ends when the connection closes; a stream is sent in
+    # HTTP/1.1 chunks, as the vendors send theirs, so a reset mid-answer cuts a chunked body (which
+    # every HTTP client reports as a broken read) instead of looking like the body's end.
+    protocol_version = "HTTP/1.0"
 
     def log_message(self, *args):
         pass
@@ -72,15 +75,19 @@ class _Handler(BaseHTTPRequestHandler):
         script = vendor.script
         if script.status:
             return self._status_error(script)
+        self.protocol_version = "HTTP/1.1"
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Connection", "close")
         self.end_headers()
         try:
             if vendor.wire == "anthropic":
                 self._anthropic(script, body)
             else:
                 self._openai(script, body)
+            self.wfile.write(b"0\r\n\r\n")  # the last chunk: the body's end
         except _Dropped:
             self._reset_connection()
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
@@ -115,7 +122,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _send(self, text: str):
-        self.wfile.write(text.encode())
+        data = text.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
     def _token_text(self, script, token: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import pytest
 
 from querying.llm.anthropic import AnthropicProvider
+from querying.llm import base
 from querying.llm.base import LLMError
 from querying.llm.groq import GroqProvider
 from querying.llm.openai import OpenAIProvider
@@ -203,6 +204,28 @@ def test_a_connection_reset_mid_answer_says_the_connection_was_lost(vendor_name)
     assert (caught.value.code, caught.value.retryable) == ("connection_error", True)
     assert caught.value.message.startswith(f"lost the connection to {vendor_name}")
     assert "cannot reach" not in caught.value.message
+
+
+def test_two_answers_on_one_event_loop_share_its_client_which_closes_with_the_loop(vendor_name):
+    """Answers on one event loop (a web server's) reuse one SDK client and its connections; a
+    loop made for one answer (a sync answer, a WSGI stream) closes them when it shuts down, instead
+    of leaving sockets open until the collector finds them."""
+    vendor, provider = make(vendor_name, Script(tokens=["Two", " years"]))
+
+    async def two_answers():
+        first = await collect(provider.stream(prompt(), {}))
+        client = await provider._async_client()
+        second = await collect(provider.stream(prompt(), {}))
+        assert await provider._async_client() is client
+        return first + second, client, asyncio.get_running_loop()
+
+    try:
+        pieces, client, loop = asyncio.run(two_answers())
+    finally:
+        vendor.stop()
+    assert pieces == ["Two", " years"] * 2
+    assert client.is_closed()
+    assert loop not in base._loop_clients
 
 
 def test_a_vendor_that_refuses_connections_cannot_be_reached(vendor_name):

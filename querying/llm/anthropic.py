@@ -13,6 +13,7 @@ from querying.llm.base import (
     VendorProvider,
     connection_error,
     error_for_status,
+    error_for_timeout,
     error_for_transport,
     incomplete_answer,
 )
@@ -23,6 +24,7 @@ RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", 
 
 class AnthropicProvider(VendorProvider):
     vendor = "anthropic"
+    sdk = anthropic
     async_client_class = anthropic.AsyncAnthropic
 
     def __init__(self, model: str = "claude-haiku-4-5", **options):
@@ -49,7 +51,7 @@ class AnthropicProvider(VendorProvider):
 
     def _error(self, exc: Exception, *, mid_answer: bool = False) -> LLMError:
         if isinstance(exc, anthropic.APITimeoutError):
-            return LLMError(f"anthropic did not answer within {self.timeout:g} s", retryable=True, code="timeout")
+            return error_for_timeout(exc, "anthropic", self.timeout, mid_answer=mid_answer)
         if isinstance(exc, anthropic.APIConnectionError):  # the SDK wraps a read that failed mid-stream too
             return connection_error("anthropic", exc.__cause__ or exc, mid_answer=mid_answer)
         if isinstance(exc, anthropic.APIStatusError):
@@ -70,7 +72,7 @@ class AnthropicProvider(VendorProvider):
         started = finished = False
         try:
             # Leaving the block, also by a reader that stops early, closes the HTTP response.
-            async with self._async_client().messages.stream(**self._request(prompt)) as stream:
+            async with (await self._async_client()).messages.stream(**self._request(prompt)) as stream:
                 async for event in stream:  # text_stream's events, and message_stop: the answer's end
                     if event.type == "content_block_delta" and event.delta.type == "text_delta" and event.delta.text:
                         started = True

@@ -35,7 +35,6 @@ machine-readable name that the API and the SSE `error` event expose.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from typing import AsyncIterator, TypedDict
 
 from asgiref.sync import async_to_sync
@@ -86,6 +85,17 @@ def error_for_status(status: int | None, message: str) -> LLMError:
     else:
         code, retryable = "provider_error", False
     return LLMError(message, retryable=retryable, code=code)
+
+
+def error_for_timeout(exc: BaseException, provider: str, timeout: float, *, mid_answer: bool = False) -> LLMError:
+    """The LLMError for an SDK's timeout error. The aiohttp transport reports a connection that
+    was refused as a connect *timeout*; the OSError behind it says what really happened."""
+    cause = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return connection_error(provider, cause, mid_answer=mid_answer)
+        cause = cause.__cause__ or cause.__context__
+    return LLMError(f"{provider} did not answer within {timeout:g} s", retryable=True, code="timeout")
 
 
 def error_for_transport(exc: BaseException, provider: str, *, mid_answer: bool = False) -> LLMError | None:
@@ -142,9 +152,11 @@ class LLMProvider:
 class VendorProvider(LLMProvider):
     """What the vendor SDK providers share: the settings every one reads, and one async SDK client
     per event loop (a client's connection pool belongs to the loop that opened it). Subclasses
-    set `vendor` and `async_client_class`, and call `self._async_client()` in `stream`."""
+    set `vendor`, `sdk` (the SDK's module) and `async_client_class`, and call
+    `await self._async_client()` in `stream`."""
 
     vendor = ""
+    sdk = None
     async_client_class = None
 
     def __init__(
@@ -174,16 +186,53 @@ class VendorProvider(LLMProvider):
         self.make_async_client()  # a bad setting (no key) fails here, before any stream starts
 
     def make_async_client(self):
-        """A new client; LLMError("not_configured") when the SDK refuses the options."""
+        """A new client on aiohttp (the SDK's own `DefaultAioHttpClient`); LLMError("not_configured")
+        when the SDK refuses the options.
+
+        aiohttp, not the SDKs' default httpx transport: that one arms and disarms an anyio
+        cancel scope around every read of the socket, and with 200 answers streaming it spent
+        twice the CPU per token (bench/load.py, README "Load"), time every other stream's
+        tokens waited behind on the one event loop."""
         try:
-            return self.async_client_class(**self._client_options)
+            return self.async_client_class(**self._client_options, http_client=self.sdk.DefaultAioHttpClient())
         except Exception as exc:  # the SDK's "api_key must be set" and the like
             raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
 
-    def _async_client(self):
-        clients = self.__dict__.setdefault("_async_clients", weakref.WeakKeyDictionary())
+    async def _async_client(self):
+        """This event loop's client (its connections belong to the loop that opened them), made on
+        first use. It is closed when the loop shuts down (see `_clients_closed_with_loop`)."""
         loop = asyncio.get_running_loop()
-        client = clients.get(loop)
+        opened = _loop_clients.get(loop)
+        if opened is None:
+            opened = _loop_clients[loop] = _LoopClients(loop)
+            await anext(opened.guard)
+        client = opened.clients.get(self)
         if client is None:
-            client = clients[loop] = self.make_async_client()
+            client = opened.clients[self] = self.make_async_client()
         return client
+
+
+class _LoopClients:
+    """The SDK clients opened on one event loop, and the async generator that closes them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self.clients: dict[VendorProvider, object] = {}
+        self.guard = _clients_closed_with_loop(loop, self.clients)
+
+
+async def _clients_closed_with_loop(loop: asyncio.AbstractEventLoop, clients: dict) -> AsyncIterator[None]:
+    """Started once per event loop and left suspended: a loop that shuts down (asyncio.run,
+    asgiref's loop for a sync answer, a WSGI stream's loop, uvicorn stopping) closes the async
+    generators still open on it, and this one then closes the loop's clients and their
+    connections, instead of leaving them to warn "Unclosed client session" when collected."""
+    try:
+        yield
+    finally:
+        # Started, the generator holds the loop (its finalizer), so the entry must go by hand.
+        _loop_clients.pop(loop, None)
+        for client in clients.values():
+            await client.close()
+
+
+# event loop -> its clients, until the loop shuts down (not weak: the guard holds its loop anyway)
+_loop_clients: dict[asyncio.AbstractEventLoop, _LoopClients] = {}

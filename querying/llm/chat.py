@@ -12,6 +12,7 @@ from querying.llm.base import (
     VendorProvider,
     connection_error,
     error_for_status,
+    error_for_timeout,
     error_for_transport,
     incomplete_answer,
 )
@@ -25,7 +26,6 @@ class ChatCompletionsProvider(VendorProvider):
     the SDK's `sdk` module and `async_client_class`."""
 
     vendor = "openai"
-    sdk = None
 
     def __init__(self, model: str, stream_usage: bool = True, **options):
         self.stream_usage = stream_usage
@@ -69,7 +69,7 @@ class ChatCompletionsProvider(VendorProvider):
     def _error(self, exc: Exception, *, mid_answer: bool = False) -> LLMError:
         sdk, vendor = self.sdk, self.vendor
         if isinstance(exc, sdk.APITimeoutError):
-            return LLMError(f"{vendor} did not answer within {self.timeout:g} s", retryable=True, code="timeout")
+            return error_for_timeout(exc, vendor, self.timeout, mid_answer=mid_answer)
         if isinstance(exc, sdk.APIConnectionError):  # the SDK wraps a read that failed mid-stream too
             return connection_error(vendor, exc.__cause__ or exc, mid_answer=mid_answer)
         if isinstance(exc, sdk.APIStatusError):
@@ -93,7 +93,7 @@ class ChatCompletionsProvider(VendorProvider):
         try:
             # The SDK's own request (retries, timeout, status errors) and stream (server-sent events,
             # error events), with each chunk handed over as its JSON object (cast_to=object).
-            response = await self._async_client().post(
+            response = await (await self._async_client()).post(
                 "/chat/completions", body=self._request(prompt), cast_to=object, stream=True,
                 stream_cls=self.sdk.AsyncStream[object],
             )
