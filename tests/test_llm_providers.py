@@ -228,6 +228,25 @@ def test_two_answers_on_one_event_loop_share_its_client_which_closes_with_the_lo
     assert loop not in base._loop_clients
 
 
+def test_more_than_a_hundred_answers_stream_at_once(vendor_name):
+    """150 answers from one web process all reach the vendor while the first is still streaming
+    (groq's SDK opens at most 100 connections by default: the rest waited for one to end)."""
+    vendor, provider = make(vendor_name, Script(tokens=["Two", " years"], stall_after=1, stall_seconds=4.0))
+
+    async def answers():
+        streams = [asyncio.create_task(collect(provider.stream(prompt(), {}))) for _ in range(150)]
+        await asyncio.sleep(3.0)  # every answer is stalled after its first token until 4 s
+        arrived = len(vendor.requests)
+        return arrived, await asyncio.gather(*streams)
+
+    try:
+        arrived, results = asyncio.run(answers())
+    finally:
+        vendor.stop()
+    assert arrived == 150
+    assert all(pieces == ["Two", " years"] for pieces in results)
+
+
 def test_a_vendor_that_refuses_connections_cannot_be_reached(vendor_name):
     vendor, provider = make(vendor_name, Script())
     vendor.stop()  # nothing listens on its port any more: the connection is refused

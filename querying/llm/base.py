@@ -149,6 +149,13 @@ class LLMProvider:
         """Load now what the first answer would otherwise wait for (a web process starts)."""
 
 
+# The most connections one client opens to its vendor (answers streaming at once from one web
+# process), and how many it keeps open between answers: the openai and anthropic SDKs' defaults.
+# Groq's SDK allows 100, and an answer beyond them waited for another to end.
+MAX_CONNECTIONS = 1000
+MAX_KEEPALIVE_CONNECTIONS = 100
+
+
 class VendorProvider(LLMProvider):
     """What the vendor SDK providers share: the settings every one reads, and one async SDK client
     per event loop (a client's connection pool belongs to the loop that opened it). Subclasses
@@ -194,7 +201,11 @@ class VendorProvider(LLMProvider):
         twice the CPU per token (bench/load.py, README "Load"), time every other stream's
         tokens waited behind on the one event loop."""
         try:
-            return self.async_client_class(**self._client_options, http_client=self.sdk.DefaultAioHttpClient())
+            limits = type(self.sdk.DEFAULT_CONNECTION_LIMITS)(
+                max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
+            )
+            http_client = self.sdk.DefaultAioHttpClient(limits=limits)
+            return self.async_client_class(**self._client_options, http_client=http_client)
         except Exception as exc:  # the SDK's "api_key must be set" and the like
             raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
 
