@@ -198,7 +198,7 @@ class VendorProvider(LLMProvider):
 
         aiohttp, not the SDKs' default httpx transport: that one arms and disarms an anyio
         cancel scope around every read of the socket, and with 200 answers streaming it spent
-        twice the CPU per token (bench/load.py, README "Load"), time every other stream's
+        twice the CPU per token (bench/load.py, README "Benchmarks"), time every other stream's
         tokens waited behind on the one event loop."""
         try:
             limits = type(self.sdk.DEFAULT_CONNECTION_LIMITS)(
