@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -210,10 +211,11 @@ class _Server(ThreadingHTTPServer):
 
 class FakeVendor:
     """A fake LLM vendor on 127.0.0.1 and a free port. `wire` is "openai" (also Groq and any
-    OpenAI-compatible server) or "anthropic"."""
+    OpenAI-compatible server) or "anthropic"; `tls` serves HTTPS with that context."""
 
-    def __init__(self, wire: str = "openai", script: Script | None = None, port: int = 0):
+    def __init__(self, wire: str = "openai", script: Script | None = None, port: int = 0, tls: ssl.SSLContext | None = None):
         self.wire = wire
+        self.tls = tls  # a server-side context: HTTPS, as the vendors serve
         self.script = script or Script()
         self.lock = threading.Lock()
         self.requests: list[dict] = []
@@ -222,12 +224,14 @@ class FakeVendor:
         self.completed = threading.Event()
         self._server = _Server(("127.0.0.1", port), _Handler)
         self._server.vendor = self
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-vendor", daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     def base_url(self, sdk: str) -> str:
         """What to give each SDK as base_url: openai wants the /v1 prefix, groq and anthropic add theirs."""

@@ -2,6 +2,7 @@
 openai, groq and anthropic SDKs parse the streams."""
 
 import asyncio
+import ssl
 
 import pytest
 
@@ -245,6 +246,56 @@ def test_more_than_a_hundred_answers_stream_at_once(vendor_name):
         vendor.stop()
     assert arrived == 150
     assert all(pieces == ["Two", " years"] for pieces in results)
+
+
+def self_signed_certificate(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by its own key: (certificate file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake vendor")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "vendor.pem", folder / "vendor.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    return str(cert_file), str(key_file)
+
+
+def test_a_vendor_over_https_answers_once_its_certificate_is_trusted(vendor_name, tmp_path, monkeypatch):
+    """The vendors serve HTTPS: the certificate is verified (an untrusted one is a connection
+    error that says so), and a CA named by SSL_CERT_FILE, as behind a company proxy, is trusted."""
+    cert_file, key_file = self_signed_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    provider_class, wire = VENDORS[vendor_name]
+    vendor = FakeVendor(wire, Script(tokens=["Over", " TLS"]), tls=context).start()
+    options = {"model": "fake-model", "api_key": "test-key", "max_retries": 0, "timeout": 5.0}
+    try:
+        with pytest.raises(LLMError) as caught:
+            asyncio.run(collect(provider_class(base_url=vendor.base_url(vendor_name), **options).stream(prompt(), {})))
+        assert caught.value.code == "connection_error"
+        assert "CERTIFICATE_VERIFY_FAILED" in caught.value.message
+        monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+        provider = provider_class(base_url=vendor.base_url(vendor_name), **options)
+        assert asyncio.run(collect(provider.stream(prompt(), {}))) == ["Over", " TLS"]
+    finally:
+        vendor.stop()
 
 
 def test_a_vendor_that_refuses_connections_cannot_be_reached(vendor_name):
