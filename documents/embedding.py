@@ -34,8 +34,9 @@ class Embedder:
         """Character span of each of the model's tokens in text."""
         raise NotImplementedError
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """float32 array (len(texts), dimension), rows L2-normalised."""
+    def embed(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """float32 array (len(texts), dimension), rows L2-normalised. batch_size: texts per
+        forward pass, when not the embedder's own (see SentenceTransformerEmbedder.embed)."""
         raise NotImplementedError
 
     def embed_query(self, text: str) -> np.ndarray:
@@ -105,13 +106,16 @@ class SentenceTransformerEmbedder(Embedder):
             )
         return encoding["offset_mapping"]
 
-    def embed(self, texts):
+    def embed(self, texts, batch_size=None):
+        """The texts go through the model longest first, in batches each padded to its own
+        longest text: a few short lines of uneven length (an extractive answer's candidates) take
+        a quarter less time in batches of 4 than in one (a long line pads every other)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vectors = self.model.encode(
                 list(texts),
-                batch_size=self.batch_size,
+                batch_size=batch_size or self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,

@@ -99,7 +99,9 @@ def test_the_question_embedded_by_search_is_not_embedded_again(monkeypatch):
     vector = embedder.embed([question])[0]
     embedded = []
     real_embed = type(embedder).embed
-    monkeypatch.setattr(type(embedder), "embed", lambda self, texts: embedded.extend(texts) or real_embed(self, texts))
+    monkeypatch.setattr(
+        type(embedder), "embed", lambda self, texts, **options: embedded.extend(texts) or real_embed(self, texts, **options)
+    )
 
     answer = ExtractiveProvider().answer(question, passages, vector)
 

@@ -229,7 +229,7 @@ class ExtractiveProvider(LLMProvider):
             embedder = get_embedder()
             if query is None or len(query) != embedder.dimension:
                 query = embedder.embed_query(question)
-            vectors = embedder.embed(texts)
+            vectors = embedder.embed(texts, batch_size=4)
         except Exception as exc:  # the answer still comes, from words alone
             logger.warning("extractive answers use word overlap only: %s", exc)
             return None
