@@ -178,6 +178,27 @@ def test_a_label_brings_the_value_on_the_line_after_it():
     assert "Agreement No. 010099-061 060 [1]" in answer
 
 
+PUMP_MANUAL = Passage(
+    1, 41, 9, "Pump manual", 6,
+    "Cleaning and Warranty\n"
+    "Rinse the intake filter under running water every week: sand wears the impeller.\n"
+    "Dry the housing with a soft cloth. The P-40 pump has a two-year limited warranty from the date "
+    "of purchase. Damage from frost is not covered.",
+    0.9,
+)
+
+
+def test_a_section_heading_is_not_quoted_with_prose_that_does_not_answer():
+    """The heading names the question's subject, the sentence after it is about something else:
+    the answer is the sentence that holds the fact, without the heading and its first lines."""
+    answer = ask("How long is the warranty?", passages=[PUMP_MANUAL])
+    assert "two-year limited warranty" in answer
+    assert "Cleaning and Warranty" not in answer and "intake filter" not in answer
+    # A heading whose whole section is about something else answers nothing.
+    heading_only = Passage(1, 42, 9, "Pump manual", 6, "Warranty\nRinse the intake filter every week.", 0.9)
+    assert ask("How long is the warranty?", passages=[heading_only]) == NOT_FOUND
+
+
 def test_a_line_of_figures_is_not_taken_for_a_running_footer():
     # A running footer names something beside its page number ("Chapter 5: Functions 87").
     from querying.llm.extractive import units

@@ -178,9 +178,21 @@ class ExtractiveProvider(LLMProvider):
             unit = candidates[i]
             if anchors_at and (score[i] < 0.6 * best or relevance[i] < self.min_relevance or not words[i]):
                 break
+            if relevance[i] < self.min_relevance:  # none quoted yet: the best was a heading passed over
+                continue
             key = unicodedata.normalize("NFKC", unit.text).casefold()
             place = (unit.number, unit.position)
             if key in seen or place in anchors_at or place in context:  # overlapping chunks repeat sentences
+                continue
+            after = at.get((unit.number, unit.position + 1))
+            if (
+                after is not None and not unit.sentence and not unit.text.endswith(":")
+                and _CLOSED.search(candidates[after].text) and relevance[after] < self.min_relevance
+            ):
+                # A section heading, and the prose after it does not bear on the question ("Care,
+                # Troubleshooting and Warranty", then "Clean the rain gauge funnel ..."): the
+                # heading alone answers nothing. A label's value (an unpunctuated line: "Evergreen
+                # Building No. 166, ...") still comes with its label below.
                 continue
             seen.add(key)
             anchors_at[place] = unit
@@ -193,7 +205,6 @@ class ExtractiveProvider(LLMProvider):
             # division operator:") or is a label, heading or table cell whose value follows
             # ("Agreement No." then the number); and a next line that introduces another ("The
             # following command should be placed ...:") with the line it introduces.
-            after = at.get((unit.number, unit.position + 1))
             if after is not None and (
                 unit.text.endswith(":") or not unit.sentence or candidates[after].text.endswith(":")
             ):
@@ -203,6 +214,8 @@ class ExtractiveProvider(LLMProvider):
                     context[(unit.number, unit.position + 2)] = candidates[introduced]
             if len(anchors_at) >= self.max_sentences:
                 break
+        if not anchors_at:  # only headings matched, and their prose does not answer
+            return NOT_FOUND
         for place in anchors_at:
             context.pop(place, None)
         parts = []
