@@ -33,9 +33,10 @@ _BULLET = re.compile(r"^[•·▪\-–]\s+")
 # a short line that starts or ends with a page number ("Chapter 5: Functions 87", "88 GNU Octave").
 _LEADERS = re.compile(r"(?:\.\s?){4,}")
 _PAGE_NUMBER_EDGE = re.compile(r"^[1-9]\d{0,3}\s+\S|\S\s+[1-9]\d{0,3}$")  # a page number has no leading zero
-# Candidate lines per forward pass of the embedding model: each batch is padded to its own longest
-# line, so small batches waste less on lines of uneven length (4: answer() p50 169 ms on 40 dev questions, one
-# torch thread; 8: 173; 2: 172; one batch: 225; README "Search quality").
+# Candidate lines per forward pass of the embedding model: each batch is padded to its own
+# longest line, so small batches waste less on lines of uneven length (answer() p50 on 40 dev
+# questions, one torch thread: 4 a batch 169 ms; 8: 173; 2: 172; one batch: 225; README
+# "Search quality").
 _LINES_PER_BATCH = 4
 _WORD = re.compile(r"[^\W\d_]{2,}")  # a running header names something; a line of figures is data
 
