@@ -89,12 +89,14 @@ def main():
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.db.models import F
 
-    from documents.embedding import get_embedder
+    from documents.embedding import SENTENCES_PER_BATCH, get_embedder
     from documents.extraction import pdf_open, pdf_pages
     from documents.models import Chunk
+    from documents.passage_units import meaning_texts
     from documents.services import document_create, document_ingest
 
     call_command("migrate", verbosity=0)
@@ -127,12 +129,16 @@ def main():
         return time.perf_counter() - started
 
     def raw_encode(texts) -> float:
+        """The model alone on what the pipeline embeds: the chunks and, with settings
+        RAGSITE_SENTENCE_VECTORS, their sentences (each once, as a batch of chunks does)."""
         started = time.perf_counter()
         embedder.model.encode(texts, batch_size=embedder.batch_size, normalize_embeddings=True, show_progress_bar=False)
+        if sentences:
+            embedder.model.encode(sentences, batch_size=SENTENCES_PER_BATCH, normalize_embeddings=True, show_progress_bar=False)
         return time.perf_counter() - started
 
     # Alternate the two, best of N each: this shared 2-core machine varies by tens of percent.
-    pipeline_times, encode_times, texts = [], [], None
+    pipeline_times, encode_times, texts, sentences = [], [], None, []
     for round_number in range(args.rounds):
         pipeline_times.append(pipeline(first=round_number == 0))
         if texts is None:
@@ -140,6 +146,8 @@ def main():
                 Chunk.objects.filter(document__in=documents, generation=F("document__generation"))
                 .order_by("document_id", "ordinal").values_list("text", flat=True)
             )
+            if settings.RAGSITE_SENTENCE_VECTORS:
+                sentences = list(dict.fromkeys(line for text in texts for line in meaning_texts(text)))
         encode_times.append(raw_encode(texts))
     pipeline_seconds, encode_seconds = min(pipeline_times), min(encode_times)
     tokens = sum(Chunk.objects.filter(generation=F("document__generation")).values_list("token_count", flat=True))
@@ -149,7 +157,11 @@ def main():
     print(f"chunks: {len(texts)} ({tokens / len(texts):.0f} tokens each on average)")
     print(f"extraction:       {pages / extract_seconds:8.1f} pages/s   ({pages} pages in {extract_seconds:.1f} s)")
     print(f"whole pipeline:   {pipeline_rate:8.1f} chunks/s  (best of {args.rounds}: {pipeline_seconds:.1f} s to extract, chunk, embed, store)")
-    print(f"raw model.encode: {encode_rate:8.1f} chunks/s  (best of {args.rounds}: {encode_seconds:.1f} s, same chunks, batch {embedder.batch_size})")
+    embedded = f"same chunks, batch {embedder.batch_size}"
+    if sentences:
+        embedded += f", and their {len(sentences)} sentences, batch {SENTENCES_PER_BATCH}"
+    print(f"sentence vectors: {'on' if settings.RAGSITE_SENTENCE_VECTORS else 'off'} (setting RAGSITE_SENTENCE_VECTORS)")
+    print(f"raw model.encode: {encode_rate:8.1f} chunks/s  (best of {args.rounds}: {encode_seconds:.1f} s, {embedded})")
     print(f"pipeline / raw encode: {pipeline_rate / encode_rate:.2f}")
     print(f"peak memory (RSS): {peak_mb:.0f} MB")
 

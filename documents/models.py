@@ -94,6 +94,11 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = models.BinaryField(help_text="float32 vector, little-endian bytes")
     embedding_model = models.CharField(max_length=255)
+    # One vector per unit an extractive answer may quote (documents.passage_units.meaning_texts),
+    # so that answering compares vectors instead of running the model; empty when not computed.
+    sentence_embeddings = models.BinaryField(
+        default=b"", blank=True, help_text="float16 vectors of the passage's sentences and lines, little-endian bytes"
+    )
     ocr = models.BooleanField(default=False, help_text="the text was recognised from the page's image")
 
     class Meta:

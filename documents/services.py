@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from documents import tasks
 from documents.chunking import ChunkDraft, chunk_page
-from documents.embedding import Embedder, get_embedder
+from documents.embedding import Embedder, get_embedder, sentence_vectors_embed
 from documents.extraction import PageText, PdfError, pdf_open, pdf_pages, pdf_title
 from documents.lib import heartbeat, read_ahead
 from documents.models import SKIPPED_LISTED, Chunk, Document
@@ -379,6 +379,10 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
             continue
         embedded, dropped = _embed_isolated(embedder, pending) if pending else ([], [])
         skipped.extend(dropped)
+        sentences = (
+            sentence_vectors_embed(embedder=embedder, texts=[draft.text for draft, _ in embedded])
+            if settings.RAGSITE_SENTENCE_VECTORS else [b""] * len(embedded)
+        )
         Chunk.objects.bulk_create(
             Chunk(
                 document_id=run.document_id,
@@ -391,6 +395,7 @@ def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome
                 token_count=draft.token_count,
                 embedding=vector.astype("<f4").tobytes(),
                 embedding_model=embedder.name,
+                sentence_embeddings=sentences[i],
                 ocr=draft.page in ocr_pages,
             )
             for i, (draft, vector) in enumerate(embedded)

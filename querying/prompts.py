@@ -49,6 +49,9 @@ class Passage:
     score: float
     url: str = ""
     ocr: bool = False  # the passage's text was recognised from a scanned page
+    # The vectors stored for its sentences and lines at ingest (documents.embedding
+    # sentence_vectors_unpack); b"" when none were: the extractive answer embeds them itself.
+    sentence_vectors: bytes = b""
 
 
 @dataclass

@@ -119,6 +119,7 @@ def answer_prepare(
             score=float(result.score),
             url=f"{result.file_url}#page={result.page}" if result.file_url else "",
             ocr=result.ocr,
+            sentence_vectors=result.sentence_vectors,
         )
         for i, result in enumerate(found.results, start=1)
     ]

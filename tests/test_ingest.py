@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
-from documents.embedding import get_embedder
+from documents.embedding import get_embedder, sentence_vectors_unpack
 from documents.models import Chunk, Document
+from documents.passage_units import meaning_texts
 from documents.services import (
     DuplicateDocument,
     document_create,
@@ -52,7 +53,20 @@ def test_a_good_pdf_becomes_ready_with_page_numbered_chunks_and_vectors():
     assert np.isclose(np.linalg.norm(vector), 1.0, atol=1e-3)
     # The stored vector is the passage's embedding, not something else.
     assert np.allclose(vector, embedder.embed([first.text])[0], atol=1e-4)
+    # And one vector per sentence or line an extractive answer may quote, as the model gives it.
+    lines = meaning_texts(first.text)
+    stored = sentence_vectors_unpack(bytes(first.sentence_embeddings), dimension=embedder.dimension, count=len(lines))
+    assert len(lines) > 1 and stored is not None and np.allclose(stored, embedder.embed(lines), atol=2e-3)
     assert "42 minutes" in " ".join(c.text for c in chunks if c.page == 1)
+
+
+def test_with_sentence_vectors_off_a_passage_stores_its_vector_only(settings):
+    # Where a language model answers, the sentences are not embedded: the ingest takes half the time.
+    settings.RAGSITE_SENTENCE_VECTORS = False
+    document = upload(pdfs.text_pdf(MANUAL))
+    assert document_ingest(document_id=document.pk).status == Document.Status.READY
+    chunks = list(document.chunks.all())
+    assert chunks and all(bytes(chunk.embedding) and not bytes(chunk.sentence_embeddings) for chunk in chunks)
 
 
 def test_a_second_delivery_or_a_forced_retry_never_duplicates_chunks():

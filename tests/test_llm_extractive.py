@@ -201,7 +201,7 @@ def test_a_section_heading_is_not_quoted_with_prose_that_does_not_answer():
 
 def test_a_line_of_figures_is_not_taken_for_a_running_footer():
     # A running footer names something beside its page number ("Chapter 5: Functions 87").
-    from querying.llm.extractive import units
+    from documents.passage_units import units
 
     (figures,) = [unit for unit in units(MEMBER_LIST.text) if unit.text.startswith("010099")]
     assert not figures.furniture
@@ -209,7 +209,7 @@ def test_a_line_of_figures_is_not_taken_for_a_running_footer():
 
 def test_a_number_with_a_leading_zero_is_not_a_page_number():
     # The scan's header line, as its OCR gives it: a reference number, not a running footer.
-    from querying.llm.extractive import units
+    from documents.passage_units import units
 
     header = "International Council of Containership Operators\nAgreement No. 010099-061 060\n88 GNU Octave"
     assert [(unit.text, unit.furniture) for unit in units(header)] == [
@@ -241,3 +241,45 @@ def test_the_passage_ranked_first_is_read_for_meaning_beyond_the_lines_that_shar
     radio = "The radio range is up to 150 metres in open air. [1]"
     assert radio in ask(SIGNAL_QUESTION, [first, distractors])
     assert radio not in ask(SIGNAL_QUESTION, [first, distractors], first_passage=0)
+
+
+def test_sentence_vectors_stored_at_ingest_give_the_same_answers_without_running_the_model(monkeypatch):
+    """A passage whose sentences were embedded at ingest is answered from those vectors: the
+    model runs on nothing while the asker waits, and the answers are those it would have given.
+    Vectors that do not match the passage's sentences (stored for an older text) are not used."""
+    import dataclasses
+
+    from documents.embedding import get_embedder, sentence_vectors_pack
+    from documents.passage_units import meaning_texts
+
+    embedder = get_embedder()
+    asked = [
+        ("What is the warranty period?", PASSAGES),
+        ("How much does the kettle weigh, and how often should I descale it?", PASSAGES),
+        (SIGNAL_QUESTION, WEATHER),
+        ("What does nargin return?", [MANUAL]),
+        ("What is the agreement number of the council?", [MEMBER_LIST]),
+        ("How long is the warranty?", [PUMP_MANUAL]),
+    ]
+    cases = []
+    for question, passages in asked:
+        stored = [
+            dataclasses.replace(passage, sentence_vectors=sentence_vectors_pack(embedder.embed(meaning_texts(passage.text))))
+            for passage in passages
+        ]
+        vector = embedder.embed_query(question)
+        cases.append((question, passages, stored, vector, ExtractiveProvider().answer(question, passages, vector)))
+    embedded = []
+    real_embed = type(embedder).embed
+    monkeypatch.setattr(
+        type(embedder), "embed", lambda self, texts, **options: embedded.extend(texts) or real_embed(self, texts, **options)
+    )
+
+    for question, _, stored, vector, expected in cases:
+        assert ExtractiveProvider().answer(question, stored, vector) == expected
+    assert embedded == []
+
+    question, passages, stored, vector, expected = cases[2]
+    stale = [dataclasses.replace(passage, text=passage.text + " It was repainted in May.") for passage in stored]
+    assert ExtractiveProvider().answer(question, stale, vector) == expected
+    assert embedded  # the stored vectors no longer match the sentences: they were embedded again

@@ -232,3 +232,33 @@ def model_token_spans():
 def test_chunks_fit_the_embedding_models_own_token_limit(model_token_spans, text, max_tokens, overlap_tokens):
     chunks = chunk_page(page=2, text=text, token_spans=model_token_spans, max_tokens=max_tokens, overlap_tokens=overlap_tokens)
     check_chunks(chunks, page=2, text=text, token_spans=model_token_spans, max_tokens=max_tokens)
+
+
+@given(texts())
+def test_every_quotable_unit_has_its_own_meaning_text_in_order(text):
+    # Ingest stores one vector per meaning text; the extractive answer maps them back to the
+    # units that are not furniture, one for one, so the two lists must agree for any text.
+    from documents.passage_units import MEANING_WORDS, meaning_text, meaning_texts, units
+
+    quotable = [unit for unit in units(text) if not unit.furniture]
+    lines = meaning_texts(text)
+    assert lines == [meaning_text(unit) for unit in quotable]
+    assert all(line and len(line.split()) <= MEANING_WORDS and line in " ".join(text.split()) for line in lines)
+
+
+@given(st.integers(min_value=0, max_value=12), st.integers(min_value=1, max_value=48), st.randoms(use_true_random=False))
+def test_sentence_vectors_come_back_as_stored_or_not_at_all(count, dimension, rng):
+    import numpy as np
+
+    from documents.embedding import sentence_vectors_pack, sentence_vectors_unpack
+
+    vectors = np.array([[rng.uniform(-1, 1) for _ in range(dimension)] for _ in range(count)], dtype=np.float32)
+    data = sentence_vectors_pack(vectors)
+    back = sentence_vectors_unpack(data, dimension=dimension, count=count)
+    if count:
+        assert back.shape == (count, dimension) and np.allclose(back, vectors, atol=1e-3)
+    else:
+        assert back is None
+    # Stored for another passage's sentences (more or fewer), or by another model: not used.
+    assert sentence_vectors_unpack(data, dimension=dimension, count=count + 1) is None
+    assert sentence_vectors_unpack(data, dimension=dimension + 1, count=count) is None

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import close_old_connections
 from django.test import AsyncClient, Client
 
+from documents.embedding import get_embedder
 from documents.search.services import index_rebuild_request
 from documents.services import document_create, document_ingest
 from querying.llm.base import LLMProvider
@@ -140,6 +141,24 @@ def test_query_answers_from_the_pdf_with_cited_sources_and_timings(client, kettl
     assert warranty["cited"] is True and data["not_found"] is False
     assert {"embed", "search", "rerank", "generate", "total"} <= set(data["timings"])
     assert data["timings"]["total"] >= data["timings"]["generate"]
+
+
+def test_an_extractive_answer_runs_the_model_on_the_question_only(client, kettle, monkeypatch):
+    """The passages' sentences were embedded when the PDF was ingested: answering compares those
+    vectors, so the model runs once per question (search embeds it) and not on its sentences."""
+    embedder = get_embedder()
+    embedder.__dict__.pop("_query_cache", None)
+    embedded = []
+    real_embed = type(embedder).embed
+    monkeypatch.setattr(
+        type(embedder), "embed", lambda self, texts, **options: embedded.extend(texts) or real_embed(self, texts, **options)
+    )
+
+    response = client.post("/query", {"question": QUESTION}, content_type="application/json")
+
+    assert response.status_code == 200, response.content
+    assert "two years from the date of purchase" in response.json()["answer"]
+    assert embedded == [QUESTION]
 
 
 def test_query_says_plainly_when_the_documents_do_not_answer(client, kettle):

@@ -19,7 +19,9 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from documents import services as document_services
+from documents.embedding import get_embedder, sentence_vectors_pack, sentence_vectors_unpack
 from documents.models import Chunk, Document
+from documents.passage_units import meaning_texts
 from documents.search.errors import IndexModelMismatch
 from documents.search.postgres import TABLE, PostgresBackend, tsvector_text
 from documents.search.selectors import chunk_search, search_rankings
@@ -166,6 +168,8 @@ def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
     other = "other-org/other-embedding-model"
     vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)
     document = add_document("Elsewhere", ["vectors from another model", "more of them"], model=other, vectors=vectors)
+    # The other model's sentence vectors too: an extractive answer would compare them with queries.
+    document.chunks.update(sentence_embeddings=sentence_vectors_pack(vectors[:1]))
     publish(document)
 
     with pytest.raises(IndexModelMismatch, match="reembed"):
@@ -173,7 +177,11 @@ def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
 
     call_command("reembed", stdout=io.StringIO())
 
-    assert chunk_search(query="vectors from another model", top_k=1).results[0].page == 1
+    found = chunk_search(query="vectors from another model", top_k=1).results[0]
+    assert found.page == 1
+    (line,) = meaning_texts(found.text)
+    stored = sentence_vectors_unpack(found.sentence_vectors, dimension=384, count=1)
+    assert stored is not None and np.allclose(stored, get_embedder().embed([line]), atol=2e-3)
 
 
 def test_keywords_match_across_inflections_and_an_index_from_before_stems_answers_until_rebuilt(

@@ -34,6 +34,8 @@ class SearchResult:
     bm25_rank: int | None
     fused_rank: int
     rerank_rank: int | None
+    # The chunk's stored sentence vectors (Chunk.sentence_embeddings); b"" when it has none.
+    sentence_vectors: bytes = b""
 
 
 @dataclass
@@ -197,6 +199,7 @@ def chunk_search(
                 bm25_rank=item.ranks[1],
                 fused_rank=item.rank,
                 rerank_rank=rerank_ranks.get(item.key),
+                sentence_vectors=bytes(row.sentence_embeddings or b""),
             )
         )
     timings["total"] = round((time.perf_counter() - started) * 1000, 3)

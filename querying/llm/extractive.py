@@ -1,11 +1,11 @@
 """The extractive provider: no language model. It answers with the sentences of the retrieved
 passages that best match the question, each cited [n], and says plainly when none does.
 
-It answers from `prompt.passages` (see base.py). Sentences are the chunker's
-(documents.chunking.sentence_spans), words the search's tokens (documents.search.tokenize), and
-keyword relevance is BM25 as search scores it (bm25s) over the candidate sentences, divided by
-what the question itself would score, times a prior that favours passages the retrieval ranked
-higher."""
+It answers from `prompt.passages` (see base.py). Sentences and lines are the corpus's
+(documents.passage_units), their vectors those stored at ingest when there are, words the
+search's tokens (documents.search.tokenize), and keyword relevance is BM25 as search scores it
+(bm25s) over the candidate sentences, divided by what the question itself would score, times a
+prior that favours passages the retrieval ranked higher."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import asyncio
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import AsyncIterator
 
 import numpy as np
 
-from documents.chunking import sentence_spans
-from documents.embedding import get_embedder
+from documents.embedding import get_embedder, sentence_vectors_unpack
+from documents.passage_units import CLOSED as _CLOSED
+from documents.passage_units import Unit, meaning_text, units
 from documents.search.bm25 import bm25s_module, token_ids
 from documents.search.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
@@ -27,47 +27,11 @@ from querying.prompts import NOT_FOUND
 
 logger = logging.getLogger(__name__)
 
-_CLOSED = re.compile(r"[.!?。！？;:;)\]\"'»”…؟।]$")
-_BULLET = re.compile(r"^[•·▪\-–]\s+")
-# Page furniture: a line of a table of contents (dot leaders), or a running header or footer,
-# a short line that starts or ends with a page number ("Chapter 5: Functions 87", "88 GNU Octave").
-_LEADERS = re.compile(r"(?:\.\s?){4,}")
-_PAGE_NUMBER_EDGE = re.compile(r"^[1-9]\d{0,3}\s+\S|\S\s+[1-9]\d{0,3}$")  # a page number has no leading zero
-# Candidate lines per forward pass of the embedding model: each batch is padded to its own
-# longest line, so small batches waste less on lines of uneven length (answer() p50 on 40 dev
-# questions, one torch thread: 4 a batch 169 ms; 8: 173; 2: 172; one batch: 225; README
-# "Search quality").
+# Candidate lines per forward pass of the embedding model, for passages stored without sentence
+# vectors: each batch is padded to its own longest line, so small batches waste less on lines of
+# uneven length (answer() p50 on 40 dev questions, one torch thread: 4 a batch 169 ms; 8: 173;
+# 2: 172; one batch: 225; README "Search quality").
 _LINES_PER_BATCH = 4
-_WORD = re.compile(r"[^\W\d_]{2,}")  # a running header names something; a line of figures is data
-
-
-@dataclass
-class Unit:
-    """A sentence or a line of a passage, as the answer may quote it."""
-
-    number: int  # the passage's [n]
-    position: int  # place within the passage
-    text: str
-    sentence: bool  # a whole sentence; else a fragment: a heading, a signature, a table or code line
-    furniture: bool  # a running header or footer, or a table-of-contents line: never quoted
-
-
-def units(text: str, number: int = 0) -> list[Unit]:
-    """A passage cut into sentences and lines (the chunker's sentence_spans), whitespace tidied."""
-    out = []
-    for start, end in sentence_spans(text):
-        part = _BULLET.sub("", " ".join(text[start:end].split()))
-        if not part:
-            continue
-        words = len(part.split())
-        sentence = words >= 6 or bool(_CLOSED.search(part))
-        if sentence and words < 3 and len(tokenize(part)) < 4:
-            sentence = False  # a short sentence in a script without spaces counts; "Yes." does not
-        furniture = bool(_LEADERS.search(part)) or (
-            words <= 10 and bool(_PAGE_NUMBER_EDGE.search(part)) and not _CLOSED.search(part) and bool(_WORD.search(part))
-        )
-        out.append(Unit(number, len(out), part, sentence, furniture))
-    return out
 
 
 def _names_what_follows(unit: Unit) -> bool:
@@ -95,6 +59,18 @@ def keyword_relevance(question: list[str], candidates: list[list[str]]) -> np.nd
     if scores[-1] <= 0:
         return np.zeros(len(candidates))
     return np.clip(scores[:-1] / scores[-1], 0.0, 1.0)
+
+
+def _stored_vectors(candidates: list[Unit], passages: list[Passage], dimension: int) -> dict[int, np.ndarray]:
+    """The vector stored at ingest for each candidate (by its index in candidates), for the
+    passages that have them: one per unit that is not furniture, in order (documents.passage_units)."""
+    found = {}
+    for passage in passages:
+        mine = [i for i, unit in enumerate(candidates) if unit.number == passage.number]
+        vectors = sentence_vectors_unpack(passage.sentence_vectors, dimension=dimension, count=len(mine))
+        if vectors is not None:
+            found.update(zip(mine, vectors))
+    return found
 
 
 class ExtractiveProvider(LLMProvider):
@@ -145,17 +121,15 @@ class ExtractiveProvider(LLMProvider):
         words = keyword_relevance(question_tokens, [tokenize(unit.text) for unit in candidates])
         relevance = words.copy()
         if self.semantic and self.shortlist > 0:
-            # Meaning is measured for a shortlist only (embedding every sentence of five passages
-            # costs ~0.5 s on two cores): the best by words, then by the passages' order; and the
-            # first lines of the passage ranked first.
+            # Meaning is weighed for a shortlist only: the best by words, then by the passages'
+            # order; and the first lines of the passage ranked first. Every candidate weighed by
+            # meaning answered one dev question fewer (58/79), even with stored vectors, where it
+            # costs nothing; without them, embedding every sentence of five passages takes ~0.5 s.
             order = sorted(range(len(candidates)), key=lambda i: (-words[i], candidates[i].number, candidates[i].position))
             chosen = order[: self.shortlist]
             first = min(unit.number for unit in candidates)
             chosen += [i for i, unit in enumerate(candidates) if unit.number == first and i not in chosen][: self.first_passage]
-            # A sentence's first words carry its meaning; a long one would pad the whole batch.
-            similarity = self._similarity(
-                question, [" ".join(candidates[i].text.split()[:32]) for i in chosen], query_vector
-            )
+            similarity = self._similarity(question, candidates, chosen, passages, query_vector)
             if similarity is not None:
                 for i, value in zip(chosen, similarity):
                     relevance[i] = 0.5 * words[i] + 0.5 * value
@@ -237,17 +211,28 @@ class ExtractiveProvider(LLMProvider):
 
     def warm_up(self) -> None:
         if self.semantic and self.shortlist > 0:
-            self._similarity("warm up the embedding model", ["a sentence"])
+            passage = Passage(1, 0, 0, "", 1, "A sentence to warm up the embedding model.", 1.0)
+            self._similarity("warm up the embedding model", units(passage.text, 1), [0], [passage])
 
-    def _similarity(self, question: str, texts: list[str], query: np.ndarray | None = None):
-        """How close in meaning each text is to the question (0..1) with the corpus's embedding
-        model, or None (words alone decide) when the model cannot be had. query: the question's
-        vector as search computed it (in a search process, or remembered in this one)."""
+    def _similarity(
+        self, question: str, candidates: list[Unit], chosen: list[int], passages: list[Passage],
+        query: np.ndarray | None = None,
+    ) -> np.ndarray | None:
+        """How close in meaning each chosen candidate is to the question (0..1) with the corpus's
+        embedding model, or None (words alone decide) when the model cannot be had. A candidate's
+        vector is the one stored at ingest when its passage has them; only the rest go through
+        the model. query: the question's vector as search computed it (in a search process, or
+        remembered in this one)."""
         try:
             embedder = get_embedder()
             if query is None or len(query) != embedder.dimension:
                 query = embedder.embed_query(question)
-            vectors = embedder.embed(texts, batch_size=_LINES_PER_BATCH)
+            known = _stored_vectors(candidates, passages, embedder.dimension)
+            missing = [i for i in chosen if i not in known]
+            if missing:
+                texts = [meaning_text(candidates[i]) for i in missing]
+                known.update(zip(missing, embedder.embed(texts, batch_size=_LINES_PER_BATCH)))
+            vectors = np.stack([known[i] for i in chosen])
         except Exception as exc:  # the answer still comes, from words alone
             logger.warning("extractive answers use word overlap only: %s", exc)
             return None

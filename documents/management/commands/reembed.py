@@ -1,7 +1,8 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from documents.embedding import get_embedder
+from documents.embedding import get_embedder, sentence_vectors_embed
 from documents.models import Chunk, Document
 from documents.search.services import index_chunks, index_rebuild_request
 from documents.selectors import current_chunks
@@ -29,12 +30,19 @@ class Command(BaseCommand):
         ids = list(chunks.order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(ids), max(1, batch_size)):
             batch = list(Chunk.objects.filter(pk__in=ids[start : start + batch_size]).only("pk", "text"))
-            vectors = embedder.embed([chunk.text for chunk in batch])
-            for chunk, vector in zip(batch, vectors):
+            texts = [chunk.text for chunk in batch]
+            vectors = embedder.embed(texts)
+            # The sentences' vectors of the old model would be compared with the new one's queries.
+            sentences = (
+                sentence_vectors_embed(embedder=embedder, texts=texts)
+                if settings.RAGSITE_SENTENCE_VECTORS else [b""] * len(batch)
+            )
+            for chunk, vector, packed in zip(batch, vectors, sentences):
                 chunk.embedding = vector.astype("<f4").tobytes()
                 chunk.embedding_model = embedder.name
+                chunk.sentence_embeddings = packed
             with transaction.atomic():
-                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model"])
+                Chunk.objects.bulk_update(batch, ["embedding", "embedding_model", "sentence_embeddings"])
                 index_chunks(chunk_ids=[chunk.pk for chunk in batch])
             done += len(batch)
             self.stdout.write(f"  {done}/{total}")
