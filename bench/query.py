@@ -108,7 +108,15 @@ class Corpus:
         return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype("<f4")
 
 
+# Sentence vectors stored per chunk (RAGSITE_SENTENCE_VECTORS): the evaluation corpus's 5,792
+# chunks hold 6.7 on average; the fusion reads them for every candidate.
+SENTENCES_PER_CHUNK = 7
+
+
 def fill(size: int, corpus: Corpus, model_name: str, per_document: int = 50) -> list[str]:
+    import numpy as np
+
+    from documents.embedding import sentence_vectors_pack
     from documents.models import Chunk, Document
 
     Chunk.objects.all().delete()
@@ -125,6 +133,9 @@ def fill(size: int, corpus: Corpus, model_name: str, per_document: int = 50) -> 
             for n in range(first // per_document, (first + count + per_document - 1) // per_document)
         )
         vectors = corpus.vectors(count)
+        noise = 0.5 * corpus.rng.normal(size=(count, SENTENCES_PER_CHUNK, corpus.dimension)).astype("float32")
+        sentences = vectors[:, None, :] + noise
+        sentences /= np.linalg.norm(sentences, axis=2, keepdims=True)
         batch = []
         for i in range(count):
             text = corpus.text()
@@ -135,6 +146,7 @@ def fill(size: int, corpus: Corpus, model_name: str, per_document: int = 50) -> 
                     document=documents[(n // per_document) - first // per_document], generation=1,
                     ordinal=n % per_document, page=1 + (n % per_document) // 3, text=text, char_start=0,
                     char_end=len(text), token_count=200, embedding=vectors[i].tobytes(), embedding_model=model_name,
+                    sentence_embeddings=sentence_vectors_pack(sentences[i]),
                 )
             )
         Chunk.objects.bulk_create(batch, batch_size=1000)

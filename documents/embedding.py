@@ -130,12 +130,14 @@ def sentence_vectors_pack(vectors: np.ndarray) -> bytes:
     return np.asarray(vectors, dtype="<f2").tobytes()
 
 
-def sentence_vectors_unpack(data: bytes, *, dimension: int, count: int) -> np.ndarray | None:
+def sentence_vectors_unpack(data: bytes, *, dimension: int, count: int | None = None) -> np.ndarray | None:
     """The stored vectors as float32 (count, dimension), or None when data does not hold exactly
-    that many (none stored, or stored by a model of another dimension)."""
-    if not data or dimension <= 0 or len(data) != 2 * dimension * count:
+    that many (none stored, or stored by a model of another dimension); count None takes any
+    number of whole vectors."""
+    size = 2 * dimension
+    if not data or dimension <= 0 or (len(data) != size * count if count is not None else len(data) % size):
         return None
-    return np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(count, dimension)
+    return np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(-1, dimension)
 
 
 # Sentences per forward pass: short texts of uneven length pad less in small batches (the R data

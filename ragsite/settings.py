@@ -500,6 +500,13 @@ RAGSITE_SEARCH_FUSION = env_str("RAGSITE_SEARCH_FUSION", "score")
 if RAGSITE_SEARCH_FUSION not in {"score", "rrf"}:
     raise ValueError(f"RAGSITE_SEARCH_FUSION must be 'score' or 'rrf', got {RAGSITE_SEARCH_FUSION!r}")
 RAGSITE_SEARCH_DENSE_WEIGHT = env_float("RAGSITE_SEARCH_DENSE_WEIGHT", 0.5)
+# Of that meaning part, the share scored by each passage's best sentence (its vectors stored at
+# ingest, RAGSITE_SENTENCE_VECTORS) rather than by the whole passage: a passage with one sentence
+# that answers is no longer drowned by the rest of its text. On the development split 0.4 gave
+# recall@5 0.924, MRR@10 0.827, against 0.911 / 0.809 at 0 (0.3: 0.825; 0.5: 0.825; 0.6: 0.826;
+# 0.7: 0.806); held out, measured once after: 0.975 / 0.763 against 0.925 / 0.743 (README).
+# Passages stored without sentence vectors count their own cosine here.
+RAGSITE_SEARCH_SENTENCE_SHARE = env_float("RAGSITE_SEARCH_SENTENCE_SHARE", 0.4)
 RAGSITE_SEARCH_RRF_K = env_int("RAGSITE_SEARCH_RRF_K", 60)
 # Each page's best passage before a second passage of any page: overlapping chunks of one page
 # stop crowding the top places (recall@5 +0.04 on the development split).

@@ -34,6 +34,17 @@ def test_the_weight_picks_one_list_at_its_ends():
     assert keys(score_fusion(candidates, dense, keyword, dense_weight=0.0)) == ["b", "d", "c", "a"]
 
 
+def test_a_passage_with_one_sentence_that_answers_is_raised_by_that_sentence():
+    # "rain" holds "The radio range is up to 150 metres" among paragraphs about the rain gauge; its
+    # whole text is less like the question than "signal" (all about signal icons), its best
+    # sentence far more. The keywords tell them apart not at all.
+    candidates = ["signal", "rain", "other"]
+    dense, keyword, sentence = [0.55, 0.50, 0.20], [2.0, 2.0, 2.0], [0.50, 0.80, 0.25]
+    assert keys(score_fusion(candidates, dense, keyword))[0] == "signal"
+    assert keys(score_fusion(candidates, dense, keyword, sentence=sentence, sentence_share=0.4))[0] == "rain"
+    assert keys(score_fusion(candidates, dense, keyword, sentence=sentence, sentence_share=0.0))[0] == "signal"
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         score_fusion(["a"], [0.1], [0.1], dense_weight=1.5)
@@ -41,6 +52,10 @@ def test_bad_arguments_are_refused():
         score_fusion(["a", "b"], [0.1], [0.1, 0.2])
     with pytest.raises(ValueError):
         score_fusion(["a", "a"], [0.1, 0.2], [0.1, 0.2])
+    with pytest.raises(ValueError):
+        score_fusion(["a", "b"], [0.1, 0.2], [0.1, 0.2], sentence=[0.3], sentence_share=0.4)
+    with pytest.raises(ValueError):
+        score_fusion(["a"], [0.1], [0.1], sentence=[0.3], sentence_share=-0.1)
     assert score_fusion([], [], []) == []
 
 
@@ -91,3 +106,13 @@ def test_spreading_pages_puts_each_page_first_once_and_keeps_every_item(pages):
     # within the first places and within the repeats, the fused order is kept
     for part in (keys(spread)[:distinct], keys(spread)[distinct:]):
         assert part == sorted(part)
+
+
+@given(scored(), st.floats(min_value=0.0, max_value=1.0))
+def test_sentence_scores_equal_to_the_passages_change_no_score(case, share):
+    # A corpus stored without sentence vectors counts each passage's own cosine as its best
+    # sentence's: the fusion is then the one without sentences, whatever their share.
+    candidates, dense, keyword, weight = case
+    plain = {item.key: item.score for item in score_fusion(candidates, dense, keyword, dense_weight=weight)}
+    mixed = score_fusion(candidates, dense, keyword, dense_weight=weight, sentence=dense, sentence_share=share)
+    assert all(abs(item.score - plain[item.key]) <= 1e-9 * (1 + abs(plain[item.key])) for item in mixed)

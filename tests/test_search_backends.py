@@ -164,6 +164,27 @@ def test_an_empty_corpus_answers_with_no_results(backend):
     assert chunk_search(query="written but never swapped in", top_k=5).results == []
 
 
+def test_a_passage_is_also_ranked_by_its_best_sentence_as_stored_at_ingest(backend, settings):
+    """The meaning part of the fusion counts each passage's best stored sentence: with the
+    keywords alike, the passage whose sentence is the question wins, and stored the other way
+    round, the other one does."""
+    query = "sensor range"
+    texts = ["Sensor range: see the display icons.", "Sensor range: see the funnel cleaning."]
+    document = add_document("Weather station", texts)
+    publish(document)
+    first, second = document.chunks.order_by("ordinal")
+    vector = get_embedder().embed_query(query)
+    settings.RAGSITE_SEARCH_SENTENCE_SHARE = 1.0
+
+    def top_page(answering: Chunk, other: Chunk) -> int:
+        Chunk.objects.filter(pk=answering.pk).update(sentence_embeddings=sentence_vectors_pack(vector[None, :]))
+        Chunk.objects.filter(pk=other.pk).update(sentence_embeddings=sentence_vectors_pack(-vector[None, :]))
+        return chunk_search(query=query, top_k=2).results[0].page
+
+    assert top_page(second, first) == 2
+    assert top_page(first, second) == 1
+
+
 def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
     other = "other-org/other-embedding-model"
     vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)

@@ -55,6 +55,8 @@ def score_fusion(
     *,
     dense_weight: float = 0.5,
     ranks: Sequence[Sequence[int | None]] | None = None,
+    sentence: Sequence[float] | None = None,
+    sentence_share: float = 0.0,
 ) -> list[Fused]:
     """Fuse by score: each candidate's dense score (cosine) and keyword score (BM25), both scored
     for every candidate, are standardised over the candidates (z-scores) and mixed,
@@ -64,16 +66,24 @@ def score_fusion(
     in one list is kept. Standardising puts a cosine and an unbounded BM25 score on one scale, and
     a list whose scores are all equal (no keyword matched) counts for nothing. Ties break on the
     dense score, then on candidate order. `ranks`, when given, is each candidate's 1-based place in
-    each input list (None when absent), carried into Fused.ranks."""
+    each input list (None when absent), carried into Fused.ranks.
+
+    `sentence`, when given, is each candidate's best sentence's cosine with the query: the meaning
+    part is then (1 - sentence_share) * z_dense + sentence_share * z_sentence, so a passage with
+    one sentence that answers is not drowned by the rest of its text."""
     if not 0.0 <= dense_weight <= 1.0:
         raise ValueError("dense_weight must be between 0 and 1")
-    if not len(candidates) == len(dense) == len(keyword):
-        raise ValueError("candidates, dense and keyword scores must have the same length")
+    if not 0.0 <= sentence_share <= 1.0:
+        raise ValueError("sentence_share must be between 0 and 1")
+    if not len(candidates) == len(dense) == len(keyword) or (sentence is not None and len(sentence) != len(dense)):
+        raise ValueError("candidates, dense, keyword and sentence scores must have the same length")
     if len(set(candidates)) != len(candidates):
         raise ValueError("candidates must be distinct")
     if not candidates:
         return []
     z_dense, z_keyword = _standardised(dense), _standardised(keyword)
+    if sentence is not None and sentence_share:
+        z_dense = [(1.0 - sentence_share) * d + sentence_share * z for d, z in zip(z_dense, _standardised(sentence))]
     mixed = [dense_weight * d + (1.0 - dense_weight) * k for d, k in zip(z_dense, z_keyword)]
     order = sorted(range(len(candidates)), key=lambda i: (-mixed[i], -dense[i], -keyword[i], i))
     return [

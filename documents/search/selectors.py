@@ -7,8 +7,8 @@ from typing import Iterable
 import numpy as np
 from django.conf import settings
 
-from documents.embedding import get_embedder
-from documents.models import SearchIndexState
+from documents.embedding import get_embedder, sentence_vectors_unpack
+from documents.models import Chunk, SearchIndexState
 from documents.search.backends import Searcher, search_backend
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
@@ -99,13 +99,27 @@ def _retrieve(
         fused = reciprocal_rank_fusion([found.dense_ranked, found.keyword_ranked], k=settings.RAGSITE_SEARCH_RRF_K)
     else:
         places = [{key: r for r, key in enumerate(ranked, start=1)} for ranked in (found.dense_ranked, found.keyword_ranked)]
+        share = settings.RAGSITE_SEARCH_SENTENCE_SHARE
         fused = score_fusion(
             found.keys, found.dense, found.keyword,
             dense_weight=settings.RAGSITE_SEARCH_DENSE_WEIGHT,
             ranks=[[place.get(key) for place in places] for key in found.keys],
+            sentence=_best_sentence_scores(found.keys, found.dense, vector) if share else None,
+            sentence_share=share,
         )
     lap("fusion")
     return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
+
+
+def _best_sentence_scores(keys: list[int], dense: list[float], vector: np.ndarray) -> list[float]:
+    """Each candidate's best sentence's cosine with the query, from the sentence vectors stored
+    at ingest (Chunk.sentence_embeddings); the passage's own cosine where none were stored."""
+    stored = dict(Chunk.objects.filter(pk__in=keys).values_list("pk", "sentence_embeddings"))
+    scores = []
+    for key, cosine in zip(keys, dense):
+        vectors = sentence_vectors_unpack(bytes(stored.get(key) or b""), dimension=len(vector))
+        scores.append(float((vectors @ vector).max()) if vectors is not None else cosine)
+    return scores
 
 
 def _pages(fused: list[Fused]) -> list[Fused]:
