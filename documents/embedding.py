@@ -132,12 +132,14 @@ def sentence_vectors_pack(vectors: np.ndarray) -> bytes:
 
 def sentence_vectors_unpack(data: bytes, *, dimension: int, count: int | None = None) -> np.ndarray | None:
     """The stored vectors as float32 (count, dimension), or None when data does not hold exactly
-    that many (none stored, or stored by a model of another dimension); count None takes any
-    number of whole vectors."""
+    that many (none stored, or stored by a model of another dimension) or holds a value that is
+    not a number (damaged): the caller then does without them. count None takes any number of
+    whole vectors."""
     size = 2 * dimension
     if not data or dimension <= 0 or (len(data) != size * count if count is not None else len(data) % size):
         return None
-    return np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(-1, dimension)
+    vectors = np.frombuffer(data, dtype="<f2").astype(np.float32).reshape(-1, dimension)
+    return vectors if np.isfinite(vectors).all() else None
 
 
 # Sentences per forward pass: short texts of uneven length pad less in small batches (the R data

@@ -5,6 +5,8 @@ vector, an index folder that cannot be written); a model that fails on one passa
 
 import io
 
+import numpy as np
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -98,6 +100,35 @@ def test_a_damaged_stored_vector_is_left_out_of_the_index_and_said_on_its_docume
     assert damaged.searchable  # its other page is in the index
     assert damaged.unindexed_chunks == [{"page": 2, "reason": "its stored vector is damaged (100 bytes, expected 1536)"}]
     assert [r.document_id for r in chunk_search(query="pressure valve", top_k=1).results] == [damaged.pk]
+
+
+def test_damaged_sentence_vectors_are_done_without_in_search_and_answers(settings):
+    """A chunk whose stored sentence vectors are damaged (values that are not numbers) is still
+    found and answered from: search counts its passage's cosine, the answer embeds its lines."""
+    from documents.search.selectors import _best_sentence_scores
+    from querying.llm.extractive import ExtractiveProvider
+    from querying.services import answer_prepare
+
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+    add_document("Crane manual", GOOD)
+    damaged = add_document("Boiler notes", ["The boiler pressure valve opens at six bar. The boiler is drained in May."])
+    Chunk.objects.filter(document=damaged).update(sentence_embeddings=b"\xff\x7f" * 384 * 2)  # NaN, twice over
+    index_rebuild_request(in_process=True)
+
+    question = "At what pressure does the boiler valve open?"
+    found = chunk_search(query=question, top_k=2).results
+    assert found[0].document_id == damaged.pk
+    # Every candidate keeps a score to rank by: a value that is not a number would have made the
+    # fusion's sentence scores count for nothing, and the answer's relevance unorderable.
+    keys = [result.chunk_id for result in found]
+    vector = get_embedder().embed_query(question)
+    assert np.isfinite(_best_sentence_scores(keys, [0.5] * len(keys), vector)).all()
+    plan = answer_prepare(question=question, top_k=2)
+    provider = ExtractiveProvider()
+    _, _, relevance = provider.score(plan.question, plan.prompt.passages, plan.prompt.query_vector)
+    assert np.isfinite(relevance).all()
+    answer = provider.answer(plan.question, plan.prompt.passages, plan.prompt.query_vector)
+    assert answer.startswith("The boiler pressure valve opens at six bar.")
 
 
 def test_text_that_cannot_be_tokenised_stays_findable_by_meaning(monkeypatch):

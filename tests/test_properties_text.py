@@ -262,3 +262,7 @@ def test_sentence_vectors_come_back_as_stored_or_not_at_all(count, dimension, rn
     # Stored for another passage's sentences (more or fewer), or by another model: not used.
     assert sentence_vectors_unpack(data, dimension=dimension, count=count + 1) is None
     assert sentence_vectors_unpack(data, dimension=dimension + 1, count=count) is None
+    if count:  # a damaged value (not a number) makes the whole set unusable, not the search
+        damaged = bytearray(data)
+        damaged[2 * rng.randrange(count * dimension) + 1] |= 0x7C  # exponent all ones: inf or NaN
+        assert sentence_vectors_unpack(bytes(damaged), dimension=dimension, count=count) is None
