@@ -6,7 +6,6 @@ vector, an index folder that cannot be written); a model that fails on one passa
 import io
 
 import numpy as np
-
 import pytest
 from django.core.management import CommandError, call_command
 
