@@ -283,3 +283,40 @@ def test_sentence_vectors_stored_at_ingest_give_the_same_answers_without_running
     stale = [dataclasses.replace(passage, text=passage.text + " It was repainted in May.") for passage in stored]
     assert ExtractiveProvider().answer(question, stale, vector) == expected
     assert embedded  # the stored vectors no longer match the sentences: they were embedded again
+
+
+OPTIONS_LIST = Passage(
+    1, 41, 6, "GNU Octave", 22,
+    "--no-history Disable recording of command-line history.\n"
+    "--no-init-file Don't read the initialization files ~/.octaverc and .octaverc.\n"
+    "--no-init-path Don't initialize the search path for function files to include default locations.\n"
+    "--norc Don't read any of the system or user initialization files at startup. "
+    "This is equivalent to using both of the options --no-init-file and --no-site-file.\n"
+    "--no-site-file Don't read the site-wide octaverc initialization files.", 0.8,
+)
+
+
+def test_an_option_the_question_names_is_answered_by_the_line_that_defines_it():
+    # The sentence that only mentions --no-init-file, and the neighbouring options' lines, share
+    # as many words with the question; the line that begins with it defines it.
+    answer = ask("What does the --no-init-file option skip?", passages=[OPTIONS_LIST])
+    assert "--no-init-file Don't read the initialization files ~/.octaverc and .octaverc." in answer
+    assert ask("What does the --no-init-file option skip?", passages=[OPTIONS_LIST], definition_boost=0) != answer
+
+
+FIXED_WIDTH = Passage(
+    1, 42, 7, "R Data Import/Export", 9,
+    "2.2 Fixed-width-format files\n"
+    "Sometimes data files have no field delimiters but have fields in pre-specified columns. "
+    "Function read.fwf provides a simple way to read such files, specifying a vector of field widths. "
+    "Reading fixed-width files is slow for large files.", 0.8,
+)
+
+
+def test_the_best_sentence_brings_the_next_one_when_that_refers_back_to_it():
+    question = "My data file has fields at fixed columns and no delimiters. How can I read it?"
+    answer = ask(question, passages=[FIXED_WIDTH], max_sentences=1)
+    assert "pre-specified columns. Function read.fwf provides a simple way to read such files" in answer
+    assert "read.fwf" not in ask(question, passages=[FIXED_WIDTH], max_sentences=1, next_sentence=False)
+    # A next sentence that does not refer back stays out (the kettle's returns after its warranty).
+    assert ask("What is the warranty period?") == "The warranty period is two years from the date of purchase. [1]"

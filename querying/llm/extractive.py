@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 # uneven length (answer() p50 on 40 dev questions, one torch thread: 4 a batch 169 ms; 8: 173;
 # 2: 172; one batch: 225; README "Search quality").
 _LINES_PER_BATCH = 4
+# A token the tokeniser kept whole with its inner punctuation: an identifier ("read.fwf",
+# "--no-init-file", "save_default_options"), not a plain word.
+_IDENTIFIER = re.compile(r"\w\W+\w|^-+\w|_")
+# A sentence that refers back to the one before it (English): it opens with a pronoun or a
+# demonstrative, or speaks of "such" things.
+_REFERS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such)\b|\bsuch\b(?!\s+as\b)", re.IGNORECASE)
 
 
 def _names_what_follows(unit: Unit) -> bool:
@@ -87,7 +93,14 @@ class ExtractiveProvider(LLMProvider):
     of an answer), `first_passage` (how many lines of the passage search ranked first are
     embedded besides, whatever their words: the sentence that answers often shares none with the
     question, "eps is the relative spacing between ... numbers" for "the smallest number I can add
-    to 1.0") and `words_per_second` to pace the stream (0: no pause)."""
+    to 1.0"), `rank_prior` (how much a passage's place in the search order weighs: a unit of
+    passage n counts 1 / (1 + rank_prior * (n - 1))), `definition_boost` (added to the relevance of
+    a line that begins with an identifier the question names: in a manual's list of options or
+    functions that line is its definition, "--no-init-file Don't read the initialization files
+    ..."), `next_sentence` (the best quoted sentence comes with the sentence after it when that
+    one refers back to it: "Sometimes data files have no field delimiters ..." then "Function
+    read.fwf provides a simple way to read such files") and `words_per_second` to pace the stream (0: no
+    pause). Each default was chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
 
@@ -98,6 +111,9 @@ class ExtractiveProvider(LLMProvider):
         semantic: bool = True,
         shortlist: int = 8,
         first_passage: int = 8,
+        rank_prior: float = 0.05,
+        definition_boost: float = 0.2,
+        next_sentence: bool = True,
         words_per_second: float = 0,
     ):
         self.max_sentences = max_sentences
@@ -105,13 +121,17 @@ class ExtractiveProvider(LLMProvider):
         self.semantic = semantic
         self.shortlist = shortlist
         self.first_passage = first_passage
+        self.rank_prior = rank_prior
+        self.definition_boost = definition_boost
+        self.next_sentence = next_sentence
         self.words_per_second = words_per_second
 
     def score(
         self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None
     ) -> tuple[list[Unit], np.ndarray, np.ndarray]:
         """The quotable units of the passages, how many of the question's words each holds (0..1),
-        and its relevance (0..1: words and, for the shortlist, meaning). query_vector is the
+        and its relevance (0..1: words and, for the shortlist, meaning; more for a line that
+        begins with an identifier the question names). query_vector is the
         question's embedding when search computed it (else the question is embedded here)."""
         by_passage = [units(passage.text, passage.number) for passage in passages]
         candidates = [unit for found in by_passage for unit in found if not unit.furniture]
@@ -136,6 +156,11 @@ class ExtractiveProvider(LLMProvider):
                 scored = set(chosen)
                 others = [i for i in range(len(candidates)) if i not in scored]
                 relevance[others] = 0.5 * words[others]
+        if self.definition_boost:
+            named = {token for token in question_tokens if _IDENTIFIER.search(token)}
+            for i, unit in enumerate(candidates):
+                if named and (first := tokenize(unit.text[:200])) and first[0] in named:
+                    relevance[i] = min(1.0, relevance[i] + self.definition_boost)
         return candidates, words, relevance
 
     def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
@@ -143,7 +168,7 @@ class ExtractiveProvider(LLMProvider):
         candidates, words, relevance = self.score(question, passages, query_vector)
         if not candidates or float(relevance.max(initial=0.0)) < self.min_relevance:
             return NOT_FOUND
-        prior = np.array([1 / (1 + 0.1 * (unit.number - 1)) for unit in candidates])
+        prior = np.array([1 / (1 + self.rank_prior * (unit.number - 1)) for unit in candidates])
         # Fragments (headings, table and code lines) may answer, but a sentence says more.
         kind = np.array([1.0 if unit.sentence else 0.85 for unit in candidates])
         score = relevance * prior * kind + 0.02 * words
@@ -191,6 +216,15 @@ class ExtractiveProvider(LLMProvider):
                 introduced = at.get((unit.number, unit.position + 2))
                 if introduced is not None and candidates[after].text.endswith(":"):
                     context[(unit.number, unit.position + 2)] = candidates[introduced]
+            elif (
+                self.next_sentence and len(anchors_at) == 1 and after is not None
+                and candidates[after].sentence and _REFERS_BACK.search(candidates[after].text)
+            ):
+                # The best place read on when the next sentence refers back to it: "Sometimes data
+                # files have no field delimiters ..." then "Function read.fwf provides a simple way
+                # to read such files"; "... if its positive counterpart is prime." then "This is
+                # equivalent to isprime (abs (x))."
+                context[(unit.number, unit.position + 1)] = candidates[after]
             if len(anchors_at) >= self.max_sentences:
                 break
         if not anchors_at:  # only headings matched, and their prose does not answer
