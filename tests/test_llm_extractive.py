@@ -320,3 +320,15 @@ def test_the_best_sentence_brings_the_next_one_when_that_refers_back_to_it():
     assert "read.fwf" not in ask(question, passages=[FIXED_WIDTH], max_sentences=1, next_sentence=False)
     # A next sentence that does not refer back stays out (the kettle's returns after its warranty).
     assert ask("What is the warranty period?") == "The warranty period is two years from the date of purchase. [1]"
+
+
+def test_a_line_that_introduces_something_else_is_not_brought_along():
+    sheet = Passage(
+        1, 43, 8, "Nimbus H2", 1,
+        "The sensor array sends a reading every 16 seconds over 868 MHz radio. "
+        "The radio range is up to 150 metres in open air, less through walls. In the box:\n"
+        "the sensor array, a mounting pole with two clamps, the indoor display and a quick-start guide.", 0.8,
+    )
+    answer = ask("How far does the radio reach?", passages=[sheet])
+    assert "The radio range is up to 150 metres in open air, less through walls." in answer
+    assert "In the box" not in answer and "mounting pole" not in answer

@@ -208,9 +208,12 @@ class ExtractiveProvider(LLMProvider):
             # The lines after (two at most): the next when this one introduces it ("use the left
             # division operator:") or is a label, heading or table cell whose value follows
             # ("Agreement No." then the number); and a next line that introduces another ("The
-            # following command should be placed ...:") with the line it introduces.
+            # following command should be placed ...:") with the line it introduces, when it is a
+            # sentence or shares a word with the question: not a label that opens a list of its
+            # own ("See also:", "In the box:" after "The radio range is up to 150 metres").
             if after is not None and (
-                unit.text.endswith(":") or not unit.sentence or candidates[after].text.endswith(":")
+                unit.text.endswith(":") or not unit.sentence
+                or (candidates[after].text.endswith(":") and (words[after] > 0 or len(candidates[after].text.split()) >= 5))
             ):
                 context[(unit.number, unit.position + 1)] = candidates[after]
                 introduced = at.get((unit.number, unit.position + 2))
