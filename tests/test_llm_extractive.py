@@ -332,3 +332,27 @@ def test_a_line_that_introduces_something_else_is_not_brought_along():
     answer = ask("How far does the radio reach?", passages=[sheet])
     assert "The radio range is up to 150 metres in open air, less through walls." in answer
     assert "In the box" not in answer and "mounting pole" not in answer
+
+
+def test_refuses_and_says_which_name_no_passage_mentions():
+    # The passages are about reading data, closely; they never mention Parquet, so they cannot
+    # say how to read it.
+    answer = ask("How do I read a Parquet file into R?", passages=[FIXED_WIDTH])
+    assert answer == f"{NOT_FOUND} None of the passages found mentions “Parquet”."
+    assert ask("How do I read a Parquet file into R?", passages=[FIXED_WIDTH], require_names=False) != answer
+
+
+def test_a_name_written_otherwise_in_the_passages_is_still_answered():
+    scan = Passage(
+        1, 44, 9, "The Siege of Vicksburg", 6,
+        "Schenkel's projectile has a body of cast iron; a papier-mache wad expands into the rifling. "
+        "The International Council of Containership Operators met in Washington. NASA's archive keeps it.", 0.8,
+    )
+    for question in (
+        "What is Schenkl's projectile made of?",  # an OCR'd or older spelling
+        "Where did the ICCO meet?",  # an acronym of capitalised words
+        "What does the NASA archive keep?",  # the name with a possessive
+        "what is schenkl's projectile made of?",  # no capitals: names nothing, never refused
+    ):
+        assert "None of the passages found mentions" not in ask(question, passages=[scan]), question
+    assert "cast iron" in ask("What is Schenkl's projectile made of?", passages=[scan])

@@ -289,7 +289,9 @@ def test_a_refusal_shows_the_passages_as_the_closest_found_not_as_sources(page, 
 
     ask(page, "Who painted the Mona Lisa?")
     wait_for_state(page, "done")
-    expect(page.locator("#answer-text")).to_have_text("I could not find this in the documents.")
+    expect(page.locator("#answer-text")).to_have_text(
+        "I could not find this in the documents. None of the passages found mentions “Mona Lisa”."
+    )
     expect(page.locator("#sources-heading")).to_have_text("Closest passages (none of them answers the question)")
 
     ask(page, QUESTION)  # an answer after a refusal has sources again

@@ -266,3 +266,24 @@ def test_sentence_vectors_come_back_as_stored_or_not_at_all(count, dimension, rn
         damaged = bytearray(data)
         damaged[2 * rng.randrange(count * dimension) + 1] |= 0x7C  # exponent all ones: inf or NaN
         assert sentence_vectors_unpack(bytes(damaged), dimension=dimension, count=count) is None
+
+
+@given(texts(), texts(), texts())
+def test_a_text_that_holds_the_question_mentions_every_name_it_asks_about(question, before, after):
+    # The extractive answer refuses when the passages never mention a name the question asks
+    # about; passages that quote the question itself, whatever it holds, must never be refused.
+    from querying.mentions import question_names, unmentioned
+
+    names = question_names(question)
+    assert unmentioned(names, f"{before}\n{question}\n{after}") == []
+    assert all(name and not name.isspace() for name in names)
+
+
+@given(texts())
+def test_a_question_without_capitals_or_digits_names_nothing(question):
+    # Names are told by their writing; a question typed all in lowercase is never refused for one.
+    from querying.mentions import question_names
+
+    folded = unicodedata.normalize("NFKC", question)
+    if not any(c.isupper() or c.isdigit() for c in folded):
+        assert question_names(question) == []

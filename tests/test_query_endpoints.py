@@ -164,12 +164,23 @@ def test_an_extractive_answer_runs_the_model_on_the_question_only(client, kettle
 def test_query_says_plainly_when_the_documents_do_not_answer(client, kettle):
     response = client.post("/query", {"question": "Who painted the Mona Lisa?"}, content_type="application/json")
     data = response.json()
-    assert data["answer"] == NOT_FOUND
+    assert data["answer"] == f"{NOT_FOUND} None of the passages found mentions “Mona Lisa”."
     # the passages still shown are marked as only the closest ones, none of them cited
     assert data["not_found"] is True and data["sources"] and not any(s["cited"] for s in data["sources"])
     _, (payloads, _, _) = stream_wsgi(client, {"question": "Who painted the Mona Lisa?"})
     sources = next(p for p in payloads if "sources" in p)
     assert sources["not_found"] is True and not any(s["cited"] for s in sources["sources"])
+
+
+def test_query_refuses_a_question_about_something_no_passage_mentions_and_says_what(client, kettle):
+    # The manual gives the K-200's warranty; quoting it would answer for another maker's kettle.
+    question = "How long is the warranty on the Breville Smart kettle?"
+    data = client.post("/query", {"question": question}, content_type="application/json").json()
+    assert data["answer"] == f"{NOT_FOUND} None of the passages found mentions “Breville Smart”."
+    assert data["not_found"] is True and data["sources"] and not any(s["cited"] for s in data["sources"])
+    question = "How long is the warranty on the K-200 kettle?"
+    answered = client.post("/query", {"question": question}, content_type="application/json").json()
+    assert "two years" in answered["answer"] and answered["not_found"] is False
 
 
 def test_query_with_no_index_yet_says_nothing_was_found(client):

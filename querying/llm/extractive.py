@@ -23,6 +23,7 @@ from documents.passage_units import Unit, meaning_text, units
 from documents.search.bm25 import bm25s_module, token_ids
 from documents.search.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
+from querying.mentions import question_names, unmentioned
 from querying.prompts import NOT_FOUND
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,9 @@ class ExtractiveProvider(LLMProvider):
     functions that line is its definition, "--no-init-file Don't read the initialization files
     ..."), `next_sentence` (the best quoted sentence comes with the sentence after it when that
     one refers back to it: "Sometimes data files have no field delimiters ..." then "Function
-    read.fwf provides a simple way to read such files") and `words_per_second` to pace the stream (0: no
+    read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
+    mentions a name the question asks about, "Simulink" or "Parquet", and say which:
+    querying.mentions) and `words_per_second` to pace the stream (0: no
     pause). Each default was chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
@@ -114,6 +117,7 @@ class ExtractiveProvider(LLMProvider):
         rank_prior: float = 0.05,
         definition_boost: float = 0.2,
         next_sentence: bool = True,
+        require_names: bool = True,
         words_per_second: float = 0,
     ):
         self.max_sentences = max_sentences
@@ -124,6 +128,7 @@ class ExtractiveProvider(LLMProvider):
         self.rank_prior = rank_prior
         self.definition_boost = definition_boost
         self.next_sentence = next_sentence
+        self.require_names = require_names
         self.words_per_second = words_per_second
 
     def score(
@@ -165,6 +170,10 @@ class ExtractiveProvider(LLMProvider):
 
     def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
         """The extractive answer, citations included."""
+        if self.require_names and passages:
+            missing = unmentioned(question_names(question), "\n".join(f"{p.title}\n{p.text}" for p in passages))
+            if missing:
+                return f"{NOT_FOUND} None of the passages found mentions {', '.join(f'“{name}”' for name in missing)}."
         candidates, words, relevance = self.score(question, passages, query_vector)
         if not candidates or float(relevance.max(initial=0.0)) < self.min_relevance:
             return NOT_FOUND
