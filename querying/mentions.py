@@ -5,8 +5,9 @@ diagram?") is not answered by passages that never mention it, however close they
 they are about something else. The extractive answer (querying.llm.extractive) refuses then, and
 says which name it did not find.
 
-A name is a word written as one: capitalised where a sentence does not start, all capitals, mixed
-case ("TeX", "LinnSequencer") or letters with digits ("SF-424"). A lowercase question names
+A name is a word written as one: capitalised where a sentence does not start (not in German,
+which capitalises every noun), all capitals, mixed case ("TeX", "LinnSequencer") or letters with
+digits ("SF-424"). A lowercase question names
 nothing, and nothing is refused for it: this only ever errs towards answering. A text mentions a
 name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
 one or two letters away ("Cannister", an OCR'd "Schenkel"), or, for an acronym, capitalised words
@@ -23,6 +24,12 @@ _WORD = re.compile(r"[^\W_](?:[\w.+#'’-]*[\w+#])?")
 _SENTENCE_END = re.compile(r"(?<=[.?!;:。？！])\s+|[(\[\"“«]")
 _POSSESSIVE = re.compile(r"['’]s$")
 _LETTERS = re.compile(r"[^\W\d_]+")
+# German capitalises every noun: in a question with one of these words (none of them English), a
+# capital letter says nothing, and only capitals, mixed case and digits make a name.
+_NOUNS_CAPITALISED = frozenset(
+    "der das und ist wie ein eine einen einem nicht mit für auf dem ich kann wird werden welche "
+    "welcher welches warum wann wo sich oder auch zum zur vom gibt muss".split()
+)
 # Words an acronym skips ("Council of Containership Operators").
 _ACRONYM_SKIPS = frozenset("of and the for on in to de du des la le et für und der die das".split())
 
@@ -35,13 +42,15 @@ def question_names(question: str) -> list[str]:
     """The names a question asks about, in order, each once; words of a name written one after
     the other are one name ("Mona Lisa", "Google Home")."""
     names: list[str] = []
-    for sentence in _SENTENCE_END.split(unicodedata.normalize("NFKC", question)):
+    question = unicodedata.normalize("NFKC", question)
+    capitals_name = not any(word.casefold() in _NOUNS_CAPITALISED for word in _WORD.findall(question))
+    for sentence in _SENTENCE_END.split(question):
         run: list[str] = []
         last_end = -1
         for place, match in enumerate(_WORD.finditer(sentence)):
             word = _POSSESSIVE.sub("", match.group(0))
             is_name = len(word) >= 2 and any(c.isalpha() for c in word) and (
-                (word[0].isupper() and place > 0)  # capitalised, not opening the sentence
+                (capitals_name and word[0].isupper() and place > 0)  # capitalised, not opening the sentence
                 or any(c.isupper() for c in word[1:])  # all capitals, mixed case
                 or any(c.isdigit() for c in word)
             )
