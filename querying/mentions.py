@@ -7,9 +7,8 @@ says which name it did not find.
 
 A name is a word written as one: capitalised where a sentence does not start (not in German,
 which capitalises every noun), all capitals, mixed case ("TeX", "LinnSequencer") or letters with
-digits ("SF-424"). A lowercase question names
-nothing, and nothing is refused for it: this only ever errs towards answering. A text mentions a
-name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
+digits ("SF-424"). A lowercase question names nothing, and nothing is refused for it: this only
+ever errs towards answering. A text mentions a name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
 one or two letters away ("Cannister", an OCR'd "Schenkel"), or, for an acronym, capitalised words
 whose initials spell it ("ICCO": "International Council of Containership Operators").
 """
@@ -92,9 +91,9 @@ def _spells_acronym(acronym: str, words: list[str]) -> bool:
     """Whether consecutive capitalised words (skipping "of", "and" ...) have the acronym's letters
     as initials."""
     letters = acronym.casefold()
-    capitalised = [word for word in words if word.casefold() not in _ACRONYM_SKIPS]
-    for start in range(len(capitalised) - len(letters) + 1):
-        run = capitalised[start:start + len(letters)]
+    kept = [word for word in words if word.casefold() not in _ACRONYM_SKIPS]
+    for start in range(len(kept) - len(letters) + 1):
+        run = kept[start:start + len(letters)]
         if all(word[0].isupper() for word in run) and "".join(word[0] for word in run).casefold() == letters:
             return True
     return False

@@ -102,8 +102,8 @@ class ExtractiveProvider(LLMProvider):
     one refers back to it: "Sometimes data files have no field delimiters ..." then "Function
     read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
     mentions a name the question asks about, "Simulink" or "Parquet", and say which:
-    querying.mentions) and `words_per_second` to pace the stream (0: no
-    pause). Each default was chosen on the development questions (README "Search quality")."""
+    querying.mentions) and `words_per_second` to pace the stream (0: no pause). Each default was
+    chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
 
@@ -143,7 +143,8 @@ class ExtractiveProvider(LLMProvider):
         question_tokens = tokenize(question)
         if not question_tokens or not candidates:
             return candidates, np.zeros(len(candidates)), np.zeros(len(candidates))
-        words = keyword_relevance(question_tokens, [tokenize(unit.text) for unit in candidates])
+        candidate_tokens = [tokenize(unit.text) for unit in candidates]
+        words = keyword_relevance(question_tokens, candidate_tokens)
         relevance = words.copy()
         if self.semantic and self.shortlist > 0:
             # Meaning is weighed for a shortlist only: the best by words, then by the passages'
@@ -163,8 +164,8 @@ class ExtractiveProvider(LLMProvider):
                 relevance[others] = 0.5 * words[others]
         if self.definition_boost:
             named = {token for token in question_tokens if _IDENTIFIER.search(token)}
-            for i, unit in enumerate(candidates):
-                if named and (first := tokenize(unit.text[:200])) and first[0] in named:
+            for i, tokens in enumerate(candidate_tokens):
+                if tokens and tokens[0] in named:
                     relevance[i] = min(1.0, relevance[i] + self.definition_boost)
         return candidates, words, relevance
 
