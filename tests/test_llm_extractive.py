@@ -358,3 +358,25 @@ def test_a_name_written_otherwise_in_the_passages_is_still_answered():
     ):
         assert "None of the passages found mentions" not in ask(question, passages=[scan]), question
     assert "cast iron" in ask("What is Schenkl's projectile made of?", passages=[scan])
+
+
+def test_refuses_a_price_date_or_count_the_closest_passages_do_not_give():
+    # The kettle manual's passages are about the kettle, closely, but give no price, no date and
+    # no number of cups: quoting its warranty sentence would look like an answer and is none.
+    for question, missing in (
+        ("What is the retail price of the kettle?", "amount of money"),
+        ("On what date was the kettle released?", "date"),
+        ("How many cups does the kettle boil at once?", "number of cups"),
+    ):
+        answer = ask(question)
+        assert answer == f"{NOT_FOUND} The passages closest to it give no {missing}.", question
+        assert ask(question, require_value=False) != answer
+
+
+def test_a_question_whose_value_is_quoted_is_answered():
+    assert "1.2 kilograms" in ask("How much does the kettle weigh?")
+    assert "30 days" in ask("How many days do I have to return the kettle?")
+    assert "30 days" in ask("how many days do I have to return it?")
+    # "When" asks for a condition as often as a date; a question in another language is not read.
+    for question in ("When are returns accepted?", "How often should I descale the kettle?", "Wie schwer ist der Wasserkocher?", "保修期多长？"):
+        assert not ask(question).startswith(NOT_FOUND), question

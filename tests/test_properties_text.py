@@ -287,3 +287,25 @@ def test_a_question_without_capitals_or_digits_names_nothing(question):
     folded = unicodedata.normalize("NFKC", question)
     if not any(c.isupper() or c.isdigit() for c in folded):
         assert question_names(question) == []
+
+
+VALUES = {"money": "It cost $12.50 then.", "date": "It happened on July 4, 1863.", "number": "There were 12 of them."}
+
+
+@given(texts(), texts(), st.sampled_from(sorted(VALUES)))
+def test_a_text_that_gives_a_value_of_the_kind_asked_for_is_never_refused_for_lacking_one(before, after, kind):
+    # The extractive answer refuses a price, date or count question when what it would quote
+    # gives none; a text that holds one, whatever surrounds it, gives one.
+    from querying.answer_types import gives_value
+
+    assert gives_value(kind, f"{before} {VALUES[kind]} {after}")
+
+
+@given(st.text(st.characters(categories=["Ll", "Lu", "Lo"]), min_size=1, max_size=12), texts(), st.integers(0, 10**6))
+def test_a_count_next_to_the_thing_a_how_many_question_counts_answers_it(thing, before, count):
+    from querying.answer_types import counted, gives_value, question_value_kind
+
+    question = f"How many {thing} does the manual list?"
+    assert question_value_kind(question) == "number"
+    counts = counted(question)
+    assert gives_value("number", f"{before}. It lists {count} {thing} in all.", counts), counts

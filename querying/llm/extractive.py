@@ -23,6 +23,7 @@ from documents.passage_units import Unit, meaning_text, units
 from documents.search.bm25 import bm25s_module, token_ids
 from documents.search.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
+from querying.answer_types import counted, gives_value, question_value_kind, value_name
 from querying.mentions import question_names, unmentioned
 from querying.prompts import NOT_FOUND
 
@@ -102,7 +103,9 @@ class ExtractiveProvider(LLMProvider):
     one refers back to it: "Sometimes data files have no field delimiters ..." then "Function
     read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
     mentions a name the question asks about, "Simulink" or "Parquet", and say which:
-    querying.mentions) and `words_per_second` to pace the stream (0: no pause). Each default was
+    querying.mentions), `require_value` (refuse when the question asks for a price, a date or a
+    count, "How many days ...?", and what would be quoted gives none: querying.answer_types) and
+    `words_per_second` to pace the stream (0: no pause). Each default was
     chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
@@ -118,6 +121,7 @@ class ExtractiveProvider(LLMProvider):
         definition_boost: float = 0.2,
         next_sentence: bool = True,
         require_names: bool = True,
+        require_value: bool = True,
         words_per_second: float = 0,
     ):
         self.max_sentences = max_sentences
@@ -129,6 +133,7 @@ class ExtractiveProvider(LLMProvider):
         self.definition_boost = definition_boost
         self.next_sentence = next_sentence
         self.require_names = require_names
+        self.require_value = require_value
         self.words_per_second = words_per_second
 
     def score(
@@ -254,7 +259,14 @@ class ExtractiveProvider(LLMProvider):
                 quoted.append(after)
                 position += 1
             parts.append(f"{' '.join(unit.text for unit in quoted)} [{number}]")
-        return " ".join(parts)
+        text = " ".join(parts)
+        value = question_value_kind(question) if self.require_value else None
+        counts = counted(question) if value == "number" else []
+        if value is not None and not gives_value(value, text, counts):
+            # The question asks for a price, a date or a count, and what matches it best gives
+            # none: it is about the right thing, but the documents do not say.
+            return f"{NOT_FOUND} The passages closest to it give no {value_name(value, counts)}."
+        return text
 
     def warm_up(self) -> None:
         if self.semantic and self.shortlist > 0:
