@@ -319,9 +319,30 @@ def test_the_best_sentence_brings_the_next_one_when_that_refers_back_to_it():
     question = "My data file has fields at fixed columns and no delimiters. How can I read it?"
     answer = ask(question, passages=[FIXED_WIDTH], max_sentences=1)
     assert "pre-specified columns. Function read.fwf provides a simple way to read such files" in answer
-    assert "read.fwf" not in ask(question, passages=[FIXED_WIDTH], max_sentences=1, next_sentence=False)
+    assert "read.fwf" not in ask(question, passages=[FIXED_WIDTH], max_sentences=1, next_sentences=0)
     # A next sentence that does not refer back stays out (the kettle's returns after its warranty).
     assert ask("What is the warranty period?") == "The warranty period is two years from the date of purchase. [1]"
+
+
+def test_every_quoted_sentence_reads_on_through_two_sentences_that_refer_back():
+    layout = Passage(
+        1, 44, 7, "R Data Import/Export", 8,
+        "A data file with fields at fixed columns and no delimiters is laid out by position.", 0.8,
+    )
+    punched = Passage(
+        2, 45, 7, "R Data Import/Export", 9,
+        "Some data files have no field delimiters but have fields in fixed columns. "
+        "This was very common in the days of punched cards. "
+        "Function read.fwf provides a simple way to read such files. Excel files are another matter.", 0.7,
+    )
+    question = "My data file has fields at fixed columns and no delimiters. How can I read it?"
+    # The sentence that reads on is not the best quoted place, and the one that names the function
+    # is two after it.
+    answer = ask(question, passages=[layout, punched])
+    assert answer.startswith("A data file with fields at fixed columns")
+    assert "punched cards. Function read.fwf provides a simple way to read such files. [2]" in answer
+    assert "Excel" not in answer
+    assert "punched cards. [2]" in ask(question, passages=[layout, punched], next_sentences=1)
 
 
 def test_a_line_that_introduces_something_else_is_not_brought_along():

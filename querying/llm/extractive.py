@@ -99,9 +99,9 @@ class ExtractiveProvider(LLMProvider):
     passage n counts 1 / (1 + rank_prior * (n - 1))), `definition_boost` (added to the relevance of
     a line that begins with an identifier the question names: in a manual's list of options or
     functions that line is its definition, "--no-init-file Don't read the initialization files
-    ..."), `next_sentence` (the best quoted sentence comes with the sentence after it when that
-    one refers back to it: "Sometimes data files have no field delimiters ..." then "Function
-    read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
+    ..."), `next_sentences` (a quoted sentence comes with up to this many sentences after it,
+    while each refers back to the one before: "Sometimes data files have no field delimiters ..."
+    then "Function read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
     mentions a name the question asks about, "Simulink" or "Parquet", and say which:
     querying.mentions), `require_value` (refuse when the question asks for a price, a date or a
     count, "How many days ...?", and what would be quoted gives none: querying.answer_types) and
@@ -119,7 +119,7 @@ class ExtractiveProvider(LLMProvider):
         first_passage: int = 8,
         rank_prior: float = 0.05,
         definition_boost: float = 0.2,
-        next_sentence: bool = True,
+        next_sentences: int = 2,
         require_names: bool = True,
         require_value: bool = True,
         words_per_second: float = 0,
@@ -131,7 +131,7 @@ class ExtractiveProvider(LLMProvider):
         self.first_passage = first_passage
         self.rank_prior = rank_prior
         self.definition_boost = definition_boost
-        self.next_sentence = next_sentence
+        self.next_sentences = next_sentences
         self.require_names = require_names
         self.require_value = require_value
         self.words_per_second = words_per_second
@@ -234,15 +234,19 @@ class ExtractiveProvider(LLMProvider):
                 introduced = at.get((unit.number, unit.position + 2))
                 if introduced is not None and candidates[after].text.endswith(":"):
                     context[(unit.number, unit.position + 2)] = candidates[introduced]
-            elif (
-                self.next_sentence and len(anchors_at) == 1 and after is not None
-                and candidates[after].sentence and _REFERS_BACK.search(candidates[after].text)
-            ):
-                # The best place read on when the next sentence refers back to it: "Sometimes data
-                # files have no field delimiters ..." then "Function read.fwf provides a simple way
-                # to read such files"; "... if its positive counterpart is prime." then "This is
-                # equivalent to isprime (abs (x))."
-                context[(unit.number, unit.position + 1)] = candidates[after]
+            else:
+                # A quoted sentence reads on while the next one refers back to it: "Sometimes data
+                # files have no field delimiters ..." then "This was very common in the days of
+                # punched cards ..." then "Function read.fwf provides a simple way to read such
+                # files"; "... if its positive counterpart is prime." then "This is equivalent to
+                # isprime (abs (x))."
+                step = unit.position
+                for _ in range(self.next_sentences):
+                    following = at.get((unit.number, step + 1))
+                    if following is None or not candidates[following].sentence or not _REFERS_BACK.search(candidates[following].text):
+                        break
+                    context[(unit.number, step + 1)] = candidates[following]
+                    step += 1
             if len(anchors_at) >= self.max_sentences:
                 break
         if not anchors_at:  # only headings matched, and their prose does not answer
