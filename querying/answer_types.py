@@ -83,8 +83,8 @@ def _words(text: str) -> list[str]:
 
 
 def counted(question: str) -> list[str]:
-    """What a "how many" question counts: its words after "how many" up to the verb ("How many
-    MIDI channels can ...": ["midi", "channels"]), case-folded, or none."""
+    """What a "how many" question counts: its words after "how many" up to its plural noun or
+    the verb ("How many MIDI channels can ...": ["midi", "channels"]), case-folded, or none."""
     match = _HOW_MANY.search(unicodedata.normalize("NFKC", question))
     if not match:
         return []
@@ -94,6 +94,8 @@ def counted(question: str) -> list[str]:
             break
         if not word[0].isdigit() and word[0] not in "_'-":
             words.append(word)
+            if len(word) > 3 and word.endswith("s"):  # the plural noun ends it: "sensors", not "sensors come"
+                break
     return words[:3]
 
 

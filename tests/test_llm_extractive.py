@@ -388,6 +388,7 @@ def test_refuses_a_price_date_or_count_the_closest_passages_do_not_give():
         ("What is the retail price of the kettle?", "amount of money"),
         ("On what date was the kettle released?", "date"),
         ("How many cups does the kettle boil at once?", "number of cups"),
+        ("How many cups come with the kettle?", "number of cups"),
     ):
         answer = ask(question)
         assert answer == f"{NOT_FOUND} The passages closest to it give no {missing}.", question
