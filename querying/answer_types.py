@@ -83,8 +83,9 @@ def _words(text: str) -> list[str]:
 
 
 def counted(question: str) -> list[str]:
-    """What a "how many" question counts: its words after "how many" up to its plural noun or
-    the verb ("How many MIDI channels can ...": ["midi", "channels"]), case-folded, or none."""
+    """What a "how many" question counts: its words after "how many" up to the verb ("How many
+    MIDI channels can ...": ["midi", "channels"]), case-folded, or none. A verb this does not
+    know stays in ("sensors come"): any of the words next to a number answers."""
     match = _HOW_MANY.search(unicodedata.normalize("NFKC", question))
     if not match:
         return []
@@ -94,14 +95,16 @@ def counted(question: str) -> list[str]:
             break
         if not word[0].isdigit() and word[0] not in "_'-":
             words.append(word)
-            if len(word) > 3 and word.endswith("s"):  # the plural noun ends it: "sensors", not "sensors come"
-                break
     return words[:3]
 
 
 def value_name(kind: ValueKind, counts: list[str] | None = None) -> str:
     """What the value is called in a sentence: "amount of money", "number of days"."""
-    return f"number of {' '.join(counts)}" if kind == "number" and counts else _NAMES[kind]
+    if kind == "number" and counts:
+        # Named up to the plural noun: "number of sensors", not "number of sensors come".
+        plural = next((i for i, word in enumerate(counts) if len(word) > 3 and word.endswith("s")), len(counts) - 1)
+        return f"number of {' '.join(counts[:plural + 1])}"
+    return _NAMES[kind]
 
 
 def gives_value(kind: ValueKind, text: str, counts: list[str] | None = None) -> bool:
