@@ -35,10 +35,10 @@ _ASKS_NUMBER = re.compile(
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
-    "thousand million billion dozen half twice thrice once single double"
+    "thousand million billion dozen half twice thrice"
 )
 _NUMBER_WORD_SET = frozenset(_NUMBER_WORDS.split())
-_NUMBER = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORDS.split())})(?:[- ]?\w+)?\b", re.IGNORECASE)
+_NUMBER = re.compile(rf"\d|\b(?:{'|'.join(_NUMBER_WORD_SET)})\b", re.IGNORECASE)
 _MONEY = re.compile(
     r"[$€£¥₹¢]|\b(?:dollars?|cents?|euros?|pounds? sterling|usd|eur|gbp|francs?|shillings?|pence|yen|"
     r"rupees?|guineas?)\b",
@@ -111,9 +111,8 @@ def gives_value(kind: ValueKind, text: str, counts: list[str] | None = None) -> 
     """Whether the text holds a value of that kind (a price holds a number, and a date too); for
     a number with `counts` (what a "how many" question counts), a number that has one of those
     words within four words of it ("16 MIDI channels", "tracks: 32")."""
-    text = unicodedata.normalize("NFKC", text)
     if not counts:
-        return bool(_GIVES[kind].search(text))
+        return bool(_GIVES[kind].search(unicodedata.normalize("NFKC", text)))
     stems = [word[:5] for word in counts]
     words = _words(text)
     for place, word in enumerate(words):

@@ -93,7 +93,8 @@ def test_requests_get_503_while_postgresql_restarts_and_the_server_recovers_by_i
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/api/schema/", log=log)
         assert httpx.get(f"{base}/api/documents/", headers=auth, timeout=10).status_code == 200
-        # The thread pools that serve streams now keep connections that the restart will kill.
+        # A stream's database calls run on the web process's thread pools (querying.offload),
+        # not on the request's thread: they must come back after the restart too.
         assert httpx.post(f"{base}/query/stream", headers=auth, json={"question": "q"}, timeout=10).status_code == 200
 
         own_postgres.stop()
@@ -115,8 +116,6 @@ def test_requests_get_503_while_postgresql_restarts_and_the_server_recovers_by_i
             return response.status_code
 
         def answered():
-            # The stream runs on the web process's thread pools, whose kept connections died
-            # with the server: each is replaced, not kept broken.
             statuses = [
                 httpx.get(f"{base}/api/documents/", headers=auth, timeout=10).status_code,
                 stream_status(),
@@ -126,6 +125,6 @@ def test_requests_get_503_while_postgresql_restarts_and_the_server_recovers_by_i
 
         wait_for(answered, timeout=30, what="the server to answer again", log=log)
         assert set(seen) <= {200, 503} and time.monotonic() - back < 10
-        for _ in range(5):  # and it stays answering: no pool thread is left on a dead connection
+        for _ in range(5):  # and it stays answering: no pool thread is left on a broken connection
             assert answered(), seen
         assert "Traceback" not in log.read_text()

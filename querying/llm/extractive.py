@@ -243,7 +243,9 @@ class ExtractiveProvider(LLMProvider):
                 step = unit.position
                 for _ in range(self.next_sentences):
                     following = at.get((unit.number, step + 1))
-                    if following is None or not candidates[following].sentence or not _REFERS_BACK.search(candidates[following].text):
+                    if following is None or not candidates[following].sentence:
+                        break
+                    if not _REFERS_BACK.search(candidates[following].text):
                         break
                     context[(unit.number, step + 1)] = candidates[following]
                     step += 1
