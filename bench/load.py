@@ -4,8 +4,8 @@ ingests new documents and rebuilds the index; then a check that nothing was lost
     .venv/bin/python bench/load.py                        # 200 askers, fake provider; then 50, default mode; 20 s each
     .venv/bin/python bench/load.py --modes default --askers 50 --seconds 30
     .venv/bin/python bench/load.py --modes fake --tokens 40 --rate 50 --ramp 0   # short answers, all at once
-    RAGSITE_WORKER_CPU_PRIORITY=idle .venv/bin/python bench/load.py                 # the worker on spare CPU only
-    RAGSITE_WORKER_TORCH_THREADS=1 .venv/bin/python bench/load.py                   # the worker with one torch thread
+    RAGSITE_WORKER_CPU_PRIORITY=normal .venv/bin/python bench/load.py               # the worker at the web's priority
+    RAGSITE_WORKER_TORCH_THREADS=2 .venv/bin/python bench/load.py                   # the worker with two torch threads, busy or not
 
 Loopback only; every stage is bounded in time, and the run stops by itself. Each asker posts to
 /query/stream, reads the stream to its end and asks again, until T is up; a 503 (the queue is
@@ -494,9 +494,11 @@ def main() -> None:
     (work / "var").mkdir()
     env = setup_django(work)
     key = prepare_corpus()
+    from django.conf import settings
+
+    threads = settings.RAGSITE_WORKER_TORCH_THREADS or "the cores left idle"
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; worker CPU priority "
-          f"{env.get('RAGSITE_WORKER_CPU_PRIORITY', 'normal')}, torch threads {env.get('RAGSITE_WORKER_TORCH_THREADS', 'default')}; "
-          f"work folder {work}", flush=True)
+          f"{settings.RAGSITE_WORKER_CPU_PRIORITY}, torch threads {threads}; work folder {work}", flush=True)
     ok = True
     for batch, (mode, count) in enumerate(zip(options.modes, askers)):
         stats, running = run_mode(mode, count, env, key, batch, work, options)

@@ -7,7 +7,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from django.conf import settings
@@ -113,15 +113,22 @@ class SentenceTransformerEmbedder(Embedder):
         a quarter less time in batches of 4 than in one (a long line pads every other)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        size = batch_size or self.batch_size
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size or self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+            for start in range(0, len(order), size):
+                if _before_forward is not None:
+                    _before_forward()
+                batch = order[start:start + size]
+                vectors[batch] = self.model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return vectors
 
 
 def sentence_vectors_pack(vectors: np.ndarray) -> bytes:
@@ -181,6 +188,33 @@ def serve_torch_threads() -> None:
     many questions side by side: one thread each is several times faster than two fighting over
     two cores (12 vs 490 ms for a query under load here)."""
     torch_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+
+
+# Called before each forward pass of the embedding model in this process: a worker sets it to
+# embed on the cores the other processes leave idle (worker_torch_threads).
+_before_forward: Callable[[], None] | None = None
+
+
+def worker_torch_threads(count: int) -> None:
+    """Torch's threads in a worker: `count`, or with 0 the cores the other processes on the
+    machine leave idle, at least one, measured again before each forward pass (documents.cpu_share)."""
+    global _before_forward
+    if count:
+        _before_forward = None
+        torch_threads(count)
+        return
+    import torch
+
+    from documents.cpu_share import SpareCores
+
+    spare = SpareCores(maximum=torch.get_num_threads())
+
+    def pace() -> None:
+        wanted = spare.threads()
+        if wanted != torch.get_num_threads():
+            torch.set_num_threads(wanted)
+
+    _before_forward = pace
 
 
 def torch_threads(count: int) -> None:

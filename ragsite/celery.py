@@ -39,7 +39,7 @@ def worker_cpu_share(**_):
     (RAGSITE_WORKER_CPU_PRIORITY, RAGSITE_WORKER_TORCH_THREADS)."""
     from django.conf import settings
 
-    from documents.embedding import torch_threads
+    from documents.embedding import worker_torch_threads
 
     cpu_priority(settings.RAGSITE_WORKER_CPU_PRIORITY)
-    torch_threads(settings.RAGSITE_WORKER_TORCH_THREADS)
+    worker_torch_threads(settings.RAGSITE_WORKER_TORCH_THREADS)

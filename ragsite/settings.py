@@ -466,22 +466,23 @@ RAGSITE_RERANKER = {
         "local_files_only": env_bool("RERANKER_LOCAL_FILES_ONLY", True),
     },
 }
-# The worker's CPU priority against the web processes on a shared machine: "normal", "low"
-# (nice 19) or "idle" (Linux SCHED_IDLE: ingestion runs only on CPU time the web processes leave).
-# bench/load.py, 200 fake-provider streams while 3 uploads are ingested, three runs each: added
-# latency p95 25-48 ms normal, 21-27 ms idle (README, "Benchmarks"). Where the worker shares an
-# SQLite database with the web processes, a starved worker holding its write lock makes their
-# writes wait: "idle" is for PostgreSQL, or a machine with CPU to spare.
-RAGSITE_WORKER_CPU_PRIORITY = env_str("RAGSITE_WORKER_CPU_PRIORITY", "normal")
+# The worker's CPU priority against the web processes on a shared machine: "idle" (Linux
+# SCHED_IDLE: ingestion runs on the CPU time the web processes leave; nice 19 where there is no
+# SCHED_IDLE), "low" (nice 19) or "normal". A reader's stream comes first: bench/load.py, 200
+# fake-provider streams while 3 uploads are ingested (2026-12-05, with the adaptive torch threads
+# below): added latency p95 24 ms normal, 19-24 ms low, 14.5-14.6 ms idle (README, "Benchmarks").
+# A starved worker holding SQLite's write lock makes a web write wait until the web processes
+# leave it the CPU to finish: a pause of a write, not of the streams already open.
+RAGSITE_WORKER_CPU_PRIORITY = env_str("RAGSITE_WORKER_CPU_PRIORITY", "idle")
 if RAGSITE_WORKER_CPU_PRIORITY not in {"normal", "low", "idle"}:
     raise ImproperlyConfigured(
         f"RAGSITE_WORKER_CPU_PRIORITY must be 'normal', 'low' or 'idle', got {RAGSITE_WORKER_CPU_PRIORITY!r}"
     )
-# Threads torch may use in a worker (0: torch's default, every core). 1 halves the worker's claim on
-# a machine it shares with web processes, and its embedding speed (25 against 46 passages/s on 2
-# cores). bench/load.py (200 fake-provider streams, 3 uploads ingested, worker at idle priority):
-# added latency p95 25-30 ms with 1 thread against 31-63 ms with 2 on one machine (2026-12-04,
-# four and three runs), 48-90 against 21-27 ms on another: measure on yours (README, "Benchmarks").
+# Threads torch may use in a worker. 0: the cores the other processes on the machine leave idle,
+# at least one, looked at again before each forward pass (documents.cpu_share): every core on a
+# quiet machine (26.3 chunks/s on 2 cores against 14.6 with one thread), one beside busy web
+# processes (added latency p95 24 ms at normal priority, against 43 ms with both; README,
+# "Benchmarks"). A number fixes it.
 RAGSITE_WORKER_TORCH_THREADS = env_int("RAGSITE_WORKER_TORCH_THREADS", 0)
 # Load the models and the index when a web process starts (ragsite/asgi.py, wsgi.py) rather than
 # on the first question, which otherwise waits ~10 s for them.

@@ -167,26 +167,30 @@ def test_a_worker_at_idle_cpu_priority_runs_every_thread_so_and_still_ingests(tm
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own process is untouched
 
 
-def test_a_worker_told_to_use_one_torch_thread_embeds_with_one(settings):
+def test_a_worker_told_to_use_one_torch_thread_embeds_with_one(settings, monkeypatch):
     """RAGSITE_WORKER_TORCH_THREADS=1: what a worker does as it starts (celery's worker_init)
-    leaves torch one thread, so the web processes on the machine keep a core; 0 leaves torch's
-    default."""
+    leaves torch one thread, so the web processes on the machine keep a core, and nothing changes
+    it later; 0 looks before each forward pass at the cores the others leave idle
+    (tests/test_cpu_share.py)."""
     import torch
     from celery.signals import worker_init
 
+    from documents import embedding
     from ragsite.celery import worker_cpu_share
 
     assert worker_cpu_share in [ref() for _, ref in worker_init.receivers]  # runs as a worker starts
 
+    monkeypatch.setattr(embedding, "_before_forward", None)
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(2)  # as on a 2-core machine, whatever this one has
+        settings.RAGSITE_WORKER_CPU_PRIORITY = "normal"  # this test process keeps its priority
         settings.RAGSITE_WORKER_TORCH_THREADS = 0
         worker_cpu_share()
-        assert torch.get_num_threads() == 2
+        assert embedding._before_forward is not None
         settings.RAGSITE_WORKER_TORCH_THREADS = 1
         worker_cpu_share()
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1 and embedding._before_forward is None
     finally:
         torch.set_num_threads(before)
 
