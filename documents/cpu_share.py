@@ -70,7 +70,7 @@ class SpareCores:
         self._last = self._sample()
         # Until the first measurement, one thread: a worker that starts beside busy web
         # processes must not take their core for the length of a first forward pass.
-        self.current = 1 if self._last is not None else self.maximum
+        self.current = 1
 
     def _sample(self) -> tuple[float, float, float] | None:
         machine = self._machine()
