@@ -11,6 +11,10 @@ digits ("SF-424"). A lowercase question names nothing, and nothing is refused fo
 ever errs towards answering. A text mentions a name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
 one or two letters away ("Cannister", an OCR'd "Schenkel"), or, for an acronym, capitalised words
 whose initials spell it ("ICCO": "International Council of Containership Operators").
+
+A question that names several things ("How do I connect Octave to a PostgreSQL database?") asks
+about them together: passages that mention each only apart (PostgreSQL in a manual about R) do not
+answer it either.
 """
 
 from __future__ import annotations
@@ -125,3 +129,9 @@ def unmentioned(names: list[str], text: str) -> list[str]:
         return False
 
     return [name for name in names if not (_fold(name) in folded or all(mentioned(word) for word in name.split(" ")))]
+
+
+def mentioned_together(names: list[str], texts: list[str]) -> bool:
+    """Whether one of the texts mentions every name (as `unmentioned` counts a mention); true for
+    fewer than two names."""
+    return len(names) < 2 or any(not unmentioned(names, text) for text in texts)

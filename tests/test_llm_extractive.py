@@ -365,6 +365,25 @@ def test_refuses_and_says_which_name_no_passage_mentions():
     assert ask("How do I read a Parquet file into R?", passages=[FIXED_WIDTH], require_names=False) != answer
 
 
+def test_refuses_names_the_passages_mention_only_apart_and_answers_them_together():
+    # Octave's manual and R's each match "connect ... database": R's names PostgreSQL, Octave's
+    # does not. No passage is about the two together, so none says how to connect one to the other.
+    octave = Passage(1, 51, 4, "GNU Octave", 998, "Use the pkg command to install packages of add-on functions for Octave.", 0.8)
+    r_manual = Passage(
+        2, 52, 5, "R Data Import/Export", 29,
+        "We have tested MySQL, PostgreSQL and SQLite on Linux through ODBC. The RODBC package connects R to them.", 0.7,
+    )
+    question = "How do I connect Octave to a PostgreSQL database?"
+    answer = ask(question, passages=[octave, r_manual])
+    assert answer == f"{NOT_FOUND} None of the passages found mentions “Octave” and “PostgreSQL” together."
+    assert ask(question, passages=[octave, r_manual], require_names=False) != answer
+    # Together in one passage, they are answered; the title counts: a passage of Octave's manual
+    # is about Octave, named in its text or not.
+    assert "RODBC package connects" in ask("How does RODBC connect to PostgreSQL?", passages=[octave, r_manual])
+    database = Passage(3, 53, 4, "GNU Octave", 1001, "The database package connects to PostgreSQL servers with pq_connect.", 0.6)
+    assert "pq_connect" in ask(question, passages=[octave, r_manual, database])
+
+
 def test_a_name_written_otherwise_in_the_passages_is_still_answered():
     scan = Passage(
         1, 44, 9, "The Siege of Vicksburg", 6,

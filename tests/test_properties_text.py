@@ -279,6 +279,15 @@ def test_a_text_that_holds_the_question_mentions_every_name_it_asks_about(questi
     assert all(name and not name.isspace() for name in names)
 
 
+@given(texts(), st.lists(texts(), max_size=4), texts())
+def test_a_text_that_holds_the_question_mentions_its_names_together(question, others, after):
+    # Names are refused when no one passage mentions them all; a passage that quotes the
+    # question, beside any others, mentions them together.
+    from querying.mentions import mentioned_together, question_names
+
+    assert mentioned_together(question_names(question), [*others, f"{question}\n{after}"])
+
+
 @given(texts())
 def test_a_question_without_capitals_or_digits_names_nothing(question):
     # Names are told by their writing; a question typed all in lowercase is never refused for one.

@@ -24,7 +24,7 @@ from documents.search.bm25 import bm25s_module, token_ids
 from documents.search.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
 from querying.answer_types import counted, gives_value, question_value_kind, value_name
-from querying.mentions import question_names, unmentioned
+from querying.mentions import mentioned_together, question_names, unmentioned
 from querying.prompts import NOT_FOUND
 
 logger = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ class ExtractiveProvider(LLMProvider):
     ..."), `next_sentences` (a quoted sentence comes with up to this many sentences after it,
     while each refers back to the one before: "Sometimes data files have no field delimiters ..."
     then "Function read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
-    mentions a name the question asks about, "Simulink" or "Parquet", and say which:
-    querying.mentions), `require_value` (refuse when the question asks for a price, a date or a
+    mentions a name the question asks about, "Simulink" or "Parquet", or none mentions all the
+    names it asks about together, "Octave" and "PostgreSQL", and say which: querying.mentions), `require_value` (refuse when the question asks for a price, a date or a
     count, "How many days ...?", and what would be quoted gives none: querying.answer_types) and
     `words_per_second` to pace the stream (0: no pause). Each default was
     chosen on the development questions (README "Search quality")."""
@@ -177,9 +177,14 @@ class ExtractiveProvider(LLMProvider):
     def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
         """The extractive answer, citations included."""
         if self.require_names and passages:
-            missing = unmentioned(question_names(question), "\n".join(f"{p.title}\n{p.text}" for p in passages))
+            names = question_names(question)
+            texts = [f"{p.title}\n{p.text}" for p in passages]
+            missing = unmentioned(names, "\n".join(texts))
             if missing:
                 return f"{NOT_FOUND} None of the passages found mentions {', '.join(f'“{name}”' for name in missing)}."
+            if not mentioned_together(names, texts):
+                both = ", ".join(f"“{name}”" for name in names[:-1]) + f" and “{names[-1]}”"
+                return f"{NOT_FOUND} None of the passages found mentions {both} together."
         candidates, words, relevance = self.score(question, passages, query_vector)
         if not candidates or float(relevance.max(initial=0.0)) < self.min_relevance:
             return NOT_FOUND
