@@ -7,8 +7,9 @@ however many of its words they share: the extractive answer (querying.llm.extrac
 then, and says what it did not find.
 
 Only questions written one of these ways expect a kind of value; any other question (another
-language, "When does Octave read the file?", "What is the default value?") expects none, and
-nothing is refused for it: this only ever errs towards answering.
+language, "When does Octave read the file?", "What is the default value?") expects none, nor does
+one that asks for a way ("How do I find out how many arguments were passed?", "Which function
+gives the maximum?"), and nothing is refused for it: this only ever errs towards answering.
 """
 
 from __future__ import annotations
@@ -26,9 +27,19 @@ _ASKS_MONEY = re.compile(
     r"\b(?:price[sd]?|pricing|fees?|paid|salary|salaries|wages?|funding|budget)\b|\bhow much\b.*\bcost", re.IGNORECASE
 )
 _ASKS_DATE = re.compile(r"\b(?:on |in )?(?:what|which) (?:date|year|day of the month)\b", re.IGNORECASE)
+# "What is the page limit ...": a number answers it beside what is limited, or beside "limit".
+_LIMIT = re.compile(r"\b(?:the|a) (?:(\S+) )?limit\b(?! (?:the|a|an|it|them|this)\b)", re.IGNORECASE)
 _ASKS_NUMBER = re.compile(
     r"\bhow (?:many|much|long|far|old|big|large|heavy|tall|wide|high|deep|fast)\b"
-    r"|\bwhat(?:'s| is| was| are| were)? the (?:maximum|minimum)\b|\b(?:the|a) (?:\w+ )?limit\b(?! (?:the|a|an|it|them|this)\b)",
+    rf"|\bwhat(?:'s| is| was| are| were)? the (?:maximum|minimum)\b|{_LIMIT.pattern}",
+    re.IGNORECASE,
+)
+
+# A question that asks for a way to do something ("Inside a function, how do I find out how many
+# arguments were passed?") is answered by the way (a function, a command), not by a value.
+_ASKS_A_WAY = re.compile(
+    r"\bhow (?:do|can|could|should|would|might|may) (?:i|we|you|one)\b|\bhow to\b"
+    r"|\b(?:which|what) (?:function|command|option|method|tool|package|setting)s?\b",
     re.IGNORECASE,
 )
 
@@ -69,6 +80,8 @@ def question_value_kind(question: str) -> ValueKind | None:
     """The kind of value the question asks for, or None when it asks for none of them (or is not
     written in a way this knows)."""
     question = unicodedata.normalize("NFKC", question)
+    if _ASKS_A_WAY.search(question):
+        return None
     if _ASKS_MONEY.search(question):
         return "money"
     if _ASKS_DATE.search(question):
@@ -85,10 +98,16 @@ def _words(text: str) -> list[str]:
 def counted(question: str) -> list[str]:
     """What a "how many" question counts: its words after "how many" up to the verb ("How many
     MIDI channels can ...": ["midi", "channels"]), case-folded, or none. A verb this does not
-    know stays in ("sensors come"): any of the words next to a number answers."""
-    match = _HOW_MANY.search(unicodedata.normalize("NFKC", question))
+    know stays in ("sensors come"): any of the words next to a number answers. For a question
+    about a limit, what is limited and the limit itself ("the page limit": ["page", "limit"])."""
+    question = unicodedata.normalize("NFKC", question)
+    match = _HOW_MANY.search(question)
     if not match:
-        return []
+        limit = _LIMIT.search(question)
+        if not limit:
+            return []
+        limited = (limit.group(1) or "").casefold()
+        return [limited, "limit"] if limited and limited not in _NOT_COUNTED else ["limit"]
     words = []
     for word in _words(match.group(1)):
         if word in _NOT_COUNTED:
@@ -100,6 +119,8 @@ def counted(question: str) -> list[str]:
 
 def value_name(kind: ValueKind, counts: list[str] | None = None) -> str:
     """What the value is called in a sentence: "amount of money", "number of days"."""
+    if kind == "number" and counts and counts[-1] == "limit":
+        return " ".join(counts)
     if kind == "number" and counts:
         # Named up to the plural noun: "number of sensors", not "number of sensors come".
         plural = next((i for i, word in enumerate(counts) if len(word) > 3 and word.endswith("s")), len(counts) - 1)

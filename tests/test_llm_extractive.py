@@ -414,6 +414,19 @@ def test_refuses_a_price_date_or_count_the_closest_passages_do_not_give():
         assert ask(question, require_value=False) != answer
 
 
+def test_a_limit_is_answered_by_a_number_beside_what_is_limited_not_by_a_date_or_a_citation():
+    # The sample paper's header gives the conference's dates, and its text speaks of the page
+    # header: neither gives a page limit, nor does the citation "[2]" after "page header(s)".
+    header = Passage(1, 61, 6, "ACM sample", 1, "Conference acronym XX, June 03-05, 2018, Woodstock, NY.", 0.8)
+    furniture = Passage(2, 62, 6, "ACM sample", 2, "Authors must put the conference information in the page header(s).", 0.7)
+    question = "What is the page limit for a full paper at the conference?"
+    answer = ask(question, passages=[header, furniture])
+    assert answer == f"{NOT_FOUND} The passages closest to it give no page limit."
+    assert ask(question, passages=[header, furniture], require_value=False) != answer
+    limited = Passage(3, 63, 6, "ACM sample", 3, "Full papers for the conference are limited to 12 pages, references excluded.", 0.6)
+    assert "12 pages" in ask(question, passages=[header, furniture, limited])
+
+
 def test_a_question_whose_value_is_quoted_is_answered():
     assert "1.2 kilograms" in ask("How much does the kettle weigh?")
     assert "30 days" in ask("How many days do I have to return the kettle?")

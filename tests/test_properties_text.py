@@ -318,3 +318,21 @@ def test_a_count_next_to_the_thing_a_how_many_question_counts_answers_it(thing, 
     assert question_value_kind(question) == "number"
     counts = counted(question)
     assert gives_value("number", f"{before}. It lists {count} {thing} in all.", counts), counts
+
+
+@given(st.text(st.characters(categories=["Ll", "Lu", "Lo"]), min_size=1, max_size=12), texts(), st.integers(0, 10**6))
+def test_a_number_next_to_what_a_limit_question_limits_answers_it(thing, before, count):
+    from querying.answer_types import counted, gives_value, question_value_kind
+
+    question = f"What is the {thing} limit for a full paper?"
+    assert question_value_kind(question) == "number"
+    assert gives_value("number", f"{before}. Papers are limited to {count} {thing}.", counted(question))
+
+
+@given(st.sampled_from(["How do I", "how can we", "How to", "Which function", "What command"]), texts())
+def test_a_question_that_asks_for_a_way_expects_no_value(opening, rest):
+    # "How do I find out how many arguments were passed?" is answered by nargin, not a number:
+    # such a question is never refused for the lack of one.
+    from querying.answer_types import question_value_kind
+
+    assert question_value_kind(f"{opening} {rest} how many pages and what price?") is None

@@ -101,12 +101,13 @@ class ExtractiveProvider(LLMProvider):
     functions that line is its definition, "--no-init-file Don't read the initialization files
     ..."), `next_sentences` (a quoted sentence comes with up to this many sentences after it,
     while each refers back to the one before: "Sometimes data files have no field delimiters ..."
-    then "Function read.fwf provides a simple way to read such files"), `require_names` (refuse when no passage
-    mentions a name the question asks about, "Simulink" or "Parquet", or none mentions all the
-    names it asks about together, "Octave" and "PostgreSQL", and say which: querying.mentions), `require_value` (refuse when the question asks for a price, a date or a
-    count, "How many days ...?", and what would be quoted gives none: querying.answer_types) and
-    `words_per_second` to pace the stream (0: no pause). Each default was
-    chosen on the development questions (README "Search quality")."""
+    then "Function read.fwf provides a simple way to read such files"), `require_names` (refuse
+    when no passage mentions a name the question asks about, "Simulink" or "Parquet", or none
+    mentions all the names it asks about together, "Octave" and "PostgreSQL", and say which:
+    querying.mentions), `require_value` (refuse when the question asks for a price, a date, a
+    count or a limit, "How many days ...?", and what would be quoted gives none:
+    querying.answer_types) and `words_per_second` to pace the stream (0: no pause). Each default
+    was chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
 
@@ -260,7 +261,7 @@ class ExtractiveProvider(LLMProvider):
             return NOT_FOUND
         for place in anchors_at:
             context.pop(place, None)
-        parts = []
+        parts, quoted_texts = [], []
         for key in sorted(anchors_at):  # in source order, and in reading order within a source
             number, position = key
             # popped: a line between two quoted places is quoted once, with the first
@@ -269,11 +270,13 @@ class ExtractiveProvider(LLMProvider):
             while (after := context.pop((number, position + 1), None)) is not None:
                 quoted.append(after)
                 position += 1
-            parts.append(f"{' '.join(unit.text for unit in quoted)} [{number}]")
+            quoted_texts.append(" ".join(unit.text for unit in quoted))
+            parts.append(f"{quoted_texts[-1]} [{number}]")
         text = " ".join(parts)
         value = question_value_kind(question) if self.require_value else None
         counts = counted(question) if value == "number" else []
-        if value is not None and not gives_value(value, text, counts):
+        # The quoted words only: a citation's number "[2]" beside "page" gives no page limit.
+        if value is not None and not gives_value(value, "\n".join(quoted_texts), counts):
             # The question asks for a price, a date or a count, and what matches it best gives
             # none: it is about the right thing, but the documents do not say.
             return f"{NOT_FOUND} The passages closest to it give no {value_name(value, counts)}."
