@@ -6,6 +6,10 @@ end in sorted order, and every third question from a seeded offset is held out. 
 document thus gives about a third of its questions to "heldout", and the result never changes
 unless the questions do. Tune on "dev" only; report "heldout" untouched.
 
+A question that already has a split keeps it: questions added later (written blind, without
+seeing how the answers fare) are split among themselves by the same rule, so that a question once
+held out is never tuned on, and one tuned on never counts as held out.
+
     python eval/split.py [eval/questions.jsonl]
 """
 
@@ -20,9 +24,11 @@ HELDOUT_EVERY = 3
 
 
 def split_assign(questions: list[dict]) -> None:
+    """Give each question without a "split" one, in place."""
     groups = defaultdict(list)
     for question in questions:
-        groups[(question["kind"], question["doc"])].append(question)
+        if question.get("split") not in ("dev", "heldout"):
+            groups[(question["kind"], question["doc"])].append(question)
     ordered = []
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda q: q["id"])

@@ -241,3 +241,21 @@ def test_evaluate_measures_follow_ups_searched_as_asked_and_rewritten(settings, 
         call_command("evaluate", str(path), "--rewrites", "model")
     with pytest.raises(CommandError, match="two or more turns"):
         call_command("evaluate", str(qa_file([{"turns": ["only one"], "doc": "kettle.pdf", "pages": [2]}])))
+
+
+def test_the_split_keeps_what_was_held_out_and_holds_out_a_third_of_what_is_added():
+    # Questions written later are split among themselves: one tuned on never becomes held out,
+    # one held out is never tuned on, and the new ones give a third of each kind to "heldout".
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eval_split", Path(__file__).parent.parent / "eval" / "split.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    old = [{"id": f"o{i}", "kind": "paraphrase", "doc": "a.pdf", "split": "heldout" if i < 5 else "dev"} for i in range(9)]
+    new = [{"id": f"n{i}", "kind": kind, "doc": "a.pdf"} for i in range(12) for kind in ("paraphrase", "unanswerable")]
+    questions = [dict(q) for q in old + new]
+    module.split_assign(questions)
+    assert [q["split"] for q in questions[:9]] == [q["split"] for q in old]
+    for kind in ("paraphrase", "unanswerable"):
+        added = [q["split"] for q in questions[9:] if q["kind"] == kind]
+        assert added.count("heldout") == 4 and added.count("dev") == 8
