@@ -43,6 +43,15 @@ _ASKS_A_WAY = re.compile(
     re.IGNORECASE,
 )
 
+# A sentence that asks yes or no ("Am I allowed to shrink the margins to fit the page limit?"), who,
+# where or why ("Where should I thank my funding agency?") asks for no value, whatever it names.
+_ASKS_NO_VALUE = re.compile(
+    r"^\W*(?:am|is|are|was|were|can|could|do|does|did|should|shall|will|would|may|might|must|has|have|had"
+    r"|who|whom|whose|where|why)\b",
+    re.IGNORECASE,
+)
+_SENTENCES = re.compile(r"(?<=[.?!])\s+")
+
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
     "seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
@@ -82,6 +91,7 @@ def question_value_kind(question: str) -> ValueKind | None:
     question = unicodedata.normalize("NFKC", question)
     if _ASKS_A_WAY.search(question):
         return None
+    question = " ".join(part for part in _SENTENCES.split(question) if not _ASKS_NO_VALUE.match(part))
     if _ASKS_MONEY.search(question):
         return "money"
     if _ASKS_DATE.search(question):

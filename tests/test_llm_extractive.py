@@ -431,6 +431,9 @@ def test_a_question_whose_value_is_quoted_is_answered():
     assert "1.2 kilograms" in ask("How much does the kettle weigh?")
     assert "30 days" in ask("How many days do I have to return the kettle?")
     assert "30 days" in ask("how many days do I have to return it?")
+    # A question asked yes or no, who, where or why asks for no value, whatever it names.
+    assert "30 days" in ask("Is there a fee for returning the kettle?")
+    assert "30 days" in ask("Where do I return the kettle, and is the price refunded?")
     # "When" asks for a condition as often as a date; a question in another language is not read.
     for question in ("When are returns accepted?", "How often should I descale the kettle?", "Wie schwer ist der Wasserkocher?", "保修期多长？"):
         assert not ask(question).startswith(NOT_FOUND), question

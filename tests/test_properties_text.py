@@ -336,3 +336,15 @@ def test_a_question_that_asks_for_a_way_expects_no_value(opening, rest):
     from querying.answer_types import question_value_kind
 
     assert question_value_kind(f"{opening} {rest} how many pages and what price?") is None
+
+
+@given(
+    st.sampled_from(["Is", "can", "Do", "Should", "Who", "where", "Why", "Am"]),
+    st.text(st.characters(exclude_characters=".?!"), max_size=40),
+    st.sampled_from(["the price", "how many pages", "on what date", "the page limit"]),
+)
+def test_a_yes_no_who_where_or_why_question_expects_no_value(opening, rest, value):
+    # "Am I allowed to shrink the margins to fit the page limit?" is not answered by a number.
+    from querying.answer_types import question_value_kind
+
+    assert question_value_kind(f"{opening} {rest} {value}?") is None
