@@ -70,9 +70,15 @@ def question_names(question: str) -> list[str]:
     return names
 
 
+# Two or three capitals alone ("API", "IDs", "PDF") are as often a common noun as a name: a
+# question's "web API" or "two lists of IDs" is not what it asks about. Within a longer name
+# ("NASA HDF5") they stay.
+_ABBREVIATION = re.compile(r"[A-Z]{2,3}s?")
+
+
 def _add(names: list[str], run: list[str]) -> None:
     name = " ".join(run)
-    if name and name not in names:
+    if name and name not in names and not _ABBREVIATION.fullmatch(name):
         names.append(name)
 
 

@@ -395,6 +395,7 @@ def test_a_name_written_otherwise_in_the_passages_is_still_answered():
         "Where did the ICCO meet?",  # an acronym of capitalised words
         "What does the NASA archive keep?",  # the name with a possessive
         "what is schenkl's projectile made of?",  # no capitals: names nothing, never refused
+        "My API returns a list of IDs: what is Schenkl's projectile made of?",  # abbreviations, not names
     ):
         assert "None of the passages found mentions" not in ask(question, passages=[scan]), question
     assert "cast iron" in ask("What is Schenkl's projectile made of?", passages=[scan])
