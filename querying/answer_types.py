@@ -2,7 +2,7 @@
 
 "What was the retail price of the LinnSequencer?" asks for an amount of money; "On what date did
 Vicksburg surrender?" for a date; "How many tracks can it record?" and "How long is the period?"
-for a number. Passages about the right thing that give no such value do not answer the question,
+for a number; "What is the telephone number of the Board?" for one to call. Passages about the right thing that give no such value do not answer the question,
 however many of its words they share: the extractive answer (querying.llm.extractive) refuses
 then, and says what it did not find.
 
@@ -18,14 +18,16 @@ import re
 import unicodedata
 from typing import Literal
 
-ValueKind = Literal["money", "date", "number"]
+ValueKind = Literal["money", "date", "number", "phone"]
 
 # The phrase in a question that asks for each kind. Money first: "How much does it cost?" asks
 # for money, not any number. Not "cost" alone ("the cost of a matrix product"), "when" (as often
 # a condition as a time), "how often" ("every month") or "maximum" as a word ("max (x)").
 _ASKS_MONEY = re.compile(
-    r"\b(?:price[sd]?|pricing|fees?|paid|salary|salaries|wages?|funding|budget)\b|\bhow much\b.*\bcost", re.IGNORECASE
+    r"\b(?:price[sd]?|pricing|fees?|dues|tuition|paid|salary|salaries|wages?|funding|budget)\b|\bhow much\b.*\bcost",
+    re.IGNORECASE,
 )
+_ASKS_PHONE = re.compile(r"\b(?:(?:tele)?phone|fax|contact) (?:number|no)\b", re.IGNORECASE)
 _ASKS_DATE = re.compile(r"\b(?:on |in )?(?:what|which) (?:date|year|day of the month)\b", re.IGNORECASE)
 # "What is the page limit ...": a number answers it beside what is limited, or beside "limit".
 _LIMIT = re.compile(r"\b(?:the|a) (?:(\S+) )?limit\b(?! (?:the|a|an|it|them|this)\b)", re.IGNORECASE)
@@ -81,8 +83,10 @@ _NOT_COUNTED = frozenset(
     "do does did is are was were can could will would should may might must have has had be the a an "
     "of in on at to for by with from there it they i you we he she".split()
 )
-_GIVES = {"money": _MONEY, "date": _DATE, "number": _NUMBER}
-_NAMES = {"money": "amount of money", "date": "date", "number": "number"}
+# A telephone number: seven digits or more, single spaces, dots, dashes or brackets between them.
+_PHONE = re.compile(r"\d(?:[\s().-]?\d){6,}")
+_GIVES = {"money": _MONEY, "date": _DATE, "number": _NUMBER, "phone": _PHONE}
+_NAMES = {"money": "amount of money", "date": "date", "number": "number", "phone": "telephone number"}
 
 
 def question_value_kind(question: str) -> ValueKind | None:
@@ -92,6 +96,8 @@ def question_value_kind(question: str) -> ValueKind | None:
     if _ASKS_A_WAY.search(question):
         return None
     question = " ".join(part for part in _SENTENCES.split(question) if not _ASKS_NO_VALUE.match(part))
+    if _ASKS_PHONE.search(question):
+        return "phone"
     if _ASKS_MONEY.search(question):
         return "money"
     if _ASKS_DATE.search(question):

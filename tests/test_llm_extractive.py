@@ -409,6 +409,8 @@ def test_refuses_a_price_date_or_count_the_closest_passages_do_not_give():
         ("On what date was the kettle released?", "date"),
         ("How many cups does the kettle boil at once?", "number of cups"),
         ("How many cups come with the kettle?", "number of cups"),
+        ("What are the yearly dues of the kettle owners' club?", "amount of money"),
+        ("What is the phone number of kettle support?", "telephone number"),
     ):
         answer = ask(question)
         assert answer == f"{NOT_FOUND} The passages closest to it give no {missing}.", question
@@ -431,6 +433,8 @@ def test_a_limit_is_answered_by_a_number_beside_what_is_limited_not_by_a_date_or
 def test_a_question_whose_value_is_quoted_is_answered():
     assert "1.2 kilograms" in ask("How much does the kettle weigh?")
     assert "30 days" in ask("How many days do I have to return the kettle?")
+    support = Passage(5, 15, 1, "Kettle Manual", 5, "Kettle support answers on +44 20 7946 0958 every weekday.", 0.5)
+    assert "+44 20 7946 0958" in ask("What is the phone number of kettle support?", passages=[*PASSAGES, support])
     assert "30 days" in ask("how many days do I have to return it?")
     # A question asked yes or no, who, where or why asks for no value, whatever it names.
     assert "30 days" in ask("Is there a fee for returning the kettle?")

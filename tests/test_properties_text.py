@@ -298,7 +298,10 @@ def test_a_question_without_capitals_or_digits_names_nothing(question):
         assert question_names(question) == []
 
 
-VALUES = {"money": "It cost $12.50 then.", "date": "It happened on July 4, 1863.", "number": "There were 12 of them."}
+VALUES = {
+    "money": "It cost $12.50 then.", "date": "It happened on July 4, 1863.", "number": "There were 12 of them.",
+    "phone": "Call (703) 545-6700 today.",
+}
 
 
 @given(texts(), texts(), st.sampled_from(sorted(VALUES)))
