@@ -345,6 +345,18 @@ def test_every_quoted_sentence_reads_on_through_two_sentences_that_refer_back():
     assert "punched cards. [2]" in ask(question, passages=[layout, punched], next_sentences=1)
 
 
+def test_a_sentence_that_refers_back_within_its_first_words_is_read_on_to():
+    escapes = Passage(
+        1, 46, 7, "R Data Import/Export", 10,
+        "Both read.table and scan have a logical argument allowEscapes. "
+        "If this is set to true, C-style escapes such as \\n and \\t are interpreted. "
+        "In other respects the file is read as before.", 0.8,
+    )
+    answer = ask("What does allowEscapes do in read.table?", passages=[escapes], max_sentences=1)
+    assert "allowEscapes. If this is set to true, C-style escapes" in answer
+    assert "In other respects" not in answer
+
+
 def test_a_line_that_introduces_something_else_is_not_brought_along():
     sheet = Passage(
         1, 43, 8, "Nimbus H2", 1,

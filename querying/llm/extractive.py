@@ -39,7 +39,10 @@ _LINES_PER_BATCH = 4
 _IDENTIFIER = re.compile(r"\w\W+\w|^-+\w|_")
 # A sentence that refers back to the one before it (English): it opens with a pronoun or a
 # demonstrative, or speaks of "such" things.
-_REFERS_BACK = re.compile(r"^(?:this|these|that|those|it|its|they|their|such)\b|\bsuch\b(?!\s+as\b)", re.IGNORECASE)
+_REFERS_BACK = re.compile(
+    r"^(?:this|these|that|those|it|its|they|their|such)\b|^(?:\w+\s+){1,2}(?:this|these)\b|\bsuch\b(?!\s+as\b)",
+    re.IGNORECASE,
+)
 
 
 def _names_what_follows(unit: Unit) -> bool:
