@@ -1,15 +1,17 @@
 """What kind of value an English question asks for, and whether a text gives one. Pure code.
 
 "What was the retail price of the LinnSequencer?" asks for an amount of money; "On what date did
-Vicksburg surrender?" for a date; "How many tracks can it record?" and "How long is the period?"
-for a number; "What is the telephone number of the Board?" for one to call. Passages about the right thing that give no such value do not answer the question,
-however many of its words they share: the extractive answer (querying.llm.extractive) refuses
-then, and says what it did not find.
+Vicksburg surrender?" for a date; "How many tracks can it record?", "How long is the period?" and
+"What is the page limit?" for a number; "What is the telephone number of the Board?" for one to
+call. Passages about the right thing that give no such value do not answer the question, however
+many of its words they share: the extractive answer (querying.llm.extractive) refuses then, and
+says what it did not find.
 
 Only questions written one of these ways expect a kind of value; any other question (another
 language, "When does Octave read the file?", "What is the default value?") expects none, nor does
 one that asks for a way ("How do I find out how many arguments were passed?", "Which function
-gives the maximum?"), and nothing is refused for it: this only ever errs towards answering.
+gives the maximum?"), nor a sentence asked yes or no, who, where or why ("Is there a fee?"), and
+nothing is refused for it: this only ever errs towards answering.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Literal
 
 ValueKind = Literal["money", "date", "number", "phone"]
 
-# The phrase in a question that asks for each kind. Money first: "How much does it cost?" asks
+# The phrase in a question that asks for each kind. A telephone number first ("the Board's
+# contact number" is no count), then money: "How much does it cost?" asks
 # for money, not any number. Not "cost" alone ("the cost of a matrix product"), "when" (as often
 # a condition as a time), "how often" ("every month") or "maximum" as a word ("max (x)").
 _ASKS_MONEY = re.compile(

@@ -7,7 +7,8 @@ says which name it did not find.
 
 A name is a word written as one: capitalised where a sentence does not start (not in German,
 which capitalises every noun), all capitals, mixed case ("TeX", "LinnSequencer") or letters with
-digits ("SF-424"). A lowercase question names nothing, and nothing is refused for it: this only
+digits ("SF-424"); two or three capitals alone ("API", "IDs") are a common noun as often as a
+name and do not count. A lowercase question names nothing, and nothing is refused for it: this only
 ever errs towards answering. A text mentions a name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
 one or two letters away ("Cannister", an OCR'd "Schenkel"), or, for an acronym, capitalised words
 whose initials spell it ("ICCO": "International Council of Containership Operators").
