@@ -20,8 +20,6 @@ import re
 import unicodedata
 from typing import Literal
 
-from documents.chunking import sentence_spans
-
 ValueKind = Literal["money", "date", "number", "phone"]
 
 # The phrase in a question that asks for each kind. A telephone number first ("the Board's
@@ -57,6 +55,7 @@ _ASKS_NO_VALUE = re.compile(
     r"|who|whom|whose|where|why)\b",
     re.IGNORECASE,
 )
+_SENTENCES = re.compile(r"(?<=[.?!])\s+")
 
 _NUMBER_WORDS = (
     "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
@@ -99,9 +98,7 @@ def question_value_kind(question: str) -> ValueKind | None:
     question = unicodedata.normalize("NFKC", question)
     if _ASKS_A_WAY.search(question):
         return None
-    question = " ".join(question.split())  # a line break in a typed question ends no sentence
-    sentences = [question[start:end] for start, end in sentence_spans(question)]
-    question = " ".join(sentence for sentence in sentences if not _ASKS_NO_VALUE.match(sentence))
+    question = " ".join(part for part in _SENTENCES.split(question) if not _ASKS_NO_VALUE.match(part))
     if _ASKS_PHONE.search(question):
         return "phone"
     if _ASKS_MONEY.search(question):
