@@ -352,3 +352,18 @@ def test_a_yes_no_who_where_or_why_question_expects_no_value(opening, rest, valu
     from querying.answer_types import question_value_kind
 
     assert question_value_kind(f"{opening} {rest} {value}?") is None
+
+
+@given(texts(surrogates=False))
+@example("Что делает команда mktexlsr?")
+@example("_ __ ___")
+def test_vocabulary_coverage_is_a_share_that_depends_on_the_words_not_how_many(model_token_spans, text):
+    # The search weighs the dense list by it (documents.search.selectors._dense_weight): any
+    # question must give a share, and saying a question twice must not make it read better. (A
+    # lone surrogate never gets this far: the API refuses it, and the tokeniser cannot take it.)
+    from documents.embedding import get_embedder
+
+    coverage = get_embedder().vocabulary_coverage
+    share = coverage(text)
+    assert 0.0 <= share <= 1.0
+    assert coverage(f"{text} {text}") == pytest.approx(share, abs=1e-9)

@@ -185,6 +185,38 @@ def test_a_passage_is_also_ranked_by_its_best_sentence_as_stored_at_ingest(backe
     assert top_page(first, second) == 1
 
 
+def test_a_question_the_embedding_model_cannot_read_is_ranked_by_its_keywords(backend, settings):
+    """all-MiniLM-L6-v2 reads English, not Russian: asked in Russian, the passage that holds the
+    question's command wins on its keyword although the model's vectors favour another; asked in
+    English with the same vectors, meaning still outweighs the keyword, as it does in Russian when
+    the weighting is off."""
+    texts = [
+        "mktexlsr обновляет базу данных имён файлов.",
+        "Пакеты устанавливаются из сети.",
+        "Документация лежит в каталоге.",
+    ]
+    document = add_document("Руководство", texts)
+    publish(document)
+    keyword_hit, meaning_favourite, neither = document.chunks.order_by("ordinal")
+    settings.RAGSITE_SEARCH_SENTENCE_SHARE = 1.0
+
+    def top_page(query: str) -> int:
+        # The stored sentence vectors say: the second page means the query, the first its opposite.
+        vector = get_embedder().embed_query(query)
+        rest = np.roll(vector, 1)[None, :]
+        for chunk, stored in ((keyword_hit, -vector[None, :]), (meaning_favourite, vector[None, :]), (neither, rest)):
+            Chunk.objects.filter(pk=chunk.pk).update(sentence_embeddings=sentence_vectors_pack(stored))
+        return chunk_search(query=query, top_k=3).results[0].page
+
+    embedder = get_embedder()
+    assert embedder.vocabulary_coverage("Что делает команда mktexlsr?") < 0.5
+    assert embedder.vocabulary_coverage("What does the mktexlsr command do?") == 1.0
+    assert top_page("Что делает команда mktexlsr?") == 1
+    assert top_page("What does the mktexlsr command do?") == 2
+    settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE = False
+    assert top_page("Что делает команда mktexlsr?") == 2
+
+
 def test_queries_embedded_by_another_model_are_refused_until_reembed(backend):
     other = "other-org/other-embedding-model"
     vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)

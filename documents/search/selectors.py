@@ -102,13 +102,24 @@ def _retrieve(
         share = settings.RAGSITE_SEARCH_SENTENCE_SHARE
         fused = score_fusion(
             found.keys, found.dense, found.keyword,
-            dense_weight=settings.RAGSITE_SEARCH_DENSE_WEIGHT,
+            dense_weight=_dense_weight(embedder, query),
             ranks=[[place.get(key) for place in places] for key in found.keys],
             sentence=_best_sentence_scores(found.keys, found.dense, vector) if share else None,
             sentence_share=share,
         )
     lap("fusion")
     return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
+
+
+def _dense_weight(embedder, query: str) -> float:
+    """The dense share of the score fusion for this query: settings.RAGSITE_SEARCH_DENSE_WEIGHT,
+    scaled by how much of the query the embedding model reads as words it knows when
+    settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE (an English-only model cuts a Russian question
+    into letters, and its vector then finds next to nothing: keywords decide)."""
+    weight = settings.RAGSITE_SEARCH_DENSE_WEIGHT
+    if settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE:
+        weight *= embedder.vocabulary_coverage(query)
+    return weight
 
 
 def _best_sentence_scores(keys: list[int], dense: list[float], vector: np.ndarray) -> list[float]:
