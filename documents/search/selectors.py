@@ -7,7 +7,7 @@ from typing import Iterable
 import numpy as np
 from django.conf import settings
 
-from documents.embedding import get_embedder, sentence_vectors_unpack
+from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
 from documents.models import Chunk, SearchIndexState
 from documents.search.backends import Searcher, search_backend
 from documents.search.errors import IndexModelMismatch
@@ -111,7 +111,7 @@ def _retrieve(
     return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
 
 
-def _dense_weight(embedder, query: str) -> float:
+def _dense_weight(embedder: Embedder, query: str) -> float:
     """The dense share of the score fusion for this query: settings.RAGSITE_SEARCH_DENSE_WEIGHT,
     scaled by how much of the query the embedding model reads as words it knows when
     settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE (an English-only model cuts a Russian question
