@@ -357,7 +357,7 @@ def test_a_yes_no_who_where_or_why_question_expects_no_value(opening, rest, valu
 @given(texts(surrogates=False))
 @example("Что делает команда mktexlsr?")
 @example("_ __ ___")
-def test_vocabulary_coverage_is_a_share_that_depends_on_the_words_not_how_many(model_token_spans, text):
+def test_vocabulary_coverage_is_a_share_that_depends_on_the_words_not_how_many(text):
     # The search weighs the dense list by it (documents.search.selectors._dense_weight): any
     # question must give a share, and saying a question twice must not make it read better. (A
     # lone surrogate never gets this far: the API refuses it, and the tokeniser cannot take it.)
