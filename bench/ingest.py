@@ -96,8 +96,9 @@ def main():
     from documents.embedding import SENTENCES_PER_BATCH, get_embedder
     from documents.extraction import pdf_open, pdf_pages
     from documents.models import Chunk
-    from documents.passage_units import meaning_texts
-    from documents.services import document_create, document_ingest
+    from documents.text.units import meaning_texts
+    from documents.ingest import document_ingest
+    from documents.services import document_create
 
     call_command("migrate", verbosity=0)
     rng = random.Random(7)

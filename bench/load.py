@@ -103,7 +103,7 @@ def setup_django(work: Path) -> dict:
         DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
         RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
-        RAG_ALLOW_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_THROTTLE_QUERY_USER="off",
+        RAGSITE_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_THROTTLE_QUERY_USER="off",
         CELERY_BROKER_URL="filesystem://", CELERY_TASK_ALWAYS_EAGER="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
         LOG_LEVEL="WARNING",
     )
@@ -122,7 +122,8 @@ def prepare_corpus() -> str:
 
     from access.services import api_key_create
     from documents.search.services import index_rebuild_request
-    from documents.services import document_create, document_ingest
+    from documents.ingest import document_ingest
+from documents.services import document_create
     from tests.pdfs import text_pdf
 
     call_command("migrate", verbosity=0)

@@ -203,7 +203,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
     from documents.search.selectors import chunk_search
     from documents.search.services import index_rebuild_request
     from documents.search.serving import current_index
-    from documents.search.tokenize import tokenize
+    from documents.text.tokenize import tokenize
 
     embedder = get_embedder()
     started = time.perf_counter()

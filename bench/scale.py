@@ -66,7 +66,7 @@ def add_document(corpus: Corpus, model_name: str, n: int) -> float:
         for i in range(count)
     )
     started = time.perf_counter()
-    with transaction.atomic():  # as documents.services swaps a generation in
+    with transaction.atomic():  # as documents.ingest swaps a generation in
         index_chunks(chunk_ids=Chunk.objects.filter(document=document, generation=1).values_list("pk", flat=True),
                      document_id=document.pk, generation=1)
         Document.objects.filter(pk=document.pk).update(generation=1)

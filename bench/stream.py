@@ -105,7 +105,8 @@ django.setup()
 from django.core.management import call_command
 from django.core.files.base import ContentFile
 call_command("migrate", verbosity=0)
-from documents.services import document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create
 from documents.search.services import index_rebuild_request
 from tests.pdfs import text_pdf
 pages = ["Kettle K-200 user manual. Fill the kettle with fresh water up to the MAX mark.",
@@ -286,7 +287,7 @@ def main() -> None:
     env.update(
         DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
         RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
-        SECRET_KEY="bench", RAG_ALLOW_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker",
+        SECRET_KEY="bench", RAGSITE_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker",
         CELERY_TASK_ALWAYS_EAGER="false", PYTHONUNBUFFERED="1",
     )
     (work / "var").mkdir()

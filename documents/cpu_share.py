@@ -11,10 +11,13 @@ Only Linux says how busy the machine is (/proc/stat); elsewhere the worker keeps
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
 from typing import Callable
+
+logger = logging.getLogger(__name__)
 
 # A core the other processes used less than this share of counts as idle: a quiet server's own
 # housekeeping (the beat scheduler, a database checkpoint) takes a few hundredths.
@@ -91,3 +94,23 @@ class SpareCores:
         self._last = sample
         self.current = threads_for(cores=self.cores, others_busy=others, maximum=self.maximum)
         return self.current
+
+
+def cpu_priority(priority: str) -> None:
+    """Lower this process's CPU priority: "low" (nice 19) or "idle" (Linux's SCHED_IDLE: it runs
+    only on CPU time no other process wants); "normal" leaves it. Every thread it has now is
+    set, and threads and processes started later inherit it (torch's, a prefork pool's)."""
+    if priority == "normal":
+        return
+    idle = priority == "idle" and hasattr(os, "SCHED_IDLE")
+    if priority == "idle" and not idle:
+        logger.warning("this system has no SCHED_IDLE: the worker runs at nice 19 instead")
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc: this thread only
+        threads = [0]
+    for tid in threads:
+        if idle:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.setpriority(os.PRIO_PROCESS, tid, 19)

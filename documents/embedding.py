@@ -12,8 +12,8 @@ from typing import Callable, Sequence
 import numpy as np
 from django.conf import settings
 
-from documents.passage_units import meaning_texts
-from ragsite.backends import backend
+from documents.text.units import meaning_texts
+from documents.backends import backend
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ SENTENCES_PER_BATCH = 16
 
 
 def sentence_vectors_embed(*, embedder: Embedder, texts: list[str]) -> list[bytes]:
-    """Each passage's sentence vectors, packed (documents.passage_units.meaning_texts); a sentence
+    """Each passage's sentence vectors, packed (documents.text.units.meaning_texts); a sentence
     that overlapping passages share is embedded once. A passage whose sentences the model fails
     on stores none (b""), the others are kept: an answer from it embeds them when asked."""
     per_passage = [meaning_texts(text) for text in texts]

@@ -34,7 +34,7 @@ class Document(models.Model):
     progress_note = models.CharField(max_length=200, blank=True)
 
     # Chunks of the current generation are the document's chunks (0: none yet); an ingest writes
-    # a new generation and swaps it in with one transaction (documents.services.document_ingest).
+    # a new generation and swaps it in with one transaction (documents.ingest.document_ingest).
     # While a re-ingest runs, or after it failed, the previous generation stays searchable.
     generation = models.PositiveIntegerField(default=0)
     # The highest generation handed out: each claimed ingest run writes under a number of its own.
@@ -94,7 +94,7 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField()
     embedding = models.BinaryField(help_text="float32 vector, little-endian bytes")
     embedding_model = models.CharField(max_length=255)
-    # One vector per unit an extractive answer may quote (documents.passage_units.meaning_texts),
+    # One vector per unit an extractive answer may quote (documents.text.units.meaning_texts),
     # so that answering compares vectors instead of running the model; empty when not computed.
     sentence_embeddings = models.BinaryField(
         default=b"", blank=True, help_text="float16 vectors of the passage's sentences and lines, little-endian bytes"
@@ -114,7 +114,7 @@ class Chunk(models.Model):
 # --- search index ---
 class SearchIndexState(models.Model):
     """One row (pk=1) that every process reads: which search index version is current, and the
-    claim and request flag that coalesce rebuilds (see documents.search.services)."""
+    claim and request flag that coalesce rebuilds (see documents.search.rebuild)."""
 
     # The version every serving process should answer from, and the folder under
     # settings.RAGSITE_INDEX_ROOT that holds it; null until the first build.

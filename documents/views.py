@@ -17,7 +17,7 @@ class DocumentFileApi(APIView):
     """GET /files/<name>: the PDF a source or the admin links to (file URL + #page=N).
 
     Staff see any document's file; everyone else who may ask sees those that are ready. The
-    bytes go out through the web server in front when RAGSITE_PDF_SENDFILE names its header."""
+    bytes go out through the web server in front when RAGSITE_FILES_SENDFILE names its header."""
 
     permission_classes = [MayAsk]
     renderer_classes = [JSONRenderer]  # for the refusals
@@ -34,10 +34,10 @@ class DocumentFileApi(APIView):
 
 
 def pdf_response(document: Document) -> HttpResponse:
-    header = settings.RAGSITE_PDF_SENDFILE
+    header = settings.RAGSITE_FILES_SENDFILE
     if header == "X-Accel-Redirect":  # nginx: an internal location that aliases MEDIA_ROOT
         response = HttpResponse(content_type="application/pdf")
-        response[header] = settings.RAGSITE_PDF_ACCEL_PREFIX.rstrip("/") + "/" + quote(document.file.name)
+        response[header] = settings.RAGSITE_FILES_ACCEL_PREFIX.rstrip("/") + "/" + quote(document.file.name)
     elif header == "X-Sendfile":  # Apache mod_xsendfile, lighttpd: the file's own path
         response = HttpResponse(content_type="application/pdf")
         response[header] = document.file.path

@@ -15,7 +15,6 @@ import secrets
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
@@ -192,7 +191,7 @@ def query_rewrite(*, question: str, turns: list[Turn], provider: LLMProvider, us
 
 def query_rewrite_llm(*, question: str, turns: list[Turn], provider: LLMProvider) -> str:
     """The provider's standalone query, or "" when it fails, is late (over
-    settings.RAGSITE_REWRITE_TIMEOUT_SECONDS) or replies with no usable line. A short call: the
+    the provider's rewrite_seconds) or replies with no usable line. A short call: the
     reply is read only up to its first line (at most MAX_REWRITE_CHARS), then the call is closed."""
     system, messages = rewrite_prompt(question, turns)
     prompt = Prompt(system=system, messages=messages, passages=[])
@@ -211,7 +210,7 @@ def query_rewrite_llm(*, question: str, turns: list[Turn], provider: LLMProvider
         return "".join(pieces)
 
     async def bounded() -> str:
-        return await asyncio.wait_for(first_line(), settings.RAGSITE_REWRITE_TIMEOUT_SECONDS)
+        return await asyncio.wait_for(first_line(), provider.rewrite_seconds)
 
     try:
         reply = async_to_sync(bounded)()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 
 # At most this many terms are carried over from the previous turn.
 CARRY_TERMS = 6

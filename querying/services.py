@@ -10,7 +10,7 @@ as one JSON object or as a sequence of SSE payloads:
 
 In a conversation (an `owner` given), the question is searched as a standalone query
 (querying.conversations.query_rewrite), the model sees the earlier turns within
-settings.RAGSITE_HISTORY_TOKENS, and the answer is recorded before the last event.
+the provider's history_tokens, and the answer is recorded before the last event.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from django.conf import settings
 from documents.embedding import serve_torch_threads
 from documents.search.processes import chunk_search_isolated, search_processes_start
 from documents.search.selectors import search_warm_up
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 from querying import conversations
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
@@ -94,7 +94,7 @@ def answer_prepare(
     if owner is not None and conversation_id is not None:
         conversation = conversations.conversation_get(owner=owner, conversation_id=conversation_id)
         turns = conversations.conversation_turns(
-            conversation=conversation, limit=max(conversations.REWRITE_TURNS, settings.RAGSITE_HISTORY_TURNS)
+            conversation=conversation, limit=max(conversations.REWRITE_TURNS, provider.history_turns)
         )
     turns = turns or []
     search_query = question
@@ -124,10 +124,10 @@ def answer_prepare(
         for i, result in enumerate(found.results, start=1)
     ]
     history = history_messages(
-        [(turn.question, turn.answer) for turn in turns[-settings.RAGSITE_HISTORY_TURNS:]], settings.RAGSITE_HISTORY_TOKENS
+        [(turn.question, turn.answer) for turn in turns[-provider.history_turns:]], provider.history_tokens
     )
     prompt = prompt_build(
-        question=question, passages=passages, token_budget=settings.RAGSITE_CONTEXT_TOKENS, history=history,
+        question=question, passages=passages, token_budget=provider.context_tokens, history=history,
         search_query=search_query if search_query != question else "", query_vector=found.query_vector,
     )
     stage = found.timings or {}

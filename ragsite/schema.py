@@ -28,10 +28,10 @@ class AutoSchema(openapi.AutoSchema):
         return owner.removesuffix("Api") + name if owner else name
 
     def get_auth(self):
-        """Asking without credentials is allowed while RAG_ALLOW_ANONYMOUS_QUERIES is on: the
+        """Asking without credentials is allowed while RAGSITE_ANONYMOUS_QUERIES is on: the
         schema says so (an empty requirement) as it does for AllowAny."""
         auths = super().get_auth()
-        if settings.RAG_ALLOW_ANONYMOUS_QUERIES and {} not in auths and any(
+        if settings.RAGSITE_ANONYMOUS_QUERIES and {} not in auths and any(
             isinstance(permission, MayAsk) for permission in self.view.get_permissions()
         ):
             auths.append({})

@@ -20,9 +20,10 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" i
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
-    """Every test stores uploads and indexes under its own temporary folder."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.RAGSITE_INDEX_ROOT = tmp_path / "index"
+    """Every test stores uploads and indexes under its own temporary folder (where the processes
+    a test starts find them too: tests/processes.py)."""
+    settings.MEDIA_ROOT = tmp_path / "var" / "media"
+    settings.RAGSITE_INDEX_ROOT = tmp_path / "var" / "index"
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """Real server and worker processes for end-to-end tests, sharing the test database."""
 
+import json
 import os
 import signal
 import socket
@@ -53,14 +54,16 @@ def test_database_url() -> str:
     raise RuntimeError(f"no URL for database vendor {connection.vendor}")
 
 
-def process_env(tmp_path: Path, **extra) -> dict:
+def process_env(tmp_path: Path, *, settings: dict | None = None, **extra) -> dict:
+    """The environment of a server or worker process sharing this test's database, and its data
+    folder (media and index: tests/conftest.py puts this process's there too). `extra` are
+    environment variables; `settings` are settings put over the product's (tests/settings.py)."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
         DATABASE_URL=test_database_url(),
         RAGSITE_DATA_DIR=str(tmp_path / "var"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-        RAGSITE_INDEX_ROOT=str(tmp_path / "index"),
-        DJANGO_SETTINGS_MODULE="ragsite.settings",
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        RAGSITE_TEST_SETTINGS=json.dumps(settings or {}),
         PYTHONUNBUFFERED="1",
         DEBUG="false",
         SECRET_KEY="e2e-test-secret",
@@ -91,6 +94,13 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 15) -> Non
         proc.wait(timeout=5)
     except ProcessLookupError:
         pass
+
+
+def sweeps_every(seconds: float) -> dict:
+    """A CELERY_BEAT_SCHEDULE whose sweeps (lost documents, pending index rebuilds) run this often."""
+    from django.conf import settings
+
+    return {name: {**entry, "schedule": seconds} for name, entry in settings.CELERY_BEAT_SCHEDULE.items()}
 
 
 def worker_args(*extra: str) -> list[str]:

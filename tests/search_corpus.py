@@ -10,6 +10,13 @@ from documents.embedding import get_embedder, packaged_minilm_path
 from documents.models import Chunk, Document
 
 
+def search_options(settings, **options) -> None:
+    """Tune the configured search backend through its OPTIONS (documents.search.backends.Tuning,
+    and the backend's own: version_check_seconds 0 makes every query follow a new index at once)."""
+    current = settings.RAGSITE_SEARCH_BACKEND
+    settings.RAGSITE_SEARCH_BACKEND = {**current, "OPTIONS": {**current.get("OPTIONS", {}), **options}}
+
+
 def add_document(title: str, pages: list[str], *, filename: str = "", model: str | None = None, vectors=None):
     embedder = get_embedder()
     model = model or embedder.name

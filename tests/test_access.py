@@ -37,7 +37,7 @@ def ask(client, path="/query", **extra):
 @pytest.fixture
 def closed(settings):
     """Questions need credentials, as in production."""
-    settings.RAG_ALLOW_ANONYMOUS_QUERIES = False
+    settings.RAGSITE_ANONYMOUS_QUERIES = False
 
 
 # --- API keys ----------------------------------------------------------------------------------
@@ -115,9 +115,9 @@ def test_with_anonymous_questions_off_only_logged_in_users_ask(kettle, closed, d
 def test_anonymous_questions_follow_debug_unless_set():
     from tests.test_safe_defaults import read_settings
 
-    assert read_settings(["RAG_ALLOW_ANONYMOUS_QUERIES"], DEBUG="true")[0] == {"RAG_ALLOW_ANONYMOUS_QUERIES": "True"}
-    off, _ = read_settings(["RAG_ALLOW_ANONYMOUS_QUERIES"], SECRET_KEY="k" * 50, RAG_ALLOW_ANONYMOUS_QUERIES="")
-    assert off == {"RAG_ALLOW_ANONYMOUS_QUERIES": "False"}
+    assert read_settings(["RAGSITE_ANONYMOUS_QUERIES"], DEBUG="true")[0] == {"RAGSITE_ANONYMOUS_QUERIES": "True"}
+    off, _ = read_settings(["RAGSITE_ANONYMOUS_QUERIES"], SECRET_KEY="k" * 50, RAGSITE_ANONYMOUS_QUERIES="")
+    assert off == {"RAGSITE_ANONYMOUS_QUERIES": "False"}
 
 
 # --- throttles ---------------------------------------------------------------------------------
@@ -225,8 +225,8 @@ def test_with_anonymous_questions_off_the_pdfs_need_credentials_too(kettle, clos
 
 @pytest.mark.parametrize("header", ["X-Accel-Redirect", "X-Sendfile"])
 def test_in_production_the_web_server_sends_the_bytes(kettle, settings, header):
-    settings.RAGSITE_PDF_SENDFILE = header
-    settings.RAGSITE_PDF_ACCEL_PREFIX = "/protected-pdfs/"
+    settings.RAGSITE_FILES_SENDFILE = header
+    settings.RAGSITE_FILES_ACCEL_PREFIX = "/protected-pdfs/"
     response = Client().get(kettle.file.url)
     assert response.status_code == 200 and response.content == b"" and response["Content-Type"] == "application/pdf"
     expected = f"/protected-pdfs/{kettle.file.name}" if header == "X-Accel-Redirect" else kettle.file.path
@@ -237,5 +237,5 @@ def test_in_production_the_web_server_sends_the_bytes(kettle, settings, header):
 def test_a_misspelt_sendfile_setting_stops_the_start():
     from tests.test_safe_defaults import read_settings
 
-    _, errors = read_settings(["RAGSITE_PDF_SENDFILE"], DEBUG="true", RAGSITE_PDF_SENDFILE="x-accel")
-    assert "RAGSITE_PDF_SENDFILE must be empty, X-Accel-Redirect or X-Sendfile, got 'x-accel'" in errors
+    _, errors = read_settings(["RAGSITE_FILES_SENDFILE"], DEBUG="true", RAGSITE_FILES_SENDFILE="x-accel")
+    assert "RAGSITE_FILES_SENDFILE must be empty, X-Accel-Redirect or X-Sendfile, got 'x-accel'" in errors

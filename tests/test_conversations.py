@@ -11,7 +11,8 @@ from django.test import Client
 
 from access.services import api_key_create
 from documents.search.services import index_rebuild_request
-from documents.services import document_create, document_delete, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create, document_delete
 from querying.models import Conversation, Message
 from tests.fake_vendors import Script
 from tests.pdfs import text_pdf
@@ -198,7 +199,7 @@ def test_a_rewrite_that_fails_or_is_late_falls_back_to_the_heuristic_and_the_ans
 ):
     first = ask(client, QUESTION).json()
     # Late: the model takes 0.4 s a token, the rewrite may take 0.3 s; the answer may take its time.
-    settings.RAGSITE_REWRITE_TIMEOUT_SECONDS = 0.3
+    settings.RAGSITE_LLM = {**settings.RAGSITE_LLM, "OPTIONS": {**settings.RAGSITE_LLM["OPTIONS"], "rewrite_seconds": 0.3}}
     fake_openai.script = Script(tokens=["Two", " years", " [1]."], delay=0.4)
     follow = ask(client, FOLLOW_UP, first["conversation_id"])
     assert follow.status_code == 200 and follow.json()["answer"] == "Two years [1]."

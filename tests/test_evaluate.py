@@ -17,7 +17,7 @@ from documents.search.services import index_rebuild_request
 from querying.management.commands.evaluate import percentile
 from querying.prompts import is_not_found as is_refusal
 from querying.prompts import NOT_FOUND
-from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir
+from tests.search_corpus import add_document, add_manuals, minilm_cross_encoder_dir, search_options
 
 
 def test_metrics_on_a_hand_checked_example():
@@ -52,7 +52,7 @@ def qa_file(tmp_path):
 
 @pytest.mark.django_db
 def test_evaluate_prints_each_method_on_a_tiny_corpus(settings, qa_file):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {
         "BACKEND": "documents.search.rerank.CrossEncoderReranker",
         "OPTIONS": {"model": str(minilm_cross_encoder_dir()), "max_length": 256},
@@ -98,7 +98,7 @@ def test_evaluate_prints_each_method_on_a_tiny_corpus(settings, qa_file):
 
 @pytest.mark.django_db
 def test_evaluate_refuses_unknown_documents_and_bad_lines(settings, qa_file, tmp_path):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     add_manuals()
     index_rebuild_request(in_process=True)
 
@@ -112,7 +112,7 @@ def test_evaluate_refuses_unknown_documents_and_bad_lines(settings, qa_file, tmp
 
 @pytest.mark.django_db
 def test_evaluate_splits_kinds_skips_and_answers(settings, qa_file):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     add_manuals()
     index_rebuild_request(in_process=True)
@@ -183,7 +183,7 @@ def test_refusal_is_recognised_in_a_models_own_words():
 
 @pytest.mark.django_db
 def test_evaluate_refuses_bad_splits_and_unanswerable_pages(settings, qa_file):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     add_manuals()
     index_rebuild_request(in_process=True)
     with pytest.raises(CommandError, match="no heldout questions"):
@@ -201,7 +201,7 @@ def test_evaluate_refuses_bad_splits_and_unanswerable_pages(settings, qa_file):
 def test_evaluate_measures_follow_ups_searched_as_asked_and_rewritten(settings, qa_file):
     """tests/eval_conversations.jsonl: each last turn is ambiguous alone ("How long is it?"
     finds the toaster's cord); the earlier turns, answered in order, say what it is about."""
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
     add_manuals()

@@ -84,7 +84,7 @@ print(api_key_create(user=user, name="restart test")[1])
 
 
 def test_requests_get_503_while_postgresql_restarts_and_the_server_recovers_by_itself(tmp_path, own_postgres):
-    env = process_env(tmp_path, DATABASE_URL=own_postgres.url, RAGSITE_PRELOAD="false")
+    env = process_env(tmp_path, DATABASE_URL=own_postgres.url, settings={"RAGSITE_PRELOAD": False})
     key = subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True,
                          timeout=300).stdout.split()[-1]
     auth = {"Authorization": f"Bearer {key}"}

@@ -9,13 +9,9 @@ from django.core.exceptions import ValidationError
 
 from documents.embedding import get_embedder, sentence_vectors_unpack
 from documents.models import Chunk, Document
-from documents.passage_units import meaning_texts
-from documents.services import (
-    DuplicateDocument,
-    document_create,
-    document_ingest,
-    document_reingest,
-)
+from documents.text.units import meaning_texts
+from documents.ingest import document_ingest
+from documents.services import DuplicateDocument, document_create, document_reingest
 from tests import pdfs
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]

@@ -8,18 +8,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from documents import services
+from documents import ingest, tasks
 from documents.models import Chunk, Document, SearchIndexState
-from documents.search import services as search_services
+from documents.search import rebuild
 from documents.search.selectors import chunk_search
 from documents.search.services import index_rebuild_request
-from documents.services import (
-    document_create,
-    document_ingest,
-    document_reingest,
-    documents_requeue_stale,
-)
+from documents.ingest import document_ingest
+from documents.services import document_create, document_reingest
+from documents.tasks import document_run, documents_requeue_stale
 from tests import pdfs
+from tests.search_corpus import search_options
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
@@ -31,7 +29,7 @@ LONG_AGO = timezone.now() - timedelta(days=1)
 def _small_batches(settings):
     settings.RAGSITE_INGEST_PAGE_BATCH = 1  # progress (and a fenced write) after every page
     settings.RAGSITE_EMBED_BATCH_CHUNKS = 1
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
 
 
@@ -48,10 +46,10 @@ def consistent(document: Document) -> None:
     assert set(current.values_list("page", flat=True)) == set(range(1, len(PAGES) + 1))
 
 
-def take_over(document_id: int) -> services._Run:
+def take_over(document_id: int) -> ingest._Run:
     """What a second worker does when the first one's heartbeat looks dead."""
     Document.objects.filter(pk=document_id).update(heartbeat_at=LONG_AGO)
-    run = services._claim(document_id, force=False)
+    run = ingest._claim(document_id, force=False)
     assert run is not None
     return run
 
@@ -81,13 +79,13 @@ def test_a_run_that_was_taken_over_stops_and_leaves_nothing_behind():
 
 def test_a_run_taken_over_at_its_last_step_does_not_swap_in(monkeypatch):
     document = upload()
-    real_lock = services._lock
+    real_lock = ingest._lock
 
     def lock(run):
         take_over(document.pk)  # between the last page and the swap
         return real_lock(run)
 
-    monkeypatch.setattr(services, "_lock", lock)
+    monkeypatch.setattr(ingest, "_lock", lock)
     assert document_ingest(document_id=document.pk, rebuild_index=False).status == "superseded"
     document.refresh_from_db()
     assert document.generation == 0 and document.chunk_count == 0 and document.status == "processing"
@@ -107,7 +105,7 @@ def test_reingests_asked_for_during_a_run_make_exactly_one_more_run(eager_celery
             assert row.status == "processing" and row.reingest_requested
 
     with django_capture_on_commit_callbacks(execute=True):
-        document_ingest(document_id=document.pk, progress=progress, rebuild_index=False)
+        document_run(document_id=document.pk, progress=progress, rebuild_index=False)
 
     document.refresh_from_db()
     assert document.status == "ready" and not document.reingest_requested
@@ -138,7 +136,7 @@ def test_a_failed_reingest_keeps_the_previous_version_searchable():
 
 def test_the_sweep_resends_lost_messages_but_not_a_backlog_workers_are_getting_through(monkeypatch):
     sent = []
-    monkeypatch.setattr(services, "_send", lambda document_id: sent.append(document_id) or True)
+    monkeypatch.setattr(tasks, "document_send", lambda document_id: sent.append(document_id) or True)
     never_sent = upload(name="a.pdf")  # queued while the broker was down: enqueued_at is null
     waiting = [upload(PAGES[:n], name=f"backlog-{n}.pdf") for n in (1, 2, 3)]
     Document.objects.filter(pk__in=[d.pk for d in waiting]).update(enqueued_at=LONG_AGO)
@@ -154,15 +152,15 @@ def test_the_sweep_resends_lost_messages_but_not_a_backlog_workers_are_getting_t
     assert set(sent) == {never_sent.pk, busy.pk, *(d.pk for d in waiting)}
 
 
-def test_a_long_build_with_a_live_heartbeat_is_not_taken_over_but_a_dead_one_is(settings):
-    settings.RAGSITE_SEARCH_REBUILD_STALE_SECONDS = 30
-    search_services.index_state()
+def test_a_long_build_with_a_live_heartbeat_is_not_taken_over_but_a_dead_one_is():
+    rebuilds = rebuild.Rebuilds(stale_seconds=30)
+    rebuild.index_state()
     now = timezone.now()
     SearchIndexState.objects.filter(pk=1).update(
         rebuild_requested=True, building_since=now - timedelta(minutes=20), builder_heartbeat_at=now, builder="alive"
     )
-    assert not search_services._claim("second")
+    assert not rebuild._claim("second", rebuilds)
 
     SearchIndexState.objects.filter(pk=1).update(builder_heartbeat_at=now - timedelta(seconds=31))
-    assert search_services._claim("second")
+    assert rebuild._claim("second", rebuilds)
     assert SearchIndexState.objects.get(pk=1).builder == "second"

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from documents import services
+from documents import ingest
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document, SearchIndexState
 from documents.search.selectors import chunk_search
 from documents.search.services import index_rebuild_request
-from documents.services import document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create
 from tests import pdfs
-from tests.search_corpus import add_document
+from tests.search_corpus import add_document, search_options
 
 pytestmark = [pytest.mark.django_db, pytest.mark.embedded]
 
@@ -26,7 +27,7 @@ POISON = "Poisoned paragraph about the boiler pressure valve."
 
 @pytest.fixture(autouse=True)
 def _no_rerank(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
 
 
@@ -66,14 +67,14 @@ def test_a_passage_the_model_fails_on_is_skipped_with_its_page_and_the_rest_is_k
 
 
 def test_a_page_that_cannot_be_chunked_is_listed_and_the_others_go_on(monkeypatch):
-    real = services.chunk_page
+    real = ingest.chunk_page
 
     def chunk_page(*, page, text, **kwargs):
         if page == 2:
             raise ValueError("a run of 40,000 combining marks")
         return real(page=page, text=text, **kwargs)
 
-    monkeypatch.setattr(services, "chunk_page", chunk_page)
+    monkeypatch.setattr(ingest, "chunk_page", chunk_page)
     document = upload(pdfs.text_pdf(GOOD * 3), "three.pdf")
     document_ingest(document_id=document.pk, rebuild_index=False)
     document.refresh_from_db()
@@ -131,16 +132,16 @@ def test_damaged_sentence_vectors_are_done_without_in_search_and_answers(setting
 
 
 def test_text_that_cannot_be_tokenised_stays_findable_by_meaning(monkeypatch):
-    from documents.search import services as search_services
+    from documents.search import rebuild as search_rebuild
 
-    real = search_services.tokenize
+    real = search_rebuild.tokenize
 
     def tokenize(text, **kwargs):
         if "pressure" in text:
             raise IndexError("list index out of range")  # what a lone "_" once did
         return real(text, **kwargs)
 
-    monkeypatch.setattr(search_services, "tokenize", tokenize)
+    monkeypatch.setattr(search_rebuild, "tokenize", tokenize)
     add_document("Crane manual", GOOD)
     boiler = add_document("Boiler notes", ["the boiler pressure valve opens at six bar"])
 

@@ -203,7 +203,7 @@ def test_a_section_heading_is_not_quoted_with_prose_that_does_not_answer():
 
 def test_a_line_of_figures_is_not_taken_for_a_running_footer():
     # A running footer names something beside its page number ("Chapter 5: Functions 87").
-    from documents.passage_units import units
+    from documents.text.units import units
 
     (figures,) = [unit for unit in units(MEMBER_LIST.text) if unit.text.startswith("010099")]
     assert not figures.furniture
@@ -211,7 +211,7 @@ def test_a_line_of_figures_is_not_taken_for_a_running_footer():
 
 def test_a_number_with_a_leading_zero_is_not_a_page_number():
     # The scan's header line, as its OCR gives it: a reference number, not a running footer.
-    from documents.passage_units import units
+    from documents.text.units import units
 
     header = "International Council of Containership Operators\nAgreement No. 010099-061 060\n88 GNU Octave"
     assert [(unit.text, unit.furniture) for unit in units(header)] == [
@@ -252,7 +252,7 @@ def test_sentence_vectors_stored_at_ingest_give_the_same_answers_without_running
     import dataclasses
 
     from documents.embedding import get_embedder, sentence_vectors_pack
-    from documents.passage_units import meaning_texts
+    from documents.text.units import meaning_texts
 
     embedder = get_embedder()
     asked = [

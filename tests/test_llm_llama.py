@@ -87,10 +87,10 @@ def test_a_real_local_model_streams_an_answer_with_sources(llama_server, kettle,
 def test_a_real_local_model_rewrites_a_follow_up_and_answers_it(llama_server, kettle, settings, client):
     settings.RAGSITE_LLM = {
         "BACKEND": "querying.llm.openai.OpenAIProvider",
+        # A loaded 2-core machine: the model's own line, not the fallback's.
         "OPTIONS": {"model": "local", "base_url": llama_server, "temperature": 0.0, "max_tokens": MAX_TOKENS,
-                    "timeout": 60, "max_retries": 0},
+                    "timeout": 60, "max_retries": 0, "rewrite_seconds": 60},
     }
-    settings.RAGSITE_REWRITE_TIMEOUT_SECONDS = 60  # a loaded 2-core machine: the model's own line, not the fallback's
     # One browser (the session's cookie): its conversation.
     _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "top_k": 2})
     conversation_id = payloads[0]["conversation_id"]

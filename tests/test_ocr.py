@@ -17,7 +17,8 @@ from documents.ocr import OcrBackend, OcrResult, get_ocr
 from documents.ocr.child import page_render
 from documents.ocr.rapid import RapidOcrBackend
 from documents.ocr.tesseract import TesseractBackend
-from documents.services import document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create
 from querying.prompts import Passage
 from querying.services import source_payload
 from tests import pdfs
@@ -134,7 +135,7 @@ def test_a_page_over_the_time_limit_is_given_up_and_the_next_page_is_read(tmp_pa
         began = time.monotonic()
         result = backend.page_recognise(path, 1)
         assert time.monotonic() - began < 10
-        assert "gave up on it after 3 s" in result.error and "RAGSITE_OCR_PAGE_SECONDS" in result.error
+        assert "gave up on it after 3 s" in result.error and "settings.RAGSITE_OCR page_seconds" in result.error
         backend.sleep = 0  # the next child is built with the new option
         backend.options["sleep"] = 0
         assert backend.page_recognise(path, 2).text == "slept"
@@ -184,7 +185,7 @@ class _FailingOcr(OcrBackend):
     """Gives up on every page, as a page over the time limit would."""
 
     def page_recognise(self, path, page_number, *, text_layer=""):
-        return OcrResult(error="OCR gave up on it after 1 s (setting RAGSITE_OCR_PAGE_SECONDS)")
+        return OcrResult(error="OCR gave up on it after 1 s (settings.RAGSITE_OCR page_seconds option)")
 
 
 @pytest.mark.django_db
@@ -243,7 +244,7 @@ def test_naming_languages_picks_tesseract_and_the_default_is_rapidocr(settings):
     assert "RapidOcrBackend" in ocr_setting()
     named = ocr_setting(RAGSITE_OCR_LANGUAGES="fra+eng")
     assert "TesseractBackend" in named and "'languages': 'fra+eng'" in named
-    assert "DisabledOcr" in ocr_setting(RAGSITE_OCR_BACKEND="disabled")
+    assert "DisabledOcr" in ocr_setting(RAGSITE_OCR="disabled")
     assert get_ocr().name == "rapidocr"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from documents import services
+from documents import ingest, services
 from documents.models import Document
 from documents.search.services import index_rebuild_request
 from querying.llm import LLMError, LLMProvider
@@ -108,7 +108,7 @@ def make_corpus(live_server):  # live_server brings transactional_db: its thread
                 file=io.BytesIO(text_pdf(pages)), filename=filename, title=(titles or {}).get(filename, ""),
                 enqueue=False,
             )
-            outcome = services.document_ingest(document_id=document.pk, rebuild_index=False)
+            outcome = ingest.document_ingest(document_id=document.pk, rebuild_index=False)
             assert outcome.status == "ready", outcome
             document.refresh_from_db()
             documents[filename] = document

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from documents.chunking import chunk_page, sentence_spans
-from documents.extraction import normalise_text
-from documents.search.tokenize import tokenize
+from documents.text.chunking import chunk_page, sentence_spans
+from documents.text.normalise import normalise_text
+from documents.text.tokenize import tokenize
 from tests.strategies import texts
 
 MB = 1_000_000
@@ -238,7 +238,7 @@ def test_chunks_fit_the_embedding_models_own_token_limit(model_token_spans, text
 def test_every_quotable_unit_has_its_own_meaning_text_in_order(text):
     # Ingest stores one vector per meaning text; the extractive answer maps them back to the
     # units that are not furniture, one for one, so the two lists must agree for any text.
-    from documents.passage_units import MEANING_WORDS, meaning_text, meaning_texts, units
+    from documents.text.units import MEANING_WORDS, meaning_text, meaning_texts, units
 
     quotable = [unit for unit in units(text) if not unit.furniture]
     lines = meaning_texts(text)

@@ -15,12 +15,14 @@ from django.test import AsyncClient, Client
 
 from documents.embedding import get_embedder
 from documents.search.services import index_rebuild_request
-from documents.services import document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create
 from querying.llm.base import LLMProvider
 from querying.prompts import NOT_FOUND
 from ragsite.handlers import RagsiteASGIHandler
 from tests.fake_vendors import FakeVendor, Script
 from tests.pdfs import text_pdf
+from tests.search_corpus import search_options
 
 # Transactional: /query/stream retrieves in a pool thread, whose connection sees only committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,7 +39,7 @@ CSRF = "k" * 32  # an unmasked CSRF secret: the cookie and the X-CSRFToken heade
 
 @pytest.fixture(autouse=True)
 def _answer_settings(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
 

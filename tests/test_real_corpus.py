@@ -112,7 +112,8 @@ def test_the_real_pdf_corpus_ingests_to_its_expected_outcomes_and_every_ready_do
     cache, entries = corpus_or_skip()
     broker = require_production_services(REDIS_URL)
     auth = staff_api_key(django_user_model, "corpus-staff")
-    env = process_env(tmp_path, CELERY_BROKER_URL=broker, RAGSITE_SEARCH_VERSION_CHECK_SECONDS=1)
+    env = process_env(tmp_path, CELERY_BROKER_URL=broker, settings={"RAGSITE_SEARCH_BACKEND": {
+        "BACKEND": "documents.search.embedded.EmbeddedIndexBackend", "OPTIONS": {"version_check_seconds": 1}}})
     port = free_port()
     PROCESS_LOG.parent.mkdir(exist_ok=True)
     PROCESS_LOG.write_bytes(b"")

@@ -4,7 +4,7 @@ a model's rewrite, and the history given to a model (querying.rewrite, querying.
 from hypothesis import given
 from hypothesis import strategies as st
 
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 from querying.prompts import estimate_tokens, history_messages, prompt_build
 from querying.rewrite import (
     CARRY_TERMS, MAX_REWRITE_CHARS, Turn, is_follow_up, rewrite_clean, rewrite_heuristic, rewrite_prompt,

@@ -55,9 +55,9 @@ def test_the_env_file_takes_inline_comments_and_quotes_and_the_environment_wins(
     env_file = tmp_path / ".env"
     env_file.write_text(
         "DEBUG=true   # on my laptop\n"
-        "LLM_BACKEND=openai\n"
-        "LLM_BASE_URL=http://127.0.0.1:11434/v1   # Ollama\n"
-        'LLM_MODEL="llama3 # not a comment inside quotes"\n'
+        "RAGSITE_LLM=openai\n"
+        "RAGSITE_LLM_BASE_URL=http://127.0.0.1:11434/v1   # Ollama\n"
+        'RAGSITE_LLM_MODEL="llama3 # not a comment inside quotes"\n'
         "RAGSITE_MAX_PAGES=10\n"
     )
     values, errors = read_settings(["DEBUG", "RAGSITE_LLM", "RAGSITE_MAX_PAGES"], env_file=env_file, RAGSITE_MAX_PAGES="20")
@@ -88,7 +88,7 @@ def test_a_check_warns_while_the_demo_admin_keeps_its_demo_password(django_user_
 # the command that makes one.
 PRODUCTION = {
     "DEBUG": "false", "ALLOWED_HOSTS": "rag.example.com", "CSRF_TRUSTED_ORIGINS": "https://rag.example.com",
-    "RAGSITE_HTTPS": "true", "RAG_ALLOW_ANONYMOUS_QUERIES": "false", "RAGSITE_PDF_SENDFILE": "X-Accel-Redirect",
+    "RAGSITE_HTTPS": "true", "RAGSITE_ANONYMOUS_QUERIES": "false", "RAGSITE_FILES_SENDFILE": "X-Accel-Redirect",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "CACHE_URL": "redis://127.0.0.1:6379/1",
 }
 

@@ -19,20 +19,21 @@ from django.core.management import call_command
 from django.db import connection, transaction
 
 from documents import services as document_services
+from documents.ingest import document_ingest
 from documents.embedding import get_embedder, sentence_vectors_pack, sentence_vectors_unpack
 from documents.models import Chunk, Document
-from documents.passage_units import meaning_texts
+from documents.text.units import meaning_texts
 from documents.search.errors import IndexModelMismatch
 from documents.search.postgres import TABLE, PostgresBackend, tsvector_text
 from documents.search.selectors import chunk_search, search_rankings
 from documents.search.services import index_chunks, index_rebuild_request
 from tests import pdfs
-from tests.search_corpus import MANUALS, add_document, add_manuals
+from tests.search_corpus import MANUALS, add_document, add_manuals, search_options
 
 pytestmark = pytest.mark.django_db
 
 POSTGRES = {"BACKEND": "documents.search.postgres.PostgresBackend", "OPTIONS": {"m": 16, "ef_construction": 64}}
-EMBEDDED = {"BACKEND": "documents.search.backends.EmbeddedIndexBackend", "OPTIONS": {}}
+EMBEDDED = {"BACKEND": "documents.search.embedded.EmbeddedIndexBackend", "OPTIONS": {"version_check_seconds": 0}}
 
 
 def pgvector_missing() -> str:
@@ -56,7 +57,6 @@ def require_pgvector() -> None:
 
 @pytest.fixture(params=["embedded", "postgres"])
 def backend(request, settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     if request.param == "postgres":
         require_pgvector()
@@ -128,7 +128,7 @@ def test_a_deleted_document_stops_being_found_at_once(backend):
 
 def _ingest(pages: list[str], name: str) -> Document:
     document = document_services.document_create(file=io.BytesIO(pdfs.text_pdf(pages)), filename=name, enqueue=False)
-    outcome = document_services.document_ingest(document_id=document.pk, rebuild_index=False)
+    outcome = document_ingest(document_id=document.pk, rebuild_index=False)
     assert outcome.status == Document.Status.READY, outcome.detail
     document.refresh_from_db()
     return document
@@ -147,7 +147,7 @@ def test_an_ingest_is_searchable_once_its_swap_commits_and_a_reingest_replaces_i
     old = set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
     with open(document.file.path, "wb") as handle:  # the file corrected, then ingested again
         handle.write(pdfs.text_pdf(["The keeper now logs the tide tables instead."]))
-    assert document_services.document_ingest(document_id=document.pk, force=True, rebuild_index=False).status == "ready"
+    assert document_ingest(document_id=document.pk, force=True, rebuild_index=False).status == "ready"
     if backend == "embedded":
         index_rebuild_request(in_process=True)
     found = chunk_search(query="keeper tide tables fog horn", top_k=3).results
@@ -174,7 +174,7 @@ def test_a_passage_is_also_ranked_by_its_best_sentence_as_stored_at_ingest(backe
     publish(document)
     first, second = document.chunks.order_by("ordinal")
     vector = get_embedder().embed_query(query)
-    settings.RAGSITE_SEARCH_SENTENCE_SHARE = 1.0
+    search_options(settings, sentence_share=1.0)
 
     def top_page(answering: Chunk, other: Chunk) -> int:
         Chunk.objects.filter(pk=answering.pk).update(sentence_embeddings=sentence_vectors_pack(vector[None, :]))
@@ -198,7 +198,7 @@ def test_a_question_the_embedding_model_cannot_read_is_ranked_by_its_keywords(ba
     document = add_document("Руководство", texts)
     publish(document)
     keyword_hit, meaning_favourite, neither = document.chunks.order_by("ordinal")
-    settings.RAGSITE_SEARCH_SENTENCE_SHARE = 1.0
+    search_options(settings, sentence_share=1.0)
 
     def top_page(query: str) -> int:
         # The stored sentence vectors say: the second page means the query, the first its opposite.
@@ -213,7 +213,7 @@ def test_a_question_the_embedding_model_cannot_read_is_ranked_by_its_keywords(ba
     assert embedder.vocabulary_coverage("What does the mktexlsr command do?") == 1.0
     assert top_page("Что делает команда mktexlsr?") == 1
     assert top_page("What does the mktexlsr command do?") == 2
-    settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE = False
+    search_options(settings, dense_by_coverage=False)
     assert top_page("Что делает команда mktexlsr?") == 2
 
 
@@ -243,7 +243,7 @@ def test_keywords_match_across_inflections_and_an_index_from_before_stems_answer
     """Keyword search matches a word's other forms ("pruning" finds "Prune"). An index written
     before stemming (whole words) is searched with whole words until it is rebuilt (embedded) or
     filled again (PostgreSQL), then with stems."""
-    from documents.search import services as search_services
+    from documents.search import rebuild as search_rebuild
 
     manuals = add_manuals()
     garden_2 = Chunk.objects.get(document=manuals["Garden Guide"], page=2).pk
@@ -251,7 +251,7 @@ def test_keywords_match_across_inflections_and_an_index_from_before_stems_answer
         with connection.cursor() as cursor:
             cursor.execute(f"COMMENT ON TABLE {TABLE} IS NULL")  # as a table created before stemming
     else:
-        monkeypatch.setattr(search_services, "KEYWORD_STEMS", False)  # as a build before stemming
+        monkeypatch.setattr(search_rebuild, "KEYWORD_STEMS", False)  # as a build before stemming
     publish(*manuals.values())
 
     def keyword_top(query):

@@ -12,14 +12,14 @@ from documents.models import Chunk, Document, SearchIndexState
 from documents.search.errors import IndexModelMismatch
 from documents.search.selectors import chunk_search, search_status
 from documents.search.services import index_rebuild_request
-from tests.search_corpus import add_document, add_manuals
+from tests.search_corpus import add_document, add_manuals, search_options
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _search_settings(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
 
 
@@ -100,7 +100,7 @@ def test_a_deleted_document_leaves_results_at_once_and_the_index_with_the_rebuil
 
 
 def test_each_rebuild_writes_a_new_version_folder_and_prunes_old_ones(settings):
-    settings.RAGSITE_SEARCH_KEEP_VERSIONS = 2
+    search_options(settings, keep_versions=2)
     add_manuals()
     for _ in range(4):
         index_rebuild_request(in_process=True)

@@ -16,9 +16,11 @@ from documents.search.processes import (
 )
 from documents.search.selectors import chunk_search
 from documents.search.services import index_rebuild_request
-from documents.services import document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import document_create
 from tests.pdfs import text_pdf
 from tests.processes import free_port, process_env, running, staff_api_key, wait_for, wait_http, web_args
+from tests.search_corpus import search_options
 
 # Transactional: a search process reads the test database over its own connection.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +34,7 @@ PAGES = [
 
 @pytest.fixture
 def pump(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     document = document_create(file=ContentFile(text_pdf(PAGES), name="pump.pdf"), title="Pump P-7", enqueue=False)
     assert document_ingest(document_id=document.pk, rebuild_index=False).status == "ready"
@@ -88,8 +90,9 @@ def search_children(server_pid: int) -> list[int]:
 
 def test_a_web_server_searches_in_its_own_processes_and_a_killed_one_costs_one_503(tmp_path, pump, django_user_model):
     auth = staff_api_key(django_user_model, "searcher")
-    env = process_env(tmp_path, RAGSITE_SEARCH_PROCESSES=2, RAGSITE_SEARCH_VERSION_CHECK_SECONDS=0,
-                      RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker")
+    env = process_env(tmp_path, RAGSITE_SEARCH_PROCESSES=2, RAGSITE_RERANKER_MODEL="off", settings={
+        "RAGSITE_SEARCH_BACKEND": {"BACKEND": "documents.search.embedded.EmbeddedIndexBackend",
+                                   "OPTIONS": {"version_check_seconds": 0}}})
     port = free_port()
     log = tmp_path / "server.log"
     with running(web_args(port), env, log) as server:

@@ -5,7 +5,7 @@ import pytest
 
 from documents.search.bm25 import BM25sBackend, RankBM25Backend, token_ids
 from documents.search.fusion import reciprocal_rank_fusion
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 
 
 @pytest.mark.parametrize(

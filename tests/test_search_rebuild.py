@@ -9,18 +9,19 @@ import pytest
 from django.db import connections
 
 from documents.models import SearchIndexState
-from documents.search import services
+from documents.search import rebuild
+from documents.search.backends import search_backend
 from documents.search.selectors import chunk_search
 from documents.search.services import index_rebuild_request
 from ragsite.celery import app as celery_app
-from tests.search_corpus import add_document, add_manuals
+from tests.search_corpus import add_document, add_manuals, search_options
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
 def _search_settings(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True  # tasks sent by index_rebuild_request run in the caller
@@ -33,16 +34,16 @@ def gated_builds(monkeypatch):
     """Builds that wait at a gate before doing their work; counts the builds that ran."""
     gate, entered = threading.Event(), threading.Event()
     built = []
-    real_build = services._build_and_publish
+    real_build = rebuild._build_and_publish
 
-    def build():
+    def build(**options):
         entered.set()
         assert gate.wait(30), "the test never opened the gate"
-        version = real_build()
+        version = real_build(**options)
         built.append(version)
         return version
 
-    monkeypatch.setattr(services, "_build_and_publish", build)
+    monkeypatch.setattr(rebuild, "_build_and_publish", build)
     return gate, entered, built
 
 
@@ -116,20 +117,20 @@ def test_an_in_process_rebuild_waits_for_another_builder_and_returns_with_the_in
 
 def test_a_claim_left_by_a_dead_builder_is_taken_over(settings):
     add_manuals()
-    settings.RAGSITE_SEARCH_REBUILD_STALE_SECONDS = 60
+    search_options(settings, rebuild_stale_seconds=60)
     index_rebuild_request(in_process=True)
     from django.utils import timezone
 
     SearchIndexState.objects.filter(pk=1).update(
         building_since=timezone.now() - timezone.timedelta(seconds=61), builder="dead-host:1:x", rebuild_requested=False
     )
-    assert services.index_rebuild() == 2  # what the periodic task does: the stale claim counts as a request
+    assert search_backend().rebuild_pending() == 2  # what the periodic task does: the stale claim counts as a request
     state = SearchIndexState.objects.get(pk=1)
     assert (state.current_version, state.building_since, state.builder) == (2, None, "")
 
 
 def test_no_query_fails_or_goes_back_in_time_while_versions_are_swapped(settings):
-    settings.RAGSITE_SEARCH_KEEP_VERSIONS = 2  # old folders are deleted while threads may still use them
+    search_options(settings, keep_versions=2)  # old folders are deleted while threads may still use them
     add_manuals()
     index_rebuild_request(in_process=True)
     stop = threading.Event()

@@ -9,7 +9,7 @@ from django.urls import include, path
 
 from documents.search.selectors import chunk_search, search_status
 from documents.search.services import index_rebuild_request
-from tests.search_corpus import add_manuals, minilm_cross_encoder_dir
+from tests.search_corpus import add_manuals, minilm_cross_encoder_dir, search_options
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -28,8 +28,8 @@ def _reranker(settings, model):
 
 @pytest.fixture(autouse=True)
 def _search_settings(settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
-    settings.RAGSITE_RERANK_TOP_N = 4
+    search_options(settings, version_check_seconds=0)
+    search_options(settings, rerank_top_n=4)
 
 
 def test_the_cross_encoder_reorders_the_fused_candidates_by_its_own_scores(settings):

@@ -17,7 +17,7 @@ from tests.processes import (
     wait_for,
     worker_args,
 )
-from tests.search_corpus import add_document, add_manuals
+from tests.search_corpus import add_document, add_manuals, search_options
 
 REDIS_URL = os.environ.get("RAGSITE_TEST_SEARCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -50,7 +50,7 @@ def _settled():
 @pytest.mark.production
 @pytest.mark.django_db(transaction=True)
 def test_workers_racing_for_one_rebuild_build_it_once_and_this_process_follows(tmp_path, broker, settings):
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     add_manuals()
     env = process_env(tmp_path, CELERY_BROKER_URL=broker)  # same database and index folder as this process
@@ -86,7 +86,7 @@ def test_a_worker_killed_while_building_leaves_the_build_to_a_live_worker_within
     from documents.models import Chunk, Document
     from tests.processes import stop
 
-    settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS = 0
+    search_options(settings, version_check_seconds=0)
     settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
     # A corpus big enough that a build takes a few seconds: 20,000 passages with random vectors.
     big = add_document("Big log", ["first entry of a long maintenance log"])

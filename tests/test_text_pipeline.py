@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from documents.chunking import chunk_page, sentence_spans
-from documents.extraction import normalise_text
+from documents.text.chunking import chunk_page, sentence_spans
+from documents.text.normalise import normalise_text
 
 
 def word_spans(text):

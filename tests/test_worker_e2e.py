@@ -20,6 +20,7 @@ from tests.processes import (
     running,
     staff_api_key,
     stop,
+    sweeps_every,
     wait_for,
     wait_http,
     web_args,
@@ -95,7 +96,8 @@ def test_production_path_postgres_redis_and_a_real_worker(tmp_path, production_s
 def test_a_worker_killed_mid_ingest_leaves_the_document_to_the_next_worker_within_a_minute(tmp_path, production_services, staff_auth):
     # One page a batch: the heartbeat moves page by page, and the kill lands mid-document. The
     # stale limit and the sweep are the defaults: the take-over is timed as in production.
-    env = process_env(tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_INGEST_PAGE_BATCH=1, RAGSITE_EMBED_BATCH_CHUNKS=1)
+    env = process_env(tmp_path, CELERY_BROKER_URL=production_services,
+                      settings={"RAGSITE_INGEST_PAGE_BATCH": 1, "RAGSITE_EMBED_BATCH_CHUNKS": 1})
     port = free_port()
     log = tmp_path / "processes.log"
     long_manual = [f"Section {n}. " + "The pump must be primed before the first start. " * 15 for n in range(30)]
@@ -176,7 +178,7 @@ def test_a_worker_told_to_use_one_torch_thread_embeds_with_one(settings, monkeyp
     from celery.signals import worker_init
 
     from documents import embedding
-    from ragsite.celery import worker_cpu_share
+    from documents.tasks import worker_cpu_share
 
     assert worker_cpu_share in [ref() for _, ref in worker_init.receivers]  # runs as a worker starts
 
@@ -235,8 +237,10 @@ def test_two_workers_and_repeated_reingests_of_one_document_end_consistent(tmp_p
     document's pages are read in one long batch: before runs were fenced and kept alive by a
     heartbeat, this ran two ingests at once and left the row and its chunks disagreeing."""
     env = process_env(
-        tmp_path, CELERY_BROKER_URL=production_services, RAGSITE_STALE_AFTER_SECONDS=3, RAGSITE_SWEEP_SECONDS=1,
-        RAGSITE_INGEST_PAGE_BATCH=40, RAGSITE_EMBED_BATCH_CHUNKS=10000,  # one long step: no progress for seconds
+        tmp_path, CELERY_BROKER_URL=production_services, settings={
+            "RAGSITE_STALE_AFTER_SECONDS": 3, "CELERY_BEAT_SCHEDULE": sweeps_every(1),
+            "RAGSITE_INGEST_PAGE_BATCH": 40, "RAGSITE_EMBED_BATCH_CHUNKS": 10000,  # one long step: no progress for seconds
+        },
     )
     port = free_port()
     log = tmp_path / "processes.log"

@@ -21,8 +21,8 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from documents.extraction import normalise_text
-from ragsite.backends import backend
+from documents.text.normalise import normalise_text
+from documents.backends import backend
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,16 @@ class OcrBackend:
 
     dpi: the resolution pages are rendered at; max_pixels: the most pixels a rendered page may
     have (a bigger page is rendered at a lower resolution, so that a 9000x9000 scan cannot take the
-    memory); page_seconds: the time one page may take, rendering included."""
+    memory: 10 megapixels is an A4 page at about 320 dpi, 10 MB in greyscale); page_seconds: the
+    time one page may take, rendering included; min_text_chars: a page whose text layer has fewer
+    letters is recognised when images cover most of it."""
 
     enabled = True
     name = "ocr"
 
     def __init__(self, *, dpi: int = 200, max_pixels: int = 10_000_000, page_seconds: float = 120.0,
-                 start_seconds: float = 120.0, **options):
+                 start_seconds: float = 120.0, min_text_chars: int = 20, **options):
+        self.min_text_chars = min_text_chars
         self.dpi = dpi
         self.max_pixels = max_pixels
         self.page_seconds = page_seconds
@@ -78,7 +81,7 @@ class OcrBackend:
                 reply = _receive(child.stdout, deadline=began + self.page_seconds)
             except TimeoutError:
                 self.close()
-                return OcrResult(error=f"OCR gave up on it after {self.page_seconds:g} s (setting RAGSITE_OCR_PAGE_SECONDS)",
+                return OcrResult(error=f"OCR gave up on it after {self.page_seconds:g} s (settings.RAGSITE_OCR page_seconds option)",
                                  seconds=time.monotonic() - began)
             except (EOFError, OSError, pickle.UnpicklingError) as exc:
                 code = self._child.poll() if self._child else None
@@ -176,7 +179,7 @@ def get_ocr() -> OcrBackend:
     return backend("RAGSITE_OCR")
 
 
-def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, min_chars: int, note=None):
+def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, note=None):
     """The page as ingest should take it (a documents.extraction.PageText): itself when its text
     layer is usable, or it is not a scan (images cover little of it), or OCR is off, or it failed
     to read; otherwise the text recognised from its image (ocr=True), or the reason recognition
@@ -185,7 +188,7 @@ def page_with_ocr(page, *, ocr: OcrBackend, path, page_count: int, min_chars: in
     if not ocr.enabled or page.error:
         return page
     letters = sum(1 for char in page.text if char.isalnum())
-    if letters >= min_chars:
+    if letters >= ocr.min_text_chars:
         return page
     if note is not None:
         note(f"OCR: page {page.number} of {page_count}")

@@ -1,5 +1,5 @@
 """Keyword search backends. settings.RAGSITE_BM25 picks one; both score with Okapi BM25 over the
-tokens of documents.search.tokenize.
+tokens of documents.text.tokenize.
 
 - BM25sBackend (default): bm25s keeps the scores in a sparse matrix saved to disk and
   memory-mapped, so a serving process loads it in milliseconds and shares its pages with the

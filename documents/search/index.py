@@ -7,7 +7,7 @@
         document_ids.npy   document primary key of each row
         bm25/              the keyword backend's files
 
-No ORM here: documents.search.services reads the chunks and calls build_index_dir.
+No ORM here: documents.search.rebuild reads the chunks and calls build_index_dir.
 """
 
 import json

@@ -6,7 +6,7 @@ One table beside documents_chunk holds what search needs of each current chunk:
                          embedding vector(N) [HNSW, inner product], tsv tsvector [GIN])
 
 - A chunk is written into it by index_chunks, called in the transaction that swaps a document's
-  generation in (documents.services); the old generation's chunks are deleted in that same
+  generation in (documents.ingest); the old generation's chunks are deleted in that same
   transaction and their rows go with them (the foreign key cascades), as do a deleted
   document's. So what a query sees changes exactly when the swap or the delete commits: no
   rebuild, no files, nothing held by the web processes.
@@ -14,7 +14,7 @@ One table beside documents_chunk holds what search needs of each current chunk:
   PostgreSQL has no pgvector package), and the migrations must run everywhere. `manage.py
   search_fill` creates it (CREATE EXTENSION / TABLE / INDEX IF NOT EXISTS) and fills it; a query
   or an ingest without it fails with an error that says to run that command.
-- The keyword side indexes the tokens of documents.search.tokenize (the one tokeniser, as the
+- The keyword side indexes the tokens of documents.text.tokenize (the one tokeniser, as the
   embedded BM25 index does), written as a tsvector with positions. PostgreSQL has no BM25 of its
   own: a passage's keyword score is the sum over the query's tokens of ts_rank (term frequency,
   length-normalised) times the token's IDF, read from the statistics ANALYZE keeps of the column.
@@ -38,7 +38,7 @@ from django.db.utils import DatabaseError
 from documents.models import SKIPPED_LISTED, Chunk, Document
 from documents.search.backends import Candidates, SearchBackend
 from documents.search.errors import SearchError
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 
 logger = logging.getLogger(__name__)
 
@@ -184,15 +184,14 @@ class PostgresBackend(SearchBackend):
     rarest first while they are expected to match at most match_rows rows (matched_tokens)."""
 
     name = "postgres"
-    rebuilds = False
 
     def __init__(self, *, dimensions: int = 384, m: int = 16, ef_construction: int = 64, ef_search: int = 200,
                  exact_filter_rows: int = 20000, rank_normalization: int = 1, match_share: float = 0.05,
-                 match_rows: int = 10000, stats_seconds: float = 300.0, build_memory: str = "1GB"):
+                 match_rows: int = 10000, stats_seconds: float = 300.0, build_memory: str = "1GB", **tuning):
+        super().__init__(**tuning)
         if not re.fullmatch(r"[0-9]+(kB|MB|GB)", build_memory):
             raise ImproperlyConfigured(
-                f"RAGSITE_SEARCH_BACKEND build_memory {build_memory!r} (environment: RAGSITE_HNSW_BUILD_MEMORY) "
-                "is not a size like 1GB or 512MB"
+                f"settings.RAGSITE_SEARCH_BACKEND build_memory option {build_memory!r} is not a size like 1GB or 512MB"
             )
         self.build_memory = build_memory
         self.dimensions = dimensions
@@ -327,7 +326,9 @@ class PostgresBackend(SearchBackend):
             f"WITH (m = {int(self.m)}, ef_construction = {int(self.ef_construction)})"
         )
 
-    def index_chunks(self, *, chunk_ids) -> None:
+    def index_chunks(self, *, chunk_ids, document_id=None, generation=0) -> None:
+        if document_id is not None:  # the document is searchable on this generation when the swap commits
+            Document.objects.filter(pk=document_id).update(indexed_generation=generation, unindexed_chunks=[])
         ids = list(chunk_ids)
         skipped: dict[int, list[dict]] = {}
         with _errors():

@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 from django.conf import settings
 
-from ragsite.backends import backend, backend_from_settings
+from documents.backends import backend, backend_from_settings
 
 logger = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from django.conf import settings
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
 from documents.models import Chunk, SearchIndexState
-from documents.search.backends import Searcher, search_backend
+from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
-from documents.search.rerank import get_reranker
-from documents.search.tokenize import tokenize
+from documents.search.rerank import Reranker, get_reranker
 from documents.selectors import current_chunks
+from documents.text.tokenize import tokenize
 
 
 @dataclass
@@ -71,10 +71,10 @@ def _check_model(searcher: Searcher, embedder_name: str) -> None:
 
 
 def _retrieve(
-    searcher: Searcher, query: str, *, candidates: int, document_ids: Iterable[int] | None, timings: dict
+    searcher: Searcher, query: str, *, tuning: Tuning, depth: int, document_ids: Iterable[int] | None, timings: dict
 ) -> _Candidates:
-    """The backend's candidates for query, fused (settings.RAGSITE_SEARCH_FUSION): the same
-    fusion whichever backend found them."""
+    """The backend's candidates for query (at least `depth` of each side), fused as `tuning`
+    says: the same fusion whichever backend found them."""
     embedder = get_embedder()
     _check_model(searcher, embedder.name)
     mark = time.perf_counter()
@@ -92,17 +92,18 @@ def _retrieve(
     vector = embedder.embed_query(query)
     lap("embed")
     tokens = tokenize(query, stems=searcher.stems)  # as the keyword index was built
-    found = searcher.candidates(vector, tokens, k=candidates, document_ids=document_ids, lap=lap)
+    k = max(tuning.candidates, depth)
+    found = searcher.candidates(vector, tokens, k=k, document_ids=document_ids, lap=lap)
     for name in ("dense", "bm25"):
         timings.setdefault(name, 0.0)
-    if settings.RAGSITE_SEARCH_FUSION == "rrf":
-        fused = reciprocal_rank_fusion([found.dense_ranked, found.keyword_ranked], k=settings.RAGSITE_SEARCH_RRF_K)
+    if tuning.fusion == "rrf":
+        fused = reciprocal_rank_fusion([found.dense_ranked, found.keyword_ranked], k=tuning.rrf_k)
     else:
         places = [{key: r for r, key in enumerate(ranked, start=1)} for ranked in (found.dense_ranked, found.keyword_ranked)]
-        share = settings.RAGSITE_SEARCH_SENTENCE_SHARE
+        share = tuning.sentence_share
         fused = score_fusion(
             found.keys, found.dense, found.keyword,
-            dense_weight=_dense_weight(embedder, query),
+            dense_weight=_dense_weight(embedder, query, tuning),
             ranks=[[place.get(key) for place in places] for key in found.keys],
             sentence=_best_sentence_scores(found.keys, found.dense, vector) if share else None,
             sentence_share=share,
@@ -111,13 +112,13 @@ def _retrieve(
     return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
 
 
-def _dense_weight(embedder: Embedder, query: str) -> float:
-    """The dense share of the score fusion for this query: settings.RAGSITE_SEARCH_DENSE_WEIGHT,
-    scaled by how much of the query the embedding model reads as words it knows when
-    settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE (an English-only model cuts a Russian question
-    into letters, and its vector then finds next to nothing: keywords decide)."""
-    weight = settings.RAGSITE_SEARCH_DENSE_WEIGHT
-    if settings.RAGSITE_SEARCH_DENSE_BY_COVERAGE:
+def _dense_weight(embedder: Embedder, query: str, tuning: Tuning) -> float:
+    """The dense share of the score fusion for this query: tuning.dense_weight, scaled by how much
+    of the query the embedding model reads as words it knows when tuning.dense_by_coverage (an
+    English-only model cuts a Russian question into letters, and its vector then finds next to
+    nothing: keywords decide)."""
+    weight = tuning.dense_weight
+    if tuning.dense_by_coverage:
         weight *= embedder.vocabulary_coverage(query)
     return weight
 
@@ -133,9 +134,9 @@ def _best_sentence_scores(keys: list[int], dense: list[float], vector: np.ndarra
     return scores
 
 
-def _pages(fused: list[Fused]) -> list[Fused]:
+def _pages(fused: list[Fused], tuning: Tuning) -> list[Fused]:
     """The fused candidates whose chunks still count (a document deleted since the build drops
-    out at once), each page's best passage first when settings.RAGSITE_SEARCH_SPREAD_PAGES."""
+    out at once), each page's best passage first when tuning.spread_pages."""
     places = dict(
         (pk, (document_id, page))
         for pk, document_id, page in current_chunks()
@@ -143,7 +144,7 @@ def _pages(fused: list[Fused]) -> list[Fused]:
         .values_list("pk", "document_id", "page")
     )
     fused = [item for item in fused if item.key in places]
-    if settings.RAGSITE_SEARCH_SPREAD_PAGES:
+    if tuning.spread_pages:
         fused = spread_pages(fused, places.__getitem__)
     return fused
 
@@ -154,81 +155,78 @@ def _fetch(chunk_ids: list[int]) -> dict[int, object]:
     return {row.pk: row for row in rows}
 
 
+def _reranked(reranker: Reranker, query: str, pool: list[Fused], rows: dict) -> list[tuple[Fused, float]]:
+    """The pool in the cross-encoder's order, each with its score (ties keep the fused order)."""
+    scores = reranker.score(query, [rows[item.key].text for item in pool])
+    order = sorted(range(len(pool)), key=lambda i: (-float(scores[i]), i))
+    return [(pool[i], float(scores[i])) for i in order]
+
+
 def chunk_search(
     *, query: str, top_k: int = 5, document_ids: Iterable[int] | None = None, rerank: bool = True
 ) -> SearchResponse:
-    """The top_k passages for query, best first, from dense and keyword search fused (by score,
-    or by RRF: settings.RAGSITE_SEARCH_FUSION), each page's best passage first, and
-    (when rerank and a reranker is available) reordered by the cross-encoder.
+    """The top_k passages for query, best first, from dense and keyword search fused (as the
+    backend's Tuning says), each page's best passage first, and (when rerank and a reranker is
+    available) reordered by the cross-encoder.
 
     Safe to call from many threads. Raises IndexModelMismatch when the query embedder is not
     the model the index was built with, SearchError when no index can be loaded."""
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    index = search_backend().searcher()
+    backend = search_backend()
+    index = backend.searcher()
     if index is None or index.empty or top_k <= 0 or not query.strip():
         timings["total"] = round((time.perf_counter() - started) * 1000, 3)
         return SearchResponse([], False, index.version if index else None, timings=timings)
     if document_ids is not None:
         document_ids = list(document_ids)
-    found = _retrieve(
-        index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, top_k), document_ids=document_ids,
-        timings=timings,
-    )
-    top_n = settings.RAGSITE_RERANK_TOP_N if rerank else 0
+    tuning = backend.tuning
+    found = _retrieve(index, query, tuning=tuning, depth=top_k, document_ids=document_ids, timings=timings)
+    top_n = tuning.rerank_top_n if rerank else 0
     mark = time.perf_counter()
-    head = _pages(found.fused)[: max(top_k, top_n)]
+    head = _pages(found.fused, tuning)[: max(top_k, top_n)]
     rows = _fetch([item.key for item in head])
     head = [item for item in head if item.key in rows]
     timings["fetch"] = round((time.perf_counter() - mark) * 1000, 3)
 
     mark = time.perf_counter()
     reranked, rerank_error, reranker_model = False, "", ""
-    rerank_scores: dict[int, float] = {}
-    rerank_ranks: dict[int, int] = {}
+    rerank_scores: dict[int, tuple[float, int]] = {}  # chunk id -> (score, 1-based place)
     if rerank and head and top_n > 0:
         state = get_reranker()
-        reranker_model = state.model
-        if state.reranker is None:
-            rerank_error = state.error
-        else:
-            pool = head[:top_n]
-            scores = state.reranker.score(query, [rows[item.key].text for item in pool])
-            order = sorted(range(len(pool)), key=lambda i: (-float(scores[i]), pool[i].rank))
-            for place, i in enumerate(order, start=1):
-                rerank_scores[pool[i].key] = float(scores[i])
-                rerank_ranks[pool[i].key] = place
-            head = [pool[i] for i in order] + head[top_n:]
+        reranker_model, rerank_error = state.model, state.error
+        if state.reranker is not None:
+            order = _reranked(state.reranker, query, head[:top_n], rows)
+            rerank_scores = {item.key: (score, place) for place, (item, score) in enumerate(order, start=1)}
+            head = [item for item, _ in order] + head[top_n:]
             reranked = True
     timings["rerank"] = round((time.perf_counter() - mark) * 1000, 3)
 
-    results = []
-    for item in head[:top_k]:
-        row = rows[item.key]
-        document = row.document
-        rerank_score = rerank_scores.get(item.key)
-        results.append(
-            SearchResult(
-                chunk_id=row.pk,
-                document_id=row.document_id,
-                title=document.title,
-                original_filename=document.original_filename,
-                file_url=document.file.url if document.file else "",
-                page=row.page,
-                text=row.text,
-                ocr=row.ocr,
-                score=rerank_score if rerank_score is not None else item.score,
-                fused_score=item.score,
-                rerank_score=rerank_score,
-                dense_rank=item.ranks[0],
-                bm25_rank=item.ranks[1],
-                fused_rank=item.rank,
-                rerank_rank=rerank_ranks.get(item.key),
-                sentence_vectors=bytes(row.sentence_embeddings or b""),
-            )
-        )
+    results = [_result(rows[item.key], item, rerank_scores.get(item.key)) for item in head[:top_k]]
     timings["total"] = round((time.perf_counter() - started) * 1000, 3)
     return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings, found.vector)
+
+
+def _result(row: Chunk, item: Fused, reranked: tuple[float, int] | None) -> SearchResult:
+    document = row.document
+    return SearchResult(
+        chunk_id=row.pk,
+        document_id=row.document_id,
+        title=document.title,
+        original_filename=document.original_filename,
+        file_url=document.file.url if document.file else "",
+        page=row.page,
+        text=row.text,
+        ocr=row.ocr,
+        score=reranked[0] if reranked else item.score,
+        fused_score=item.score,
+        rerank_score=reranked[0] if reranked else None,
+        dense_rank=item.ranks[0],
+        bm25_rank=item.ranks[1],
+        fused_rank=item.rank,
+        rerank_rank=reranked[1] if reranked else None,
+        sentence_vectors=bytes(row.sentence_embeddings or b""),
+    )
 
 
 def search_warm_up() -> None:
@@ -240,26 +238,23 @@ def search_warm_up() -> None:
 def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict[str, list[int] | None]:
     """Chunk ids, best first, as ranked by dense search alone, BM25 alone, their fusion, and the
     fusion reranked ("reranked" is None when no reranker is available). For evaluation."""
-    index = search_backend().searcher()
+    backend = search_backend()
+    index = backend.searcher()
     if index is None or index.empty:
         return {"dense": [], "bm25": [], "fused": [], "reranked": [] if rerank else None}
-    found = _retrieve(
-        index, query, candidates=max(settings.RAGSITE_SEARCH_CANDIDATES, depth), document_ids=None, timings={}
-    )
-    fused = [item.key for item in _pages(found.fused)]
+    tuning = backend.tuning
+    found = _retrieve(index, query, tuning=tuning, depth=depth, document_ids=None, timings={})
+    fused = _pages(found.fused, tuning)
     reranked = None
-    if rerank:
-        state = get_reranker()
-        if state.reranker is not None:
-            top_n = max(settings.RAGSITE_RERANK_TOP_N, depth)
-            rows = _fetch(fused[:top_n])
-            pool = [key for key in fused[:top_n] if key in rows]
-            scores = state.reranker.score(query, [rows[key].text for key in pool])
-            reranked = [pool[i] for i in sorted(range(len(pool)), key=lambda i: (-float(scores[i]), i))]
+    if rerank and (reranker := get_reranker().reranker) is not None:
+        pool = fused[: max(tuning.rerank_top_n, depth)]
+        rows = _fetch([item.key for item in pool])
+        reranked = [item.key for item, _ in _reranked(reranker, query, [item for item in pool if item.key in rows], rows)]
     # Each single list is served as the fusion is (deleted documents dropped, pages spread), so
     # the comparison measures the fusion alone.
-    dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)])]
+    dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)], tuning)]
                    for ranked in (found.dense, found.bm25))
+    fused = [item.key for item in fused]
     return {"dense": dense[:depth], "bm25": bm25[:depth], "fused": fused[:depth], "reranked": reranked}
 
 

@@ -1,9 +1,10 @@
 """The index this process answers from, following the current version without a restart.
 
-At most every RAGSITE_SEARCH_VERSION_CHECK_SECONDS a query reads the current version from the
-database (one indexed row); when it changed, that one query loads the new version while the
-others keep answering from the old one, then the reference is swapped. Queries that hold the
-old LoadedIndex finish on it; it is freed when the last of them lets go.
+At most every `interval` seconds (the embedded backend's version_check_seconds) a query reads
+the current version from the database (one indexed row); when it changed, that one query loads
+the new version while the others keep answering from the old one, then the reference is
+swapped. Queries that hold the old LoadedIndex finish on it; it is freed when the last of them
+lets go.
 """
 
 import logging
@@ -17,7 +18,7 @@ from documents.models import SearchIndexState
 from documents.search.bm25 import BM25Backend
 from documents.search.errors import SearchError
 from documents.search.index import IndexLoadError, LoadedIndex, load_index
-from ragsite.backends import backend
+from documents.backends import backend
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +38,10 @@ class _Serving:
     def invalidate(self) -> None:
         self.checked_at = float("-inf")
 
-    def current(self) -> LoadedIndex | None:
+    def current(self, interval: float) -> LoadedIndex | None:
         """The current index, or None when none was ever built. Raises SearchError only when no
         index can be loaded at all; a failed reload keeps the loaded one serving."""
         root = Path(settings.RAGSITE_INDEX_ROOT)
-        interval = settings.RAGSITE_SEARCH_VERSION_CHECK_SECONDS
         if self.checked_root == root and time.monotonic() - self.checked_at < interval:
             return self.index
         same_root_loaded = self.index is not None and self.source and self.source[0] == root
@@ -87,8 +87,10 @@ class _Serving:
 _serving = _Serving()
 
 
-def current_index() -> LoadedIndex | None:
-    return _serving.current()
+def current_index(*, interval: float = 2.0) -> LoadedIndex | None:
+    """The index version this process answers from, checked against the current one at most
+    every `interval` seconds."""
+    return _serving.current(interval)
 
 
 def invalidate() -> None:

@@ -8,7 +8,7 @@ What a provider receives and must do: querying.llm.base.
 """
 
 from querying.llm.base import LLMError, LLMProvider
-from ragsite.backends import backend
+from documents.backends import backend
 
 __all__ = ["LLMError", "LLMProvider", "get_llm"]
 

@@ -128,9 +128,22 @@ def connection_error(provider: str, exc: BaseException, *, mid_answer: bool) -> 
 
 
 class LLMProvider:
-    """Base class of answer providers. Subclasses implement `stream`; `generate` follows from it."""
+    """Base class of answer providers. Subclasses implement `stream`; `generate` follows from it.
+
+    Every provider takes these OPTIONS, how much of a question's prompt each part may take (the
+    class attributes below are the defaults)."""
 
     name = "llm"
+    context_tokens = 3000  # the retrieved passages, the rules and the question
+    history_tokens = 1000  # a conversation's earlier turns the model sees, newest first...
+    history_turns = 6  # ...at most this many of them
+    rewrite_seconds = 5.0  # how long a follow-up's search query may take the model (querying.conversations)
+
+    def __init__(self, **budgets):
+        unknown = set(budgets) - {"context_tokens", "history_tokens", "history_turns", "rewrite_seconds"}
+        if unknown:
+            raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
+        self.__dict__.update(budgets)
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         """The answer in pieces, as the model writes it."""
@@ -172,12 +185,14 @@ class VendorProvider(LLMProvider):
         api_key: str = "",
         base_url: str = "",
         temperature: float = 0.2,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        max_retries: int = 2,
+        max_tokens: int = 800,  # always bounds generation
+        timeout: float = 60.0,  # seconds to connect, and between two pieces of a stream
+        max_retries: int = 2,  # before the first token only
+        **budgets,
     ):
+        super().__init__(**budgets)
         if not model:
-            raise LLMError(f"no model configured for {self.vendor} (set LLM_MODEL)", code="not_configured")
+            raise LLMError(f"no model configured for {self.vendor} (set RAGSITE_LLM_MODEL)", code="not_configured")
         self.model = model
         self.temperature = temperature
         self.max_tokens = max_tokens
@@ -207,7 +222,7 @@ class VendorProvider(LLMProvider):
             http_client = self.sdk.DefaultAioHttpClient(limits=limits)
             return self.async_client_class(**self._client_options, http_client=http_client)
         except Exception as exc:  # the SDK's "api_key must be set" and the like
-            raise LLMError(f"cannot set up {self.vendor}: {exc} (see LLM_API_KEY)", code="not_configured") from exc
+            raise LLMError(f"cannot set up {self.vendor}: {exc} (see RAGSITE_LLM_API_KEY)", code="not_configured") from exc
 
     async def _async_client(self):
         """This event loop's client (its connections belong to the loop that opened them), made on

@@ -2,8 +2,8 @@
 passages that best match the question, each cited [n], and says plainly when none does.
 
 It answers from `prompt.passages` (see base.py). Sentences and lines are the corpus's
-(documents.passage_units), their vectors those stored at ingest when there are, words the
-search's tokens (documents.search.tokenize), and keyword relevance is BM25 as search scores it
+(documents.text.units), their vectors those stored at ingest when there are, words the
+search's tokens (documents.text.tokenize), and keyword relevance is BM25 as search scores it
 (bm25s) over the candidate sentences, divided by what the question itself would score, times a
 prior that favours passages the retrieval ranked higher."""
 
@@ -18,10 +18,10 @@ from typing import AsyncIterator
 import numpy as np
 
 from documents.embedding import get_embedder, sentence_vectors_unpack
-from documents.passage_units import CLOSED as _CLOSED
-from documents.passage_units import Unit, meaning_text, units
+from documents.text.units import CLOSED as _CLOSED
+from documents.text.units import Unit, meaning_text, units
 from documents.search.bm25 import bm25s_module, token_ids
-from documents.search.tokenize import tokenize
+from documents.text.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
 from querying.answer_types import counted, gives_value, question_value_kind, value_name
 from querying.mentions import mentioned_together, question_names, unmentioned
@@ -74,7 +74,7 @@ def keyword_relevance(question: list[str], candidates: list[list[str]]) -> np.nd
 
 def _stored_vectors(candidates: list[Unit], passages: list[Passage], dimension: int) -> dict[int, np.ndarray]:
     """The vector stored at ingest for each candidate (by its index in candidates), for the
-    passages that have them: one per unit that is not furniture, in order (documents.passage_units)."""
+    passages that have them: one per unit that is not furniture, in order (documents.text.units)."""
     found = {}
     for passage in passages:
         mine = [i for i, unit in enumerate(candidates) if unit.number == passage.number]
@@ -127,7 +127,9 @@ class ExtractiveProvider(LLMProvider):
         require_names: bool = True,
         require_value: bool = True,
         words_per_second: float = 0,
+        **budgets,
     ):
+        super().__init__(**budgets)
         self.max_sentences = max_sentences
         self.min_relevance = min_relevance
         self.semantic = semantic

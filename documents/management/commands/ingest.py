@@ -9,7 +9,8 @@ from tqdm import tqdm
 
 from documents.models import Document
 from documents.search.services import index_rebuild_request
-from documents.services import DuplicateDocument, document_create, document_ingest
+from documents.ingest import document_ingest
+from documents.services import DuplicateDocument, document_create
 
 
 def pdf_paths(paths: list[str]) -> list[Path]:

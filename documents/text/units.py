@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from documents.chunking import sentence_spans
-from documents.search.tokenize import tokenize
+from documents.text.chunking import sentence_spans
+from documents.text.tokenize import tokenize
 
 CLOSED = re.compile(r"[.!?。！？;:;)\]\"'»”…؟।]$")
 _BULLET = re.compile(r"^[•·▪\-–]\s+")
