@@ -82,7 +82,7 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="ragsite-bench-ingest-"))
     os.environ.update(
         RAGSITE_DATA_DIR=str(workdir / "var"), DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}",
-        MEDIA_ROOT=str(workdir / "media"), RAGSITE_INDEX_ROOT=str(workdir / "index"), LOG_LEVEL="WARNING",
+        RAGSITE_LOG_LEVEL="WARNING",
     )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
     os.environ.setdefault("DEBUG", "true")  # a throw-away local run, as `make run` is: no production SECRET_KEY needed
@@ -161,7 +161,7 @@ def main():
     embedded = f"same chunks, batch {embedder.batch_size}"
     if sentences:
         embedded += f", and their {len(sentences)} sentences, batch {SENTENCES_PER_BATCH}"
-    print(f"sentence vectors: {'on' if settings.RAGSITE_SENTENCE_VECTORS else 'off'} (setting RAGSITE_SENTENCE_VECTORS)")
+    print(f"sentence vectors: {'on' if settings.RAGSITE_SENTENCE_VECTORS else 'off'} (settings.RAGSITE_SENTENCE_VECTORS: on with the extractive answer mode)")
     print(f"raw model.encode: {encode_rate:8.1f} chunks/s  (best of {args.rounds}: {encode_seconds:.1f} s, {embedded})")
     print(f"pipeline / raw encode: {pipeline_rate / encode_rate:.2f}")
     print(f"peak memory (RSS): {peak_mb:.0f} MB")

@@ -5,7 +5,6 @@ ingests new documents and rebuilds the index; then a check that nothing was lost
     .venv/bin/python bench/load.py --modes default --askers 50 --seconds 30
     .venv/bin/python bench/load.py --modes fake --tokens 40 --rate 50 --ramp 0   # short answers, all at once
     RAGSITE_WORKER_CPU_PRIORITY=normal .venv/bin/python bench/load.py               # the worker at the web's priority
-    RAGSITE_WORKER_TORCH_THREADS=2 .venv/bin/python bench/load.py                   # the worker with two torch threads, busy or not
 
 Loopback only; every stage is bounded in time, and the run stops by itself. Each asker posts to
 /query/stream, reads the stream to its end and asks again, until T is up; a 503 (the queue is
@@ -100,12 +99,11 @@ KETTLE = [
 def setup_django(work: Path) -> dict:
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
-        DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
-        RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
+        DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"),
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
         SECRET_KEY=secrets.token_urlsafe(50),
         RAGSITE_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_THROTTLE_QUERY_USER="off",
-        CELERY_BROKER_URL="filesystem://", CELERY_TASK_ALWAYS_EAGER="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
-        LOG_LEVEL="WARNING",
+        CELERY_BROKER_URL="filesystem://", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", RAGSITE_LOG_LEVEL="WARNING",
     )
     os.environ.update(env)
     import django
@@ -123,7 +121,7 @@ def prepare_corpus() -> str:
     from access.services import api_key_create
     from documents.search.services import index_rebuild_request
     from documents.ingest import document_ingest
-from documents.services import document_create
+    from documents.services import document_create
     from tests.pdfs import text_pdf
 
     call_command("migrate", verbosity=0)
@@ -366,8 +364,8 @@ def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path
             vendor_port = free_port()
             running.append(start([sys.executable, __file__, "fake-vendor", str(vendor_port), str(options.tokens),
                                   str(options.rate)], env, log))
-            server_env.update(LLM_BACKEND="openai", LLM_MODEL="fake-model", LLM_API_KEY="unused",
-                              LLM_BASE_URL=f"http://127.0.0.1:{vendor_port}/v1", LLM_MAX_RETRIES="0")
+            server_env.update(RAGSITE_LLM="openai", RAGSITE_LLM_MODEL="fake-model", RAGSITE_LLM_API_KEY="unused",
+                              RAGSITE_LLM_BASE_URL=f"http://127.0.0.1:{vendor_port}/v1")
         port = free_port()
         server = start([sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--host", "127.0.0.1",
                         "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "2048"],

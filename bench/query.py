@@ -49,10 +49,8 @@ def percentiles(values):
 
 def setup_django(workdir: Path, database_url: str) -> None:
     os.environ["RAGSITE_DATA_DIR"] = str(workdir)
-    os.environ["RAGSITE_INDEX_ROOT"] = str(workdir / "index")
-    os.environ["MEDIA_ROOT"] = str(workdir / "media")
     os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["RAGSITE_LOG_LEVEL"] = "WARNING"
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     else:
@@ -200,6 +198,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
     from documents.embedding import get_embedder
     from documents.models import SearchIndexState
     from documents.search.bm25 import RankBM25Backend, token_ids
+    from documents.search.backends import search_backend
     from documents.search.selectors import chunk_search
     from documents.search.services import index_rebuild_request
     from documents.search.serving import current_index
@@ -240,7 +239,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
         query_tokens = tokenize(query, stems=index.stems)
         for name, scorer in (("bm25s", index.bm25), ("rank-bm25", rank_scorer)):
             mark = time.perf_counter()
-            scorer.top(query_tokens, settings.RAGSITE_SEARCH_CANDIDATES)
+            scorer.top(query_tokens, search_backend().tuning.candidates)
             bm25_side[name].append((time.perf_counter() - mark) * 1000)
     del rank_scorer
 
@@ -255,7 +254,7 @@ def run_size(size, args, corpus, workdir, reranker_dir):
             "BACKEND": "documents.search.rerank.CrossEncoderReranker",
             "OPTIONS": {"model": str(reranker_dir), "max_length": 256, "local_files_only": True},
         }
-        settings.RAGSITE_RERANK_TOP_N = 20
+        assert search_backend().tuning.rerank_top_n == 20
         get_reranker()
         bare = CrossEncoder(str(reranker_dir), max_length=256)
         for n, query in enumerate(queries[: args.rerank_queries + 1]):

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.query import Corpus, fill, make_queries, percentiles, private_mb, rss_mb, setup_django  # noqa: E402
 
-EMBEDDED = {"BACKEND": "documents.search.backends.EmbeddedIndexBackend", "OPTIONS": {}}
+EMBEDDED = {"BACKEND": "documents.search.embedded.EmbeddedIndexBackend", "OPTIONS": {}}
 PAGES, CHUNKS_PER_PAGE = 100, 3
 
 
@@ -87,9 +87,13 @@ def query_latency(queries) -> dict:
     return {"total": percentiles(totals), "search": percentiles(search)}
 
 
-def probe(workdir: Path) -> None:
+def probe(workdir: Path, backend: dict) -> None:
     """In a fresh process: the memory the backend costs a web process over its first 20 queries."""
+    from django.conf import settings
+
     from documents.embedding import get_embedder
+
+    settings.RAGSITE_SEARCH_BACKEND = backend
     from documents.models import Chunk
     from documents.search.selectors import chunk_search
 
@@ -101,11 +105,10 @@ def probe(workdir: Path) -> None:
     print(json.dumps({"rss": rss_mb() - before, "private": private_mb() - before_private}))
 
 
-def process_memory(workdir: Path, database_url: str, backend: str) -> dict:
-    env = {**os.environ, "RAGSITE_SEARCH_BACKEND": backend}
+def process_memory(workdir: Path, database_url: str, backend: dict) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--probe", "--workdir", str(workdir), "--database-url", database_url],
-        capture_output=True, text=True, check=True, env=env,
+        [sys.executable, __file__, "--probe", json.dumps(backend), "--workdir", str(workdir), "--database-url", database_url],
+        capture_output=True, text=True, check=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -171,7 +174,7 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         index_root = Path(settings.RAGSITE_INDEX_ROOT)
         current = max(index_root.glob("v*"))
         embedded["disk_mb"] = sum(p.stat().st_size for p in current.rglob("*") if p.is_file()) / 2**20
-    embedded["memory"] = process_memory(workdir, args.database_url, "embedded")
+    embedded["memory"] = process_memory(workdir, args.database_url, EMBEDDED)
     say(size, f"embedded: memory {embedded['memory']}, disk {embedded['disk_mb']:.0f} MB")
 
     with override_settings(RAGSITE_SEARCH_BACKEND=postgres_config(args)):
@@ -193,8 +196,7 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         say(size, f"postgres: disk {postgres['disk_mb']:.0f} MB (HNSW {postgres['hnsw_mb']:.0f}, GIN {postgres['gin_mb']:.0f})")
         postgres["recall"] = dense_recall(corpus, args)
         say(size, f"postgres: HNSW recall {postgres['recall']}")
-    os.environ["RAGSITE_HNSW_M"], os.environ["RAGSITE_HNSW_EF_SEARCH"] = str(args.m), str(args.ef_search)
-    postgres["memory"] = process_memory(workdir, args.database_url, "postgres")
+    postgres["memory"] = process_memory(workdir, args.database_url, postgres_config(args))
     result.update(embedded=embedded, postgres=postgres)
     return result
 
@@ -229,7 +231,7 @@ def main():
     parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="", help="also write the figures here")
-    parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--probe", default="", help=argparse.SUPPRESS)  # the backend setting, as JSON
     args = parser.parse_args()
     if not args.database_url:
         base = subprocess.run([sys.executable, str(ROOT / "tests" / "pgvector_server.py")], capture_output=True,
@@ -238,7 +240,7 @@ def main():
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ragsite-bench-scale-"))
     setup_django(workdir, args.database_url)
     if args.probe:
-        probe(workdir)
+        probe(workdir, json.loads(args.probe))
         return
     from django.core.management import call_command
     from django.db import connection

@@ -223,8 +223,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def bench(kind: str, clients: int, env: dict, vendor_url: str, vendor_pid: int, log: Path) -> None:
     port = free_port()
-    server_env = {**env, "LLM_BACKEND": "openai", "LLM_MODEL": "fake-model", "LLM_API_KEY": "unused",
-                  "LLM_BASE_URL": vendor_url, "LLM_MAX_RETRIES": "0"}
+    server_env = {**env, "RAGSITE_LLM": "openai", "RAGSITE_LLM_MODEL": "fake-model", "RAGSITE_LLM_API_KEY": "unused",
+                  "RAGSITE_LLM_BASE_URL": vendor_url}
     if kind == "asgi":
         args = [sys.executable, "-m", "uvicorn", "ragsite.asgi:application", "--host", "127.0.0.1",
                 "--port", str(port), "--log-level", "warning", "--no-access-log", "--backlog", "2048"]
@@ -285,10 +285,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(
-        DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"), MEDIA_ROOT=str(work / "media"),
-        RAGSITE_INDEX_ROOT=str(work / "index"), DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false",
-        SECRET_KEY="bench", RAGSITE_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_RERANKER_BACKEND="documents.search.rerank.DisabledReranker",
-        CELERY_TASK_ALWAYS_EAGER="false", PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="ragsite.settings", RAGSITE_DATA_DIR=str(work / "var"),
+        DATABASE_URL=f"sqlite:///{work / 'db.sqlite3'}", DEBUG="false", SECRET_KEY="bench",
+        RAGSITE_ANONYMOUS_QUERIES="true", RAGSITE_THROTTLE_QUERY_ANON="off", RAGSITE_RERANKER_MODEL="off",
+        PYTHONUNBUFFERED="1",
     )
     (work / "var").mkdir()
     prepare_corpus(env)

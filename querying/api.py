@@ -1,3 +1,4 @@
+from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -11,22 +12,9 @@ from access.permissions import MayAsk
 from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
-from documents.search.errors import SearchError
 from querying import conversations, services
-from querying.admission import QueueFull, retrieval_gate
-from querying.llm.base import LLMError
-
-
-class QueryInputSerializer(serializers.Serializer):
-    question = StrictCharField(max_length=4000)
-    top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
-    document_ids = serializers.ListField(
-        child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
-    )
-    conversation_id = StrictIntegerField(
-        min_value=1, max_value=ID_MAX, required=False, allow_null=True,
-        help_text="continue this conversation of yours (GET /api/conversations/); absent or null: start a new one",
-    )
+from querying.errors import CONVERSATION_NOT_FOUND, FAILURES, failure_response
+from querying.executor import retrieval_executor
 
 
 class SourceSerializer(serializers.Serializer):
@@ -50,7 +38,6 @@ class StoredSourceSerializer(SourceSerializer):
 
 
 NotFoundSerializer = inline_serializer("NotFoundResponse", {"detail": serializers.CharField()})
-CONVERSATION_NOT_FOUND = "No conversation of yours has this id."
 
 ErrorSerializer = inline_serializer(
     "LLMErrorResponse",
@@ -63,25 +50,18 @@ ErrorSerializer = inline_serializer(
 )
 
 
-def error_status_and_body(error: Exception) -> tuple[int, dict]:
-    """The HTTP status and JSON body for a failure to answer: 503 when trying again later may
-    help (timeouts, rate limits, no search index yet), 502 when the provider refused."""
-    if isinstance(error, SearchError):
-        code, message, retryable = "search_unavailable", str(error), True
-    else:
-        code, message, retryable = error.code, error.message, error.retryable
-    http_status = status.HTTP_503_SERVICE_UNAVAILABLE if retryable else status.HTTP_502_BAD_GATEWAY
-    return http_status, {"error": {"code": code, "message": message, "retryable": retryable}}
-
-
-def queue_full_body(full: QueueFull) -> dict:
-    """The 503 answer (with Retry-After) when every retrieval slot is taken and the queue is full."""
-    return {"error": {"code": "busy", "message": full.message, "retryable": True}}
-
-
-def llm_error_response(error: Exception) -> Response:
-    http_status, body = error_status_and_body(error)
-    return Response(body, status=http_status)
+def question_options(request, data) -> dict:
+    """A question's options for querying.services.answer_prepare, from a request DRF has admitted
+    (POST /query, or the stream through access.rest.drf_admit): its body validated (a
+    ValidationError is a 400) and its conversation, when it names one, checked to be the asker's
+    (ConversationNotFound otherwise)."""
+    serializer = QueryApi.InputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    owner = conversations.conversation_owner(request)  # reads the session
+    options = {**serializer.validated_data, "owner": owner}
+    if options.get("conversation_id") is not None:
+        conversations.conversation_get(owner=owner, conversation_id=options["conversation_id"])
+    return options
 
 
 class QueryApi(APIView):
@@ -90,7 +70,17 @@ class QueryApi(APIView):
     permission_classes = [MayAsk]  # managing documents is staff-only
     throttle_classes = [QueryUserThrottle, QueryAnonThrottle]
     parser_classes = [JSONParser]
-    InputSerializer = QueryInputSerializer
+
+    class InputSerializer(serializers.Serializer):
+        question = StrictCharField(max_length=4000)
+        top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
+        document_ids = serializers.ListField(
+            child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
+        )
+        conversation_id = StrictIntegerField(
+            min_value=1, max_value=ID_MAX, required=False, allow_null=True,
+            help_text="continue this conversation of yours (GET /api/conversations/); absent or null: start a new one",
+        )
 
     class OutputSerializer(serializers.Serializer):
         answer = serializers.CharField()
@@ -107,31 +97,23 @@ class QueryApi(APIView):
         )
         conversation_id = serializers.IntegerField(help_text="the conversation this answer belongs to: send it with the next question")
 
-    @extend_schema(request=QueryInputSerializer, responses={
+    @extend_schema(request=InputSerializer, responses={
         200: OutputSerializer,
         404: OpenApiResponse(NotFoundSerializer, description="conversation_id is no conversation of yours"),
         502: OpenApiResponse(ErrorSerializer, description="the answer provider refused the question"),
         503: OpenApiResponse(ErrorSerializer, description="try again later (Retry-After when the server is busy): the provider timed out or is rate-limited, there is no search index yet, or every retrieval slot is taken and the queue in front of them is full"),
     })
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        """The same answer as the stream's, its events gathered (querying.services.answer_collect)."""
         try:
-            ticket = retrieval_gate().admit()
-        except QueueFull as full:
-            return Response(queue_full_body(full), status=503, headers={"Retry-After": str(full.retry_after)})
-        try:
-            ticket.wait_sync()
-            plan = services.answer_prepare(**serializer.validated_data, owner=conversations.conversation_owner(request))
-        except (LLMError, SearchError) as error:
-            return llm_error_response(error)
-        except conversations.ConversationNotFound:
-            raise NotFound(CONVERSATION_NOT_FOUND) from None
-        finally:
-            ticket.release()
-        answer = services.answer_generate(plan=plan)
+            options = question_options(request, request.data)
+            plan = retrieval_executor().submit(services.answer_prepare, **options).wait()
+        except FAILURES as exc:
+            status_code, body, headers = failure_response(exc)
+            return Response(body, status=status_code, headers=headers)
+        answer = async_to_sync(services.answer_collect)(plan=plan)
         if answer.error is not None:
-            return llm_error_response(answer.error)
+            return Response({"error": answer.error}, status=503 if answer.error["retryable"] else 502)
         return Response(self.OutputSerializer(answer).data)
 
 

@@ -1,16 +1,16 @@
 """Answering a question: retrieve passages, build the prompt, let the configured provider write.
 
 answer_prepare() does everything that can fail with an ordinary HTTP error (settings, retrieval)
-before any byte of a stream goes out; answer_generate() / answer_events() then produce the answer
-as one JSON object or as a sequence of SSE payloads:
+before any byte of a stream goes out; answer_events() then produces the answer as a sequence of
+events, which POST /query/stream sends as they come and POST /query gathers (answer_collect):
 
     {"conversation_id"} (when the question belongs to a conversation),
     {"meta": {"mode", "reranked", "search_query"}}, {"token": "..."}*, {"sources": [...], "not_found"},
     {"error": {...}} (only on a provider failure), {"done": true, "timings", "usage"}
 
 In a conversation (an `owner` given), the question is searched as a standalone query
-(querying.conversations.query_rewrite), the model sees the earlier turns within
-the provider's history_tokens, and the answer is recorded before the last event.
+(querying.conversations.query_rewrite), the model sees the earlier turns within the provider's
+history budget, and the answer is recorded before the last event.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from django.conf import settings
 
 from documents.embedding import serve_torch_threads
 from documents.search.processes import chunk_search_isolated, search_processes_start
-from documents.search.selectors import search_warm_up
+from documents.search.selectors import SearchResponse, search_warm_up
 from documents.text.tokenize import tokenize
 from querying import conversations
+from querying.executor import run_sync
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
-from querying.offload import database_pool, run_in
 from querying.prompts import (
     NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, history_messages, is_not_found, prompt_build,
 )
@@ -60,6 +60,8 @@ class AnswerPlan:
 
 @dataclass
 class Answer:
+    """The whole answer, as POST /query returns it: what the events said, gathered."""
+
     answer: str
     sources: list[dict]
     mode: str
@@ -67,7 +69,7 @@ class Answer:
     timings: dict
     usage: dict
     not_found: bool = False
-    error: LLMError | None = None
+    error: dict | None = None  # {"code", "message", "retryable"} when the provider failed
     search_query: str = ""
     conversation_id: int | None = None
 
@@ -97,18 +99,39 @@ def answer_prepare(
             conversation=conversation, limit=max(conversations.REWRITE_TURNS, provider.history_turns)
         )
     turns = turns or []
-    search_query = question
-    if turns and rewrite != "off":
-        rewrite_started = time.perf_counter()
-        search_query = conversations.query_rewrite(
-            question=question, turns=turns[-conversations.REWRITE_TURNS:], provider=provider,
-            use_model=rewrite == "auto",
-        ).text
-        rewrite_ms = _ms(time.perf_counter() - rewrite_started)
+    timings: dict[str, float] = {}
+    search_query = _search_query(question, turns, provider, rewrite, timings)
     found = chunk_search_isolated(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
     if owner is not None and conversation is None:  # only once the search worked: no empty conversations
         conversation = conversations.conversation_start(owner=owner)
-    passages = [
+    history = history_messages(
+        [(turn.question, turn.answer) for turn in turns[-provider.history_turns:]], provider.history_tokens
+    )
+    prompt = prompt_build(
+        question=question, passages=_passages(found), token_budget=provider.context_tokens, history=history,
+        search_query=search_query if search_query != question else "", query_vector=found.query_vector,
+    )
+    timings = {**_search_timings(found), **timings, "retrieval": _ms(time.perf_counter() - started)}
+    return AnswerPlan(
+        question=question, provider=provider, prompt=prompt, reranked=bool(found.reranked), timings=timings,
+        started=started, search_query=search_query, conversation=conversation,
+    )
+
+
+def _search_query(question: str, turns: list[Turn], provider: LLMProvider, rewrite: str, timings: dict) -> str:
+    """What is searched: the question, or after earlier turns its standalone rewrite (timed)."""
+    if not turns or rewrite == "off":
+        return question
+    started = time.perf_counter()
+    query = conversations.query_rewrite(
+        question=question, turns=turns[-conversations.REWRITE_TURNS:], provider=provider, use_model=rewrite == "auto",
+    ).text
+    timings["rewrite"] = _ms(time.perf_counter() - started)
+    return query
+
+
+def _passages(found: SearchResponse) -> list[Passage]:
+    return [
         Passage(
             number=i,
             chunk_id=result.chunk_id,
@@ -123,26 +146,15 @@ def answer_prepare(
         )
         for i, result in enumerate(found.results, start=1)
     ]
-    history = history_messages(
-        [(turn.question, turn.answer) for turn in turns[-provider.history_turns:]], provider.history_tokens
-    )
-    prompt = prompt_build(
-        question=question, passages=passages, token_budget=provider.context_tokens, history=history,
-        search_query=search_query if search_query != question else "", query_vector=found.query_vector,
-    )
+
+
+def _search_timings(found: SearchResponse) -> dict[str, float]:
     stage = found.timings or {}
-    timings = {
+    return {
         "embed": round(stage.get("embed", 0.0), 2),
         "search": round(sum(stage.get(name, 0.0) for name in ("dense", "bm25", "fusion")), 2),
         "rerank": round(stage.get("rerank", 0.0), 2),
     }
-    if turns and rewrite != "off":
-        timings["rewrite"] = rewrite_ms
-    timings["retrieval"] = _ms(time.perf_counter() - started)
-    return AnswerPlan(
-        question=question, provider=provider, prompt=prompt, reranked=bool(found.reranked), timings=timings,
-        started=started, search_query=search_query, conversation=conversation,
-    )
 
 
 def answer_warm_up() -> dict[str, float]:
@@ -218,8 +230,8 @@ def _finish(plan: AnswerPlan, usage: Usage, text: str, generate_started: float, 
     return timings, usage
 
 
-def _error_payload(error: LLMError) -> dict:
-    return {"error": {"code": error.code, "message": error.message, "retryable": error.retryable}}
+def _error(error: LLMError | None) -> dict | None:
+    return None if error is None else {"code": error.code, "message": error.message, "retryable": error.retryable}
 
 
 def _as_llm_error(exc: Exception, plan: AnswerPlan, *, pieces: int) -> LLMError:
@@ -237,36 +249,6 @@ def _as_llm_error(exc: Exception, plan: AnswerPlan, *, pieces: int) -> LLMError:
     return exc
 
 
-def answer_generate(*, plan: AnswerPlan) -> Answer:
-    """The whole answer at once (POST /query). A provider failure is returned in Answer.error."""
-    usage: Usage = {}
-    generate_started = time.perf_counter()
-    error = None
-    text = ""
-    if not plan.prompt.passages:
-        text = NOT_FOUND
-    else:
-        try:
-            text = plan.provider.generate(plan.prompt, usage)
-        except Exception as exc:
-            error = _as_llm_error(exc, plan, pieces=0)
-    timings, usage = _finish(plan, usage, text, generate_started, None)
-    answer = Answer(
-        answer=text,
-        sources=sources_payload(plan, text),
-        not_found=is_not_found(text),
-        mode=plan.mode,
-        reranked=plan.reranked,
-        timings=timings,
-        usage=usage,
-        error=error,
-        search_query=plan.search_query,
-        conversation_id=plan.conversation.pk if plan.conversation is not None else None,
-    )
-    _record(plan, answer)
-    return answer
-
-
 def _record(plan: AnswerPlan, answer: Answer) -> None:
     """Store the answer in the plan's conversation, if it has one."""
     if plan.conversation is None:
@@ -274,7 +256,7 @@ def _record(plan: AnswerPlan, answer: Answer) -> None:
     conversations.message_record(
         conversation=plan.conversation, question=plan.question, answer=answer.answer, search_query=plan.search_query,
         sources=answer.sources, not_found=answer.not_found, mode=answer.mode, timings=answer.timings,
-        usage=answer.usage, error=_error_payload(answer.error)["error"] if answer.error else None,
+        usage=answer.usage, error=answer.error,
     )
 
 
@@ -283,10 +265,11 @@ async def _not_found() -> AsyncIterator[str]:
 
 
 async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
-    """The answer as SSE payloads, read from the provider's `stream`. Cancelling or closing this
+    """The answer as events, read from the provider's `stream`. Cancelling or closing this
     generator closes the provider's stream, and with it the upstream connection."""
-    if plan.conversation is not None:
-        yield {"conversation_id": plan.conversation.pk}
+    conversation_id = plan.conversation.pk if plan.conversation is not None else None
+    if conversation_id is not None:
+        yield {"conversation_id": conversation_id}
     yield {"meta": {"mode": plan.mode, "reranked": plan.reranked, "search_query": plan.search_query}}
     usage: Usage = {}
     pieces: list[str] = []
@@ -304,17 +287,37 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
     finally:
         await stream.aclose()
     text = "".join(pieces)
-    sources = sources_payload(plan, text)
     # "not_found": the answer says the documents do not hold it, so the passages are only the
     # closest ones found, and a page shows them as such.
-    yield {"sources": sources, "not_found": is_not_found(text)}
-    if error is not None:
-        yield _error_payload(error)
-    timings, usage = _finish(plan, usage, text, started, first_token)
     answer = Answer(
-        answer=text, sources=sources, not_found=is_not_found(text), mode=plan.mode, reranked=plan.reranked,
-        timings=timings, usage=usage, error=error, search_query=plan.search_query,
+        answer=text, sources=sources_payload(plan, text), not_found=is_not_found(text), mode=plan.mode,
+        reranked=plan.reranked, timings={}, usage={}, error=_error(error), search_query=plan.search_query,
+        conversation_id=conversation_id,
     )
+    yield {"sources": answer.sources, "not_found": answer.not_found}
+    if error is not None:
+        yield {"error": answer.error}
+    answer.timings, answer.usage = _finish(plan, usage, text, started, first_token)
     # Stored before "done": a client that saw the end finds the answer in its conversation.
-    await run_in(database_pool(), _record, plan, answer)
-    yield {"done": True, "timings": timings, "usage": usage}
+    await run_sync(_record, plan, answer)
+    yield {"done": True, "timings": answer.timings, "usage": answer.usage}
+
+
+async def answer_collect(*, plan: AnswerPlan) -> Answer:
+    """The whole answer at once (POST /query): the events answer_events sends, gathered."""
+    answer = Answer(
+        answer="", sources=[], mode=plan.mode, reranked=plan.reranked, timings={}, usage={},
+        search_query=plan.search_query, conversation_id=plan.conversation.pk if plan.conversation is not None else None,
+    )
+    pieces = []
+    async for event in answer_events(plan=plan):
+        if "token" in event:
+            pieces.append(event["token"])
+        elif "sources" in event:
+            answer.sources, answer.not_found = event["sources"], event["not_found"]
+        elif "error" in event:
+            answer.error = event["error"]
+        elif "done" in event:
+            answer.timings, answer.usage = event["timings"], event["usage"]
+    answer.answer = "".join(pieces)
+    return answer

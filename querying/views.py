@@ -1,52 +1,35 @@
+"""POST /query/stream: the answer as server-sent events (querying.services.answer_events), a plain
+Django view (DRF's content negotiation would fight text/event-stream).
+
+Who asks, whether they may, how often, and what they ask are checked as POST /query checks them
+(querying.api.QueryApi), so both refuse alike, before any byte goes out. Retrieval runs on the
+retrieval executor (querying.executor): when a thread is free the stream starts once the passages
+are found, so a failure to retrieve is an ordinary JSON error; when every thread is taken the
+stream starts at once with a `: queued` comment and heartbeats, and a failure to retrieve is then
+an `error` event; past the queue's bound the answer is 503 with Retry-After."""
+
 import asyncio
 import logging
-import time
 import weakref
 from contextlib import aclosing
 from typing import AsyncGenerator, Iterator
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from rest_framework.exceptions import ValidationError
+
 from access.rest import drf_admit
-from documents.search.errors import SearchError
-from querying import conversations, services
-from querying.admission import QueueFull, Ticket, retrieval_gate
-from querying.api import CONVERSATION_NOT_FOUND, QueryApi, QueryInputSerializer, error_status_and_body, queue_full_body
-from querying.llm.base import LLMError
-from querying.offload import database_pool, retrieval_pool, run_in
+from querying import services
+from querying.api import QueryApi, question_options
+from querying.errors import FAILURES, STREAM_FAILURES, failure, failure_response
+from querying.executor import Job, retrieval_executor, run_sync
 from querying.sse import EventFormatter, abatches_with_heartbeat, sse_comment
 
 logger = logging.getLogger(__name__)
-
-
-async def _prepare(options: dict):
-    return await run_in(retrieval_pool(), services.answer_prepare, **options)
-
-
-def _admit(request) -> tuple[dict | None, JsonResponse | None]:
-    """Who asks, whether they may, how often, the body, and the conversation it continues: as
-    POST /query takes them, so both refuse alike (401/403/429/400/413/404 as JSON). Returns the
-    answer's options, or the refusal. One trip to a database thread."""
-    payload, refusal = drf_admit(request, QueryApi)
-    if refusal is not None:
-        return None, refusal
-    serializer = QueryInputSerializer(data=payload)
-    if not serializer.is_valid():
-        return None, JsonResponse(serializer.errors, status=400)
-    owner = conversations.conversation_owner(request)  # reads the session
-    options = {**serializer.validated_data, "owner": owner}
-    if options.get("conversation_id") is not None:
-        # Somebody else's (or no) conversation is a 404 before anything streams, queued or not.
-        try:
-            conversations.conversation_get(owner=owner, conversation_id=options["conversation_id"])
-        except conversations.ConversationNotFound:
-            return None, JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
-    return options, None
 
 
 async def _csrf_refused(request) -> bool:
@@ -99,81 +82,83 @@ class EventStreamResponse(StreamingHttpResponse):
             loop.close()
 
 
+def _admit(request) -> tuple[dict | None, JsonResponse | None]:
+    """Who asks, whether they may, how often, the body, and the conversation it continues, as POST
+    /query takes them, so both refuse alike (401/403/429/400/413/404 as JSON): the answer's
+    options, or the refusal. One trip to a database thread."""
+    payload, refusal = drf_admit(request, QueryApi)
+    if refusal is not None:
+        return None, refusal
+    try:
+        return question_options(request, payload), None
+    except ValidationError as invalid:
+        return None, JsonResponse(invalid.detail, status=400, safe=False)
+    except FAILURES as exc:
+        return None, _json(exc)
+
+
+def _json(exc: Exception) -> JsonResponse:
+    status, body, headers = failure_response(exc)
+    return JsonResponse(body, status=status, headers=headers)
+
+
 @csrf_exempt
 @require_POST
 async def query_stream(request):
-    """POST /query/stream: the answer as server-sent events (see querying.services for the events).
-
-    Validation, the provider's settings and retrieval are checked before the response starts, so
-    bad requests get ordinary 4xx JSON; a full queue gets 503 with Retry-After, and a
-    conversation_id that is not the asker's 404. Only a question that must wait for a retrieval
-    thread starts its stream first (querying.admission). The stream is an async generator over
-    the provider's async client: an open stream holds no thread."""
+    """POST /query/stream (the events: querying.services; the contract: docs/api.md)."""
     if await _csrf_refused(request):
         return JsonResponse(
             {"detail": "The page's security token is missing or out of date (CSRF check failed): reload the page and ask again."},
             status=403,
         )
-    options, refusal = await run_in(database_pool(), _admit, request)
+    options, refusal = await run_sync(_admit, request)
     if refusal is not None:
         return refusal
     try:
-        ticket = retrieval_gate().admit()
-    except QueueFull as full:
-        return JsonResponse(queue_full_body(full), status=503, headers={"Retry-After": str(full.retry_after)})
-    if ticket.queued:
-        # Every retrieval thread is busy: the stream starts now, so the client hears at once
-        # that it is waiting (and heartbeats while it waits) instead of nothing until it gives up.
-        events = _answer_when_admitted(ticket, options)
-        weakref.finalize(events, ticket.release)  # a body never read (the client left at once)
+        job = retrieval_executor().submit(services.answer_prepare, **options)
+    except FAILURES as exc:
+        return _json(exc)
+    if job.queued:
+        # Every retrieval thread is busy: the stream starts now, so the client hears at once that
+        # it is waiting (and heartbeats while it waits) instead of nothing until it gives up.
+        events = _events_when_prepared(job)
     else:
         try:
-            plan = await _prepare(options)
-        except (LLMError, SearchError) as error:
-            http_status, body = error_status_and_body(error)
-            return JsonResponse(body, status=http_status)
-        except conversations.ConversationNotFound:  # deleted since the check above
-            return JsonResponse({"detail": CONVERSATION_NOT_FOUND}, status=404)
-        finally:
-            ticket.release()
+            plan = await job.result()
+        except FAILURES as exc:
+            return _json(exc)
         events = services.answer_events(plan=plan)
+    body = _body(events, job)
+    weakref.finalize(body, job.future.cancel)  # a body never read (the client left at once)
+    return EventStreamResponse(body)
 
+
+async def _body(events: AsyncGenerator[dict, None], job: Job) -> AsyncGenerator[bytes, None]:
     formatter = EventFormatter()
     batches = abatches_with_heartbeat(events, settings.RAGSITE_SSE_HEARTBEAT_SECONDS)
-
-    async def body():
-        if ticket.queued:
+    try:
+        if job.queued:
             yield sse_comment("queued")
         async with aclosing(batches):  # closing the body closes the provider's stream
             async for batch in batches:
                 yield b"".join(formatter(item) for item in batch)
-
-    return EventStreamResponse(body())
-
-
-async def _answer_when_admitted(ticket: Ticket, options: dict) -> AsyncGenerator[dict, None]:
-    """The answer's events for a question that waited for a retrieval slot. The response has
-    started, so a failure to retrieve is an `error` event, then `done`."""
-    waited_from = time.perf_counter()
-    failure = plan = None
-    try:
-        await ticket.wait()
-        plan = await _prepare(options)
-    except (LLMError, SearchError) as error:
-        failure = error_status_and_body(error)[1]
-    except conversations.ConversationNotFound:  # deleted while the question waited
-        failure = {"error": {"code": "conversation_not_found", "message": CONVERSATION_NOT_FOUND, "retryable": False}}
-    except (OperationalError, InterfaceError) as error:
-        failure = {"error": {"code": "database_unavailable", "message": f"the database cannot be reached: {error}", "retryable": True}}
     finally:
-        ticket.release()
-    queued_ms = round((time.perf_counter() - waited_from) * 1000, 2)
-    if failure is not None:
-        logger.warning("question failed after waiting %.0f ms for retrieval: %s", queued_ms, failure["error"]["message"])
-        yield failure
-        yield {"done": True, "timings": {"queued": queued_ms}, "usage": {}}
+        job.future.cancel()  # a place still waiting in the queue is given back; done or running: no-op
+
+
+async def _events_when_prepared(job: Job) -> AsyncGenerator[dict, None]:
+    """The answer's events for a question that waited for a retrieval thread. The response has
+    started, so a failure to retrieve is an `error` event, then `done`. An asker who leaves
+    while it waits gives its place back."""
+    try:
+        plan = await job.result()
+    except STREAM_FAILURES as exc:
+        detail = failure(exc)[1]
+        logger.warning("question failed after waiting %.0f ms for retrieval: %s", job.waited_ms, detail["message"])
+        yield {"error": detail}
+        yield {"done": True, "timings": {"queued": job.waited_ms}, "usage": {}}
         return
-    plan.timings["queued"] = round(queued_ms - plan.timings["retrieval"], 2)
+    plan.timings["queued"] = job.waited_ms
     async with aclosing(services.answer_events(plan=plan)) as events:
         async for item in events:
             yield item

@@ -16,7 +16,7 @@ class RagsiteASGIHandler(ASGIHandler):
     has run, and that loop relays every other open stream's tokens: with 200 streams and 20 new
     questions a second, those stalls were most of the latency added to each token (bench/load.py:
     p95 about 100 ms with them, about 35 ms without). The answer stream's view is async and does
-    its database work on pools of its own (querying.offload), so its few synchronous steps run on
+    its database work in threads of its own (querying.executor), so its few synchronous steps run on
     asgiref's one shared thread instead: no thread per request. Every other view (the admin, the
     DRF API, the page) is served as Django serves it."""
 

@@ -5,15 +5,17 @@ the request id that ties a question's log lines together."""
 import asyncio
 import logging
 import threading
+import time
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from access.middleware import RequestIdLogFilter
-from querying.admission import QueueFull, RetrievalGate, retrieval_gate
+from querying.executor import Busy, RetrievalExecutor, retrieval_executor
 from tests.fake_vendors import Script
 from tests.test_query_endpoints import (  # noqa: F401  (fixtures)
     QUESTION,
@@ -25,56 +27,77 @@ from tests.test_query_endpoints import (  # noqa: F401  (fixtures)
     stream_wsgi,
 )
 
-# --- the gate (pure) ------------------------------------------------------------------------------
+# --- the executor ---------------------------------------------------------------------------------
 
 
+def _settled(executor: RetrievalExecutor, jobs: list, started: list) -> tuple[list[int], list[int]]:
+    """(running, waiting) job numbers once the threads have picked up what they can and the
+    executor has counted what finished (a future is done just before its callbacks run)."""
+    deadline = time.monotonic() + 5
+    while True:
+        live = [i for i, job in enumerate(jobs) if not job.future.done()]
+        running = [i for i in live if i in started]
+        steady = len(running) >= min(executor.threads, len(live)) and executor.pending == len(live)
+        if steady or time.monotonic() > deadline:
+            return running, [i for i in live if i not in started]
+        time.sleep(0.001)
+
+
+@hypothesis_settings(max_examples=60)
 @given(
-    slots=st.integers(1, 4),
+    threads=st.integers(1, 4),
     queue_max=st.integers(0, 4),
-    steps=st.lists(st.one_of(st.just("admit"), st.integers(0, 20)), max_size=40),
+    steps=st.lists(st.one_of(st.just("submit"), st.integers(0, 20)), max_size=30),
 )
-def test_the_gate_grants_at_most_its_slots_in_order_and_bounds_its_queue(slots, queue_max, steps):
-    """Any sequence of arrivals and releases (of granted or still waiting tickets): never more
-    than `slots` granted, never more than `queue_max` waiting, slots handed on first come first
-    served, and a refusal only when the queue is full."""
-    gate = RetrievalGate(slots, queue_max)
-    admitted = []  # in arrival order
-    for step in steps:
-        live = [t for t in admitted if t.state != "released"]
-        if step == "admit":
-            full = len([t for t in live if t.state == "waiting"]) >= queue_max and len(live) >= slots
-            try:
-                admitted.append(gate.admit())
-                assert not full
-            except QueueFull:
-                assert full
-        elif live:
-            live[step % len(live)].release()
-        live = [t for t in admitted if t.state != "released"]
-        granted = [t for t in live if t.state == "granted"]
-        waiting = [t for t in live if t.state == "waiting"]
-        assert len(granted) == min(slots, len(live)) and len(waiting) <= queue_max
-        assert gate.running == len(granted) and list(gate.waiting) == waiting
-        # first come, first served: everyone granted arrived before everyone still waiting
-        if granted and waiting:
-            assert max(admitted.index(t) for t in granted) < min(admitted.index(t) for t in waiting)
+def test_the_executor_runs_at_most_its_threads_in_order_and_bounds_its_queue(threads, queue_max, steps):
+    """Any sequence of arrivals and finishes: never more than `threads` running, never more than
+    `queue_max` waiting, jobs started first come first served, and a refusal only when the queue
+    is full."""
+    executor = RetrievalExecutor(threads, queue_max)
+    started, gates, jobs = [], [], []  # in arrival order
+    try:
+        for step in steps:
+            live = [i for i, job in enumerate(jobs) if not job.future.done()]
+            if step == "submit":
+                full = len(live) >= threads + queue_max
+                gate = threading.Event()
+                number = len(jobs)
+                try:
+                    jobs.append(executor.submit(lambda n=number, g=gate: (started.append(n), g.wait(5))))
+                    gates.append(gate)
+                    assert not full
+                except Busy:
+                    assert full
+            elif live:
+                finishing = live[step % len(live)]
+                if finishing in started:
+                    gates[finishing].set()
+                    jobs[finishing].future.result(5)
+                else:  # an asker who left while it waited
+                    assert jobs[finishing].future.cancel()
+            running, waiting = _settled(executor, jobs, started)
+            assert len(running) == min(threads, len(running) + len(waiting)) and len(waiting) <= queue_max
+            assert executor.pending == len(running) + len(waiting)
+            if running and waiting:  # first come, first served
+                assert max(running) < min(waiting)
+    finally:
+        for gate in gates:
+            gate.set()
 
 
-def test_a_waiting_ticket_wakes_an_event_loop_when_another_thread_releases_the_slot():
-    gate = RetrievalGate(1, 1)
-    holder = gate.admit()
+def test_a_queued_job_wakes_an_event_loop_when_another_thread_frees_its_thread():
+    executor = RetrievalExecutor(1, 1)
+    free = threading.Event()
+    executor.submit(free.wait, 5)
 
-    async def wait_for_slot():
-        ticket = gate.admit()
-        assert ticket.queued and ticket.state == "waiting"
-        threading.Timer(0.1, holder.release).start()
-        await asyncio.wait_for(ticket.wait(), 5)
-        return ticket
+    async def wait_for_thread():
+        job = executor.submit(lambda: "answered")
+        assert job.queued
+        threading.Timer(0.1, free.set).start()
+        return await asyncio.wait_for(job.result(), 5)
 
-    ticket = asyncio.run(wait_for_slot())
-    assert ticket.state == "granted"
-    ticket.release()
-    assert gate.running == 0
+    assert asyncio.run(wait_for_thread()) == "answered"
+    assert executor.pending == 0
 
 
 # --- the endpoints ---------------------------------------------------------------------------------
@@ -82,15 +105,31 @@ def test_a_waiting_ticket_wakes_an_event_loop_when_another_thread_releases_the_s
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+class Holder:
+    """A slow question holding a retrieval thread until the test releases it."""
+
+    def __init__(self):
+        self.free, self.running = threading.Event(), threading.Event()
+        self.job = retrieval_executor().submit(lambda: (self.running.set(), self.free.wait(30)))
+        assert self.running.wait(5) and not self.job.queued
+
+    def release(self):
+        self.free.set()
+        self.job.future.result(5)
+
+
+def idle() -> bool:
+    return retrieval_executor().pending == 0
+
+
 @pytest.fixture
 def one_slot(settings):
-    """One retrieval slot, one place in the queue; the slot is taken (as by a slow question)
+    """One retrieval thread, one place in the queue; the thread is taken (as by a slow question)
     until the test releases it."""
     settings.RAGSITE_RETRIEVAL_THREADS = 1
     settings.RAGSITE_QUERY_QUEUE_MAX = 1
     settings.RAGSITE_SSE_HEARTBEAT_SECONDS = 0.1
-    holder = retrieval_gate().admit()
-    assert holder.state == "granted"
+    holder = Holder()
     yield holder
     holder.release()
 
@@ -117,7 +156,7 @@ def test_a_queued_asker_gets_headers_and_heartbeats_at_once_then_its_answer(kett
     assert kinds(payloads)[:2] == ["conversation_id", "meta"] and kinds(payloads)[-2:] == ["sources", "done"]
     assert "two years" in "".join(p["token"] for p in payloads if "token" in p)
     assert payloads[-1]["timings"]["queued"] >= 0
-    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+    assert idle()
 
 
 def test_a_queued_asker_under_wsgi_gets_its_stream_at_once_too(client, kettle, one_slot):
@@ -128,16 +167,17 @@ def test_a_queued_asker_under_wsgi_gets_its_stream_at_once_too(client, kettle, o
     one_slot.release()
     payloads, ids, _ = parse_sse(b"".join(chunks))
     assert kinds(payloads)[-1] == "done" and "two years" in "".join(p["token"] for p in payloads if "token" in p)
-    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+    assert idle()
 
 
 @pytest.mark.parametrize("path", ["/query", "/query/stream"])
 def test_past_the_queue_a_question_is_refused_at_once_with_503_and_retry_after(client, kettle, one_slot, path):
-    waiting = retrieval_gate().admit()  # the one place in the queue is taken too
+    waiting = retrieval_executor().submit(lambda: None)  # the one place in the queue is taken too
+    assert waiting.queued
     try:
         response = client.post(path, {"question": QUESTION}, content_type="application/json")
     finally:
-        waiting.release()
+        waiting.future.cancel()
     assert response.status_code == 503 and response["Content-Type"] == "application/json"
     assert response["Retry-After"] == "5"
     assert response.json()["error"]["code"] == "busy" and response.json()["error"]["retryable"] is True
@@ -160,7 +200,7 @@ def test_a_queued_question_whose_retrieval_fails_gets_an_error_event_then_done(k
     payloads, ids, _ = parse_sse(async_to_sync(run)())
     assert kinds(payloads) == ["error", "done"] and ids == [1, 2]
     assert payloads[0]["error"]["code"] == "not_configured"
-    assert retrieval_gate().running == 0 and not retrieval_gate().waiting
+    assert idle()
 
 
 def test_a_queued_asker_that_leaves_gives_its_place_back(kettle, one_slot):
@@ -168,11 +208,11 @@ def test_a_queued_asker_that_leaves_gives_its_place_back(kettle, one_slot):
         response = await AsyncClient().post("/query/stream", {"question": QUESTION}, content_type="application/json")
         chunks = response.streaming_content
         assert await anext(chunks) == b": queued\n\n"
-        assert len(retrieval_gate().waiting) == 1
+        assert retrieval_executor().pending == 2  # the slow question and this one, waiting
         await chunks.aclose()  # the client went away while it waited
 
     async_to_sync(run)()
-    assert not retrieval_gate().waiting
+    assert retrieval_executor().pending == 1  # only the slow question
 
 
 # --- request ids ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import numpy as np
@@ -158,78 +158,100 @@ def _next_version() -> int:
     return state.last_version
 
 
-def _build_and_publish(*, keep_versions: int) -> int:
-    started = time.monotonic()
-    # The vectors that make the index: the most common (model, vector size) among the current
-    # chunks. Chunks of another model or size, damaged vectors and text that cannot be tokenised
-    # are left out (or out of keyword search) one by one, with the reason on their document.
+@dataclass
+class _Rows:
+    """What a build takes from the current chunks: the vectors of the most common (model, vector
+    size) and the keyword tokens, and what it left out, per document, with the reason."""
+
+    embedding_model: str
+    dimension: int
+    chunk_ids: list = field(default_factory=list)
+    document_ids: list = field(default_factory=list)
+    blobs: list = field(default_factory=list)
+    corpus_ids: list = field(default_factory=list)  # token ids per chunk
+    vocab: dict = field(default_factory=dict)  # token -> id: one copy of each token string however many chunks
+    indexed: dict = field(default_factory=dict)  # document id -> generation in this index
+    unindexed: dict = field(default_factory=lambda: defaultdict(list))
+    skipped: Counter = field(default_factory=Counter)
+
+    def leave_out(self, document_id: int, page: int, reason: str, *, kind: str) -> None:
+        """Say on its document why a passage is left out; `kind` counts it in the manifest."""
+        self.unindexed[document_id].append({"page": page, "reason": reason})
+        self.skipped[kind] += 1
+
+    def unusable(self, model: str, blob: bytes) -> str:
+        """Why a chunk's vector cannot be in this index, or ""."""
+        if model != self.embedding_model:
+            return (f"embedded with {model!r} while the index holds {self.embedding_model!r} vectors: "
+                    "run `python manage.py reembed`")
+        if len(blob) != self.dimension * 4:
+            return f"its stored vector is damaged ({len(blob)} bytes, expected {self.dimension * 4})"
+        if not np.isfinite(np.frombuffer(blob, dtype="<f4")).all():
+            return "its stored vector is not finite"
+        return ""
+
+
+def _index_rows() -> _Rows:
+    """The current chunks as a build takes them. Chunks of another model or vector size, damaged
+    vectors and text that cannot be tokenised are left out (or out of keyword search) one by one,
+    with the reason on their document."""
     per_kind = (
         current_chunks().order_by().annotate(size=Length("embedding"))
         .values("embedding_model", "size").annotate(n=Count("pk"))
     )
     kinds = Counter({(row["embedding_model"], row["size"]): row["n"] for row in per_kind})
     embedding_model, size = kinds.most_common(1)[0][0] if kinds else ("", 0)
-    dimension = (size or 0) // 4
-    rows = current_chunks().order_by("pk").values_list(
+    rows = _Rows(embedding_model=embedding_model, dimension=(size or 0) // 4)
+    chunks = current_chunks().order_by("pk").values_list(
         "pk", "document_id", "document__generation", "page", "embedding_model", "embedding", "text"
     )
-    chunk_ids, document_ids, blobs, corpus_ids = [], [], [], []
-    vocab: dict[str, int] = {}  # token -> id: one copy of each token string however many chunks
-    indexed: dict[int, int] = {}  # document id -> generation in this index
-    unindexed: dict[int, list[dict]] = defaultdict(list)
-    skipped = Counter()
-    for pk, document_id, generation, page, model, blob, text in rows.iterator(chunk_size=2000):
+    for pk, document_id, generation, page, model, blob, text in chunks.iterator(chunk_size=2000):
         blob = bytes(blob)
-        reason = ""
-        if model != embedding_model:
-            reason = (
-                f"embedded with {model!r} while the index holds {embedding_model!r} vectors: "
-                "run `python manage.py reembed`"
-            )
-        elif len(blob) != dimension * 4:
-            reason = f"its stored vector is damaged ({len(blob)} bytes, expected {dimension * 4})"
-        elif not np.isfinite(np.frombuffer(blob, dtype="<f4")).all():
-            reason = "its stored vector is not finite"
-        if reason:
-            unindexed[document_id].append({"page": page, "reason": reason})
-            skipped[reason.split(":")[0]] += 1
+        if reason := rows.unusable(model, blob):
+            rows.leave_out(document_id, page, reason, kind=reason.split(":")[0])
             continue
         try:
             tokens = tokenize(text, stems=KEYWORD_STEMS)
         except Exception as exc:  # one passage's text must not fail the index: dense search still finds it
             logger.exception("search index: chunk %s could not be tokenised", pk)
-            unindexed[document_id].append(
-                {"page": page, "reason": f"left out of keyword search: its text could not be tokenised ({exc})"}
-            )
-            skipped["not tokenised (keyword search only)"] += 1
+            rows.leave_out(document_id, page, f"left out of keyword search: its text could not be tokenised ({exc})",
+                           kind="not tokenised (keyword search only)")
             tokens = []
-        chunk_ids.append(pk)
-        document_ids.append(document_id)
-        blobs.append(blob)
-        corpus_ids.append([vocab.setdefault(token, len(vocab)) for token in tokens])
-        indexed[document_id] = generation
-    if skipped:
-        logger.warning("search index: %s chunks left out: %s", sum(skipped.values()), dict(skipped))
-    vectors = np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dimension or 1).astype(np.float32)
-    del blobs
+        rows.chunk_ids.append(pk)
+        rows.document_ids.append(document_id)
+        rows.blobs.append(blob)
+        rows.corpus_ids.append([rows.vocab.setdefault(token, len(rows.vocab)) for token in tokens])
+        rows.indexed[document_id] = generation
+    if rows.skipped:
+        logger.warning("search index: %s chunks left out: %s", sum(rows.skipped.values()), dict(rows.skipped))
+    return rows
+
+
+def _build_and_publish(*, keep_versions: int) -> int:
+    """Build a new version from the current chunks and make it current, unless a newer one was
+    published meanwhile; delete all but the newest versions. Returns the version built."""
+    started = time.monotonic()
+    rows = _index_rows()
+    vectors = np.frombuffer(b"".join(rows.blobs), dtype="<f4").reshape(len(rows.blobs), rows.dimension or 1)
+    rows.blobs.clear()
     version = _next_version()
     root = settings.RAGSITE_INDEX_ROOT
     built_at = timezone.now()
     name = index_files.build_index_dir(
         root=root,
         version=version,
-        chunk_ids=np.asarray(chunk_ids, dtype=np.int64),
-        document_ids=np.asarray(document_ids, dtype=np.int64),
-        vectors=vectors,
-        corpus_ids=corpus_ids,
-        vocab=vocab,
+        chunk_ids=np.asarray(rows.chunk_ids, dtype=np.int64),
+        document_ids=np.asarray(rows.document_ids, dtype=np.int64),
+        vectors=vectors.astype(np.float32),
+        corpus_ids=rows.corpus_ids,
+        vocab=rows.vocab,
         bm25=serving.bm25_backend(),
         manifest={
-            "embedding_model": embedding_model,
-            "dimension": dimension,
+            "embedding_model": rows.embedding_model,
+            "dimension": rows.dimension,
             "keyword_stems": KEYWORD_STEMS,
             "built_at": built_at.isoformat(),
-            "skipped_chunks": dict(skipped),
+            "skipped_chunks": dict(rows.skipped),
         },
     )
     seconds = time.monotonic() - started
@@ -237,19 +259,14 @@ def _build_and_publish(*, keep_versions: int) -> int:
         SearchIndexState.objects.filter(pk=1)
         .filter(Q(current_version__isnull=True) | Q(current_version__lt=version))
         .update(
-            current_version=version,
-            current_dir=name,
-            embedding_model=embedding_model,
-            dimension=dimension,
-            chunk_count=len(chunk_ids),
-            built_at=built_at,
-            build_seconds=seconds,
+            current_version=version, current_dir=name, embedding_model=rows.embedding_model, dimension=rows.dimension,
+            chunk_count=len(rows.chunk_ids), built_at=built_at, build_seconds=seconds,
         )
     )
     if published:
-        _record_documents(indexed, unindexed)
+        _record_documents(rows.indexed, rows.unindexed)
         serving.invalidate()  # this process answers from the new version on its next query
-        logger.info("search index v%s built: %s chunks in %.1f s", version, len(chunk_ids), seconds)
+        logger.info("search index v%s built: %s chunks in %.1f s", version, len(rows.chunk_ids), seconds)
     else:
         logger.warning("search index v%s built but a newer version is already current; discarded", version)
     current = SearchIndexState.objects.filter(pk=1).values_list("current_dir", flat=True).first() or ""

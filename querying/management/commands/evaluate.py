@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Chunk, Document
@@ -25,7 +26,7 @@ from querying.llm import get_llm
 from querying.llm.base import LLMError, VendorProvider
 from querying.prompts import is_not_found as is_refusal
 from querying.rewrite import Turn, is_follow_up, rewrite_heuristic
-from querying.services import answer_generate, answer_prepare, answer_warm_up
+from querying.services import answer_collect, answer_prepare, answer_warm_up
 
 METHODS = [("dense", "dense only"), ("bm25", "BM25 only"), ("fused", "fused"), ("reranked", "fused + rerank")]
 RECALL_KS = (1, 5, 10)
@@ -235,7 +236,7 @@ class Command(BaseCommand):
                 if variant != "off":  # searched as asked, the last turn does not depend on the earlier ones
                     for question in item["turns"][:-1]:
                         plan = answer_prepare(question=question, top_k=ANSWER_TOP_K, turns=earlier, rewrite=variant)
-                        answer = answer_generate(plan=plan)
+                        answer = async_to_sync(answer_collect)(plan=plan)
                         earlier.append(Turn(question=question, answer=answer.answer, search_query=plan.search_query,
                                             document_ids=answer_document_ids(answer.sources)))
                 rewritten = SearchQuery(item["question"], "") if variant == "off" else query_rewrite(
@@ -344,7 +345,7 @@ class Command(BaseCommand):
         return figures
 
     def _answers(self, questions, per_question) -> dict:
-        """Answer every question as POST /query would (answer_prepare + answer_generate)."""
+        """Answer every question as POST /query would (answer_prepare + answer_collect)."""
         latencies, mode = [], ""
         tally = defaultdict(lambda: {"questions": 0, "hits": 0, "refused": 0, "errors": 0, "no_regex": 0})
         for item in questions:
@@ -353,7 +354,7 @@ class Command(BaseCommand):
                 plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K)
             except LLMError as exc:
                 raise CommandError(f"the configured answer mode cannot answer: {exc.message}")
-            answer = answer_generate(plan=plan)
+            answer = async_to_sync(answer_collect)(plan=plan)
             latencies.append((time.perf_counter() - started) * 1000)
             mode = answer.mode
             refused = is_refusal(answer.answer)
@@ -370,7 +371,7 @@ class Command(BaseCommand):
                 counts["no_regex"] += regex is None and item["kind"] != UNANSWERABLE
             per_question[item["id"]].update(
                 answer=answer.answer, answer_ok=refused if item["kind"] == UNANSWERABLE else hit,
-                refused=refused, error=answer.error.message if answer.error else "",
+                refused=refused, error=answer.error["message"] if answer.error else "",
             )
         by_kind = {}
         for kind, counts in tally.items():
