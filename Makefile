@@ -40,6 +40,9 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
 	# Tesseract with one accented-language pack, for the OCR tests of the Tesseract backend.
 	test -f /usr/share/tesseract-ocr/5/tessdata/fra.traineddata || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-fra >/dev/null)
+	# nginx for tests/test_nginx.py, which runs docs/deployment.md's site on free ports of its own
+	# (the package's own service, where it starts, is not used).
+	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
 	touch $@
 
 setup: $(VENV)/.app-installed

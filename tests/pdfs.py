@@ -132,3 +132,17 @@ def slow_pdf(operations: int = 300_000) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def padded_pdf(pages: list[str], *, megabytes: float) -> bytes:
+    """text_pdf(pages) made about `megabytes` long by a stream of random bytes that no page draws
+    (as a big embedded font or an attachment weighs): a big upload whose text reads at once."""
+    import random
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf(pages))))
+    padding = StreamObject()
+    padding.set_data(random.Random(len(pages)).randbytes(int(megabytes * 1024 * 1024)))
+    writer._root_object[NameObject("/RagsiteTestPadding")] = writer._add_object(padding)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -96,6 +96,36 @@ def stop(proc: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 15) -> Non
         pass
 
 
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by its own key, for a test server speaking HTTPS (a
+    client trusts it by naming the certificate file as its CA): (certificate file, key file)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ragsite test server")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = folder / "server.pem", folder / "server.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ))
+    return str(cert_file), str(key_file)
+
+
 def sweeps_every(seconds: float) -> dict:
     """A CELERY_BEAT_SCHEDULE whose sweeps (lost documents, pending index rebuilds) run this often."""
     from django.conf import settings

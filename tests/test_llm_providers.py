@@ -13,6 +13,7 @@ from querying.llm.groq import GroqProvider
 from querying.llm.openai import OpenAIProvider
 from querying.prompts import Prompt
 from tests.fake_vendors import FakeVendor, Script
+from tests.processes import self_signed_certificate
 
 VENDORS = {
     "openai": (OpenAIProvider, "openai"),
@@ -246,35 +247,6 @@ def test_more_than_a_hundred_answers_stream_at_once(vendor_name):
         vendor.stop()
     assert arrived == 150
     assert all(pieces == ["Two", " years"] for pieces in results)
-
-
-def self_signed_certificate(folder) -> tuple[str, str]:
-    """A certificate for 127.0.0.1 signed by its own key: (certificate file, key file)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake vendor")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "vendor.pem", folder / "vendor.key"
-    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ))
-    return str(cert_file), str(key_file)
 
 
 def test_a_vendor_over_https_answers_once_its_certificate_is_trusted(vendor_name, tmp_path, monkeypatch):

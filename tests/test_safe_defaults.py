@@ -84,22 +84,24 @@ def test_a_check_warns_while_the_demo_admin_keeps_its_demo_password(django_user_
     assert warned(databases=["default"]) == [] and warned(include_deployment_checks=True) == []
 
 
-# The production environment of README.md's "The production path", a generated key in place of
-# the command that makes one.
+# The production environment of docs/deployment.md, a generated key in place of the command that
+# makes one.
 PRODUCTION = {
     "DEBUG": "false", "ALLOWED_HOSTS": "rag.example.com", "CSRF_TRUSTED_ORIGINS": "https://rag.example.com",
-    "RAGSITE_HTTPS": "true", "RAGSITE_ANONYMOUS_QUERIES": "false", "RAGSITE_FILES_SENDFILE": "X-Accel-Redirect",
+    "RAGSITE_HTTPS": "true", "RAGSITE_PROXIES": "1", "RAGSITE_ANONYMOUS_QUERIES": "false",
+    "RAGSITE_FILES_SENDFILE": "X-Accel-Redirect",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "CACHE_URL": "redis://127.0.0.1:6379/1",
 }
 
 
-def test_check_deploy_with_the_documented_production_environment_leaves_only_the_warning_the_readme_explains(tmp_path):
-    readme = (ROOT / "README.md").read_text()
-    production_block = readme[readme.index("## The production path"):readme.index("```nginx")]
+def test_check_deploy_with_the_documented_production_environment_leaves_only_the_warning_the_guide_explains(tmp_path):
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    production_block = guide[guide.index("## The environment"):guide.index("```nginx")]
     for name, value in PRODUCTION.items():
-        # The README's Redis URLs name a HOST; here Redis is local.
+        # The guide's Redis URLs name a HOST; here Redis is local.
         assert f"{name}={value.replace('127.0.0.1', 'HOST')}" in production_block, name
     assert "get_random_secret_key" in production_block
+    assert "RAGSITE_DATA_DIR=/srv/ragsite" in production_block  # here a temporary folder, below
 
     from django.core.management.utils import get_random_secret_key
 
@@ -115,4 +117,4 @@ def test_check_deploy_with_the_documented_production_environment_leaves_only_the
     output = done.stdout + done.stderr
     assert "System check identified 1 issue (0 silenced)." in output, output
     assert "(security.W021) You have not set the SECURE_HSTS_PRELOAD setting to True." in output
-    assert "security.W021" in readme
+    assert "security.W021" in guide
