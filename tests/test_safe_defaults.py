@@ -95,7 +95,8 @@ PRODUCTION = {
 
 def test_check_deploy_with_the_documented_production_environment_leaves_only_the_warning_the_readme_explains(tmp_path):
     readme = (ROOT / "README.md").read_text()
-    production_block = readme[readme.index("## The production path"):readme.index("```nginx")]
+    start = readme.index("## The production path")
+    production_block = readme[start:readme.index("\n## ", start)]
     for name, value in PRODUCTION.items():
         # The README's Redis URLs name a HOST; here Redis is local.
         assert f"{name}={value.replace('127.0.0.1', 'HOST')}" in production_block, name
