@@ -77,6 +77,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="runs of each measurement; the best is kept")
     parser.add_argument("--pdf", nargs="+", type=Path, help="real PDFs to ingest instead of generated ones")
     parser.add_argument("--repeat", type=int, default=1, help="with --pdf: each file's pages repeated this often")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-ingest-<date>.json and .md (docs/results/)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ragsite-bench-ingest-"))
@@ -165,6 +167,17 @@ def main():
     print(f"raw model.encode: {encode_rate:8.1f} chunks/s  (best of {args.rounds}: {encode_seconds:.1f} s, {embedded})")
     print(f"pipeline / raw encode: {pipeline_rate / encode_rate:.2f}")
     print(f"peak memory (RSS): {peak_mb:.0f} MB")
+    if args.output:
+        from querying.management.results import results_write
+
+        results_write(args.output, "bench-ingest", {
+            "corpus": described, "model": embedder.name, "device": embedder.device, "rounds": args.rounds,
+            "pages": pages, "chunks": len(texts), "tokens_per_chunk": tokens / len(texts),
+            "extraction_pages_per_s": pages / extract_seconds, "pipeline_chunks_per_s": pipeline_rate,
+            "pipeline_s": pipeline_seconds, "sentence_vectors": settings.RAGSITE_SENTENCE_VECTORS,
+            "sentences": len(sentences), "encode_chunks_per_s": encode_rate, "encode_s": encode_seconds,
+            "pipeline_over_encode": pipeline_rate / encode_rate, "peak_rss_mb": peak_mb,
+        })
 
 
 if __name__ == "__main__":

@@ -486,6 +486,8 @@ def main() -> None:
                              "0 on the default mode: all at once, the queue's hardest case)")
     parser.add_argument("--tokens", type=int, default=300, help="tokens per fake-provider answer")
     parser.add_argument("--rate", type=float, default=30.0, help="fake-provider tokens per second per stream")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-load-<date>.json and .md (docs/results/)")
     options = parser.parse_args()
     askers = options.askers or [{"fake": 200, "default": 50}[mode] for mode in options.modes]
 
@@ -498,16 +500,47 @@ def main() -> None:
     threads = settings.RAGSITE_WORKER_TORCH_THREADS or "the cores left idle"
     print(f"cores: {os.cpu_count()}; load average {os.getloadavg()[0]:.1f}; worker CPU priority "
           f"{settings.RAGSITE_WORKER_CPU_PRIORITY}, torch threads {threads}; work folder {work}", flush=True)
-    ok = True
+    ok, runs = True, []
     for batch, (mode, count) in enumerate(zip(options.modes, askers)):
         stats, running = run_mode(mode, count, env, key, batch, work, options)
         try:
             report(mode, count, options.seconds, stats)
-            ok = check_corpus(timeout=180) and ok
+            corpus_ok = check_corpus(timeout=180)
+            ok = corpus_ok and ok
+            runs.append({**load_summary(mode, count, options.seconds, stats), "corpus_ok": corpus_ok})
         finally:
             for proc in running:
                 stop(proc)
+    if options.output:
+        from querying.management.results import Table, results_write
+
+        columns = ["mode", "askers", "answers_per_s", "client_errors", "refused_503", "most_open", "first_byte_ms",
+                   "added_latency_ms", "cpu_s", "corpus_ok"]
+        results_write(options.output, "bench-load", {
+            "worker_cpu_priority": settings.RAGSITE_WORKER_CPU_PRIORITY, "worker_torch_threads": str(threads),
+            "uploads": options.uploads, "seconds": options.seconds, "runs": runs,
+        }, [Table("Askers while documents are ingested", columns, [[
+            run[column] if not isinstance(run[column], dict) else
+            " / ".join(f"{name} {value:.1f}" for name, value in run[column].items()) for column in columns
+        ] for run in runs])])
     sys.exit(0 if ok else 1)
+
+
+def load_summary(mode: str, askers: int, seconds: float, stats: dict) -> dict:
+    """What report() prints of a mode's run, for a result file (seconds as ms)."""
+    ms = lambda values, q: percentile(values, q) * 1000  # noqa: E731
+    return {
+        "mode": mode, "askers": askers, "seconds": seconds, "answers": stats["answers"],
+        "answers_per_s": stats["answers"] / stats["wall_s"], "client_errors": len(stats["errors"]),
+        "errors": sorted(set(stats["errors"])), "refused_503": stats["refused"], "unfinished": stats["unfinished"],
+        "most_open": stats["most_open"], "uploads": stats["uploads"],
+        "first_byte_ms": {"p50": ms(stats["first_byte"], 50), "p95": ms(stats["first_byte"], 95)},
+        "first_token_ms": {"p50": ms(stats["first_token"], 50), "p95": ms(stats["first_token"], 95)},
+        "total_ms": {"p50": ms(stats["total"], 50), "p95": ms(stats["total"], 95)},
+        "added_latency_ms": {f"p{q}": percentile(stats["added_ms"], q) for q in (50, 95, 99)} if stats["added_ms"] else {},
+        "askers_lag_ms": {f"p{q}": percentile(stats["askers_lag_ms"], q) for q in (50, 95, 99)},
+        "cpu_s": stats["cpu"],
+    }
 
 
 if __name__ == "__main__":

@@ -91,6 +91,7 @@ def run(label, backend, pages, huge):
     start_s = time.monotonic() - began
     totals = {"en": [0, 0, 0], "fr": [0, 0, 0]}
     seconds = 0.0
+    figures = {"engine_start_s": start_s, "pages": {}}
     print(f"\n{label}: engine start {start_s:.1f} s")
     for name, path, expected, language in pages:
         result = backend.page_recognise(path, 1)
@@ -101,17 +102,25 @@ def run(label, backend, pages, huge):
         totals[language][2] += len(expected)
         print(f"  {name:<16} {result.seconds:6.2f} s  words {exact:>2}/{len(expected)}  found {found:>2}/{len(expected)}"
               f"{'  ERROR ' + result.error if result.error else ''}")
+        figures["pages"][name] = {"seconds": result.seconds, "words": exact, "found": found, "expected": len(expected),
+                                  "error": result.error}
     ordinary_rss = peak_rss_mb(backend)
     print(f"  ordinary pages: {len(pages) / seconds:.2f} pages/s ({seconds / len(pages):.2f} s a page), "
           f"peak RSS {ordinary_rss:.0f} MB")
+    figures.update(pages_per_s=len(pages) / seconds, peak_rss_mb=ordinary_rss, word_accuracy={})
     for language, (exact, found, total) in totals.items():
         if total:
             print(f"  word accuracy {language}: {100 * exact / total:.1f}% as words, {100 * found / total:.1f}% found")
+            figures["word_accuracy"][language] = {"as_words": exact / total, "found": found / total}
     result = backend.page_recognise(huge, 1)
     exact, found = accuracy(words(" ".join(ENGLISH)), result.text)
-    print(f"  9000x9000 page: {result.seconds:.2f} s, peak RSS {peak_rss_mb(backend):.0f} MB, "
+    huge_rss = peak_rss_mb(backend)
+    print(f"  9000x9000 page: {result.seconds:.2f} s, peak RSS {huge_rss:.0f} MB, "
           f"words {exact}/{len(words(' '.join(ENGLISH)))}{'  ERROR ' + result.error if result.error else ''}")
+    figures["huge_page"] = {"seconds": result.seconds, "peak_rss_mb": huge_rss, "words": exact,
+                            "expected": len(words(" ".join(ENGLISH))), "error": result.error}
     backend.close()
+    return figures
 
 
 def main():
@@ -119,6 +128,8 @@ def main():
     parser.add_argument("--backends", default="rapidocr,tesseract")
     parser.add_argument("--dpi", type=int, default=200)
     parser.add_argument("--max-pixels", type=int, default=10_000_000)
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-ocr-<date>.json and .md (docs/results/)")
     args = parser.parse_args()
     os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:2]))  # 2 cores, children included
     options = {"dpi": args.dpi, "max_pixels": args.max_pixels, "page_seconds": 600}
@@ -127,11 +138,16 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         pages = make_pages(Path(folder))
         huge = make_huge(Path(folder))
+        figures = {}
         for name in args.backends.split(","):
             if name == "rapidocr":
-                run("rapidocr (PP-OCRv4, onnxruntime)", RapidOcrBackend(**options), pages, huge)
+                figures[name] = run("rapidocr (PP-OCRv4, onnxruntime)", RapidOcrBackend(**options), pages, huge)
             elif name == "tesseract":
-                run("tesseract eng+fra", TesseractBackend(languages="eng+fra", **options), pages, huge)
+                figures[name] = run("tesseract eng+fra", TesseractBackend(languages="eng+fra", **options), pages, huge)
+    if args.output:
+        from querying.management.results import results_write
+
+        results_write(args.output, "bench-ocr", {"dpi": args.dpi, "max_pixels": args.max_pixels, "backends": figures})
 
 
 if __name__ == "__main__":

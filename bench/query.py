@@ -325,6 +325,8 @@ def main():
     parser.add_argument("--rerank-queries", type=int, default=8)
     parser.add_argument("--database-url", default="", help="default: SQLite in a temporary folder")
     parser.add_argument("--workdir", default="")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-query-<date>.json and .md (docs/results/)")
     parser.add_argument("--probe", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -349,8 +351,38 @@ def main():
 
         CrossEncoder(str(packaged_minilm_path()), num_labels=1, max_length=256).save(str(reranker_dir))
     corpus = Corpus()
+    results = []
     for size in args.sizes:
-        report(run_size(size, args, corpus, workdir, reranker_dir))
+        results.append(run_size(size, args, corpus, workdir, reranker_dir))
+        report(results[-1])
+    if args.output:
+        from querying.management.results import Table, results_write
+
+        summaries = [summary(result) for result in results]
+        rows = [[s["size"], group, name, p["p50"], p["p95"]] for s in summaries
+                for group in ("stages", "bm25_side", "rerank") for name, p in s[group].items()]
+        results_write(args.output, "bench-query", {"sizes": summaries}, [
+            Table("Latency per stage (ms)", ["chunks", "group", "stage", "p50", "p95"], rows),
+            Table("Build and memory", ["chunks", "fill s", "rebuild s", "index MB", "process", "RSS MB", "private MB"],
+                  [[s["size"], s["fill_s"], s["rebuild_s"], s["index_mb"], name, m["rss"], m["private"]]
+                   for s in summaries for name, m in s["memory"].items()]),
+        ])
+
+
+def summary(result: dict) -> dict:
+    """A size's figures for a result file: each list of timings as its p50 and p95 (ms)."""
+
+    def spread(values):
+        if not len(values):
+            return None
+        p50, p95 = percentiles(values)
+        return {"p50": p50, "p95": p95, "n": len(values)}
+
+    lists = ("stages", "bm25_side", "rerank")
+    out = {key: value for key, value in result.items() if key not in lists}
+    for key in lists:
+        out[key] = {name: spread(values) for name, values in result[key].items() if len(values)}
+    return out
 
 
 if __name__ == "__main__":

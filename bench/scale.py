@@ -14,7 +14,7 @@ dense top-10 recall against an exact scan for a few ef_search values.
 
 Corpus: bench/query.py's synthetic one (Zipf pseudo-words with identifiers; unit vectors drawn
 around 512 topic centres), generated, not embedded. The texts and vectors are not from one model,
-so the figures are costs, not search quality (that is `manage.py evaluate`, README).
+so the figures are costs, not search quality (that is `manage.py evaluate`, docs/search.md).
 """
 
 import argparse
@@ -231,6 +231,8 @@ def main():
     parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="", help="also write the figures here")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-scale-<date>.json and .md (docs/results/)")
     parser.add_argument("--probe", default="", help=argparse.SUPPRESS)  # the backend setting, as JSON
     args = parser.parse_args()
     if not args.database_url:
@@ -262,6 +264,28 @@ def main():
         sys.stdout.flush()
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.output:
+        from querying.management.results import Table, results_write
+
+        results_write(args.output, "bench-scale", {"m": args.m, "ef_construction": args.ef_construction,
+                                                   "ef_search": args.ef_search, "sizes": results},
+                      [Table("Embedded index against PostgreSQL", ["chunks", "figure", "embedded", "postgres"],
+                             [row for result in results for row in side_by_side(result)])])
+
+
+def side_by_side(result: dict) -> list[list]:
+    """The rows of a size in a result file's table, as report() prints them."""
+    e, p, size = result["embedded"], result["postgres"], result["size"]
+    rows = [[size, "search_fill from stored chunks, s", e["fill_s"], p["fill_s"]],
+            [size, "add one 100-page document, s", e["add_document_s"], ", ".join(f"{s:.2f}" for s in p["add_document_s"])]]
+    for name, label in (("search", "query search + fusion p50 / p95, ms"), ("total", "chunk_search total p50 / p95, ms")):
+        rows.append([size, label, "{:.1f} / {:.1f}".format(*e["queries"][name]), "{:.1f} / {:.1f}".format(*p["queries"][name])])
+    rows += [[size, "web process memory RSS / private, MB", f"{e['memory']['rss']:.0f} / {e['memory']['private']:.0f}",
+              f"{p['memory']['rss']:.0f} / {p['memory']['private']:.0f}"],
+             [size, "disk of the search structures, MB", e["disk_mb"], f"{p['disk_mb']:.0f} (HNSW {p['hnsw_mb']:.0f}, GIN {p['gin_mb']:.0f})"]]
+    rows += [[size, f"HNSW dense top-10 recall at ef_search {ef}", "", f"{r['recall@10']:.3f} ({r['p50_ms']:.1f} ms)"]
+             for ef, r in p["recall"].items()]
+    return rows
 
 
 if __name__ == "__main__":

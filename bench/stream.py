@@ -221,7 +221,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def bench(kind: str, clients: int, env: dict, vendor_url: str, vendor_pid: int, log: Path) -> None:
+def bench(kind: str, clients: int, env: dict, vendor_url: str, vendor_pid: int, log: Path) -> dict:
     port = free_port()
     server_env = {**env, "RAGSITE_LLM": "openai", "RAGSITE_LLM_MODEL": "fake-model", "RAGSITE_LLM_API_KEY": "unused",
                   "RAGSITE_LLM_BASE_URL": vendor_url}
@@ -272,6 +272,15 @@ def bench(kind: str, clients: int, env: dict, vendor_url: str, vendor_pid: int, 
         f"     CPU seconds used: server {cpu['server']:.1f}, fake provider {cpu['provider']:.1f}, clients {cpu['clients']:.1f}",
         flush=True,
     )
+    return {
+        "server": kind, "clients": clients, "done": stats["done"], "wall_s": stats["wall_s"], "tokens": len(lat),
+        "errors": len(stats["errors"]),
+        "added_latency_ms": {f"p{q}": percentile(lat, q) for q in (50, 95, 99)},
+        "added_latency_after_start_ms": {f"p{q}": percentile(steady, q) for q in (50, 95, 99)},
+        "first_token_ms": {"p50": percentile(ttft, 50), "p95": percentile(ttft, 95)},
+        "rss_mib": {"after_warm_up": before["VmRSS"] / 1024, "end": after["VmRSS"] / 1024, "peak": after["VmHWM"] / 1024},
+        "cpu_s": cpu,
+    }
 
 
 def main() -> None:
@@ -280,6 +289,8 @@ def main() -> None:
     parser.add_argument("--wsgi-clients", type=int, default=20)
     parser.add_argument("--tokens", type=int, default=150, help="tokens per answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens per second per stream")
+    parser.add_argument("--output", type=Path, metavar="DIR",
+                        help="also write the figures to DIR as bench-stream-<date>.json and .md (docs/results/)")
     options = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="ragsite-bench-"))
@@ -303,15 +314,25 @@ def main() -> None:
         time.sleep(1)
         vendor_url = f"http://127.0.0.1:{vendor_port}/v1"
         print(f"fake provider: {options.tokens} tokens at {options.rate:g} tokens/s per stream; cores: {os.cpu_count()}")
+        runs = []
         if options.asgi_clients:
-            bench("asgi", options.asgi_clients, env, vendor_url, vendor.pid, log)
+            runs.append(bench("asgi", options.asgi_clients, env, vendor_url, vendor.pid, log))
         if options.wsgi_clients:
-            bench("wsgi", options.wsgi_clients, env, vendor_url, vendor.pid, log)
-            bench("asgi", options.wsgi_clients, env, vendor_url, vendor.pid, log)
+            runs.append(bench("wsgi", options.wsgi_clients, env, vendor_url, vendor.pid, log))
+            runs.append(bench("asgi", options.wsgi_clients, env, vendor_url, vendor.pid, log))
     finally:
         os.killpg(vendor.pid, signal.SIGTERM)
         vendor.wait(10)
     print(f"(servers' log: {log})")
+    if options.output:
+        from querying.management.results import Table, results_write
+
+        results_write(options.output, "bench-stream", {"tokens": options.tokens, "rate": options.rate, "runs": runs}, [
+            Table("Latency the server adds to each streamed token (ms)",
+                  ["server", "clients", "done", "errors", "p50", "p95", "p99", "first token p50", "peak RSS MiB"],
+                  [[r["server"], r["clients"], r["done"], r["errors"], *r["added_latency_ms"].values(),
+                    r["first_token_ms"]["p50"], r["rss_mib"]["peak"]] for r in runs]),
+        ])
 
 
 if __name__ == "__main__":

@@ -2,9 +2,10 @@
 
 A worker that shares its machine with web processes must not take the core a reader's stream is
 relayed on: on 2 cores, 200 streams while a worker embedded with both cores gave added latency p95
-43 ms, with one 15-19 ms (README, "Benchmarks"). On a quiet machine one thread halves ingestion
-(14.6 against 26.3 chunks/s). So a worker measures, before each forward pass of the embedding
-model, how busy the rest of the machine was since the last look, and uses the cores that were idle.
+43 ms, with one 15-19 ms (docs/decisions/0011-worker-idle-priority-on-idle-cores.md). On a quiet
+machine one thread halves ingestion (14.6 against 26.3 chunks/s). So a worker measures, before each
+forward pass of the embedding model, how busy the rest of the machine was since the last look, and
+uses the cores that were idle.
 
 Only Linux says how busy the machine is (/proc/stat); elsewhere the worker keeps every core.
 """

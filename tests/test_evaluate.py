@@ -173,6 +173,30 @@ def test_evaluate_splits_kinds_skips_and_answers(settings, qa_file):
     assert "1 unanswerable questions" in text and "skipped 1 questions" in text and "printer-manual.pdf" in text
 
 
+@pytest.mark.django_db
+def test_evaluate_output_writes_the_report_it_prints_with_tables(settings, qa_file, tmp_path):
+    search_options(settings, version_check_seconds=0)
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    add_manuals()
+    index_rebuild_request(in_process=True)
+    path = qa_file([
+        {"id": "k1", "question": "-dPDFX", "doc": "ghostscript-notes.pdf", "pages": [1], "kind": "identifier",
+         "answer_regex": r"-dPDFX"},
+        {"id": "u1", "question": "zzyzx qwvrt", "doc": "r-data-import.pdf", "pages": [], "kind": "unanswerable"},
+    ])
+
+    out, err = io.StringIO(), io.StringIO()
+    call_command("evaluate", str(path), "--split", "dev", "--answers", "--json", "--output", str(tmp_path / "results"),
+                 stdout=out, stderr=err)
+    printed = json.loads(out.getvalue())  # stdout is the report alone, as without --output
+    (written,) = (tmp_path / "results").glob("evaluate-qa-dev-*.json")
+    assert json.loads(written.read_text())["report"] == printed
+    assert str(written) in err.getvalue()
+    markdown = written.with_suffix(".md").read_text()
+    assert "| questions | n | method | recall@1 |" in markdown and "| all | 1 | BM25 only |" in markdown
+    assert "Answers (extractive, top_k 5" in markdown and "| unanswerable | 1 |" in markdown
+
+
 def test_refusal_is_recognised_in_a_models_own_words():
     assert is_refusal(NOT_FOUND)
     assert is_refusal("Sorry: i could not find this in the documents")

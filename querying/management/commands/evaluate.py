@@ -24,6 +24,7 @@ from documents.search.selectors import chunk_search, search_rankings
 from querying.conversations import SearchQuery, answer_document_ids, query_rewrite
 from querying.llm import get_llm
 from querying.llm.base import LLMError, VendorProvider
+from querying.management.results import Table, results_write
 from querying.prompts import is_not_found as is_refusal
 from querying.rewrite import Turn, is_follow_up, rewrite_heuristic
 from querying.services import answer_collect, answer_prepare, answer_warm_up
@@ -128,9 +129,14 @@ class Command(BaseCommand):
             help="also search each single question as a follow-up of the one before it in the file (a turn on "
                  "another subject), rewritten by the heuristic: what rewriting costs a question that stands alone",
         )
+        parser.add_argument(
+            "--output", type=Path, metavar="DIR",
+            help="also write the report to DIR as evaluate-<file>-<split>-<date>.json and .md, with the date, "
+                 "machine and commit (docs/results/)",
+        )
 
     def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, after_previous=False,
-               rewrites="off,heuristic,auto", **options):
+               rewrites="off,heuristic,auto", output=None, **options):
         questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
         if not questions:
             raise CommandError(f"{qa_file} holds no {split} questions")
@@ -169,6 +175,8 @@ class Command(BaseCommand):
                       "missing_documents": missing, "index_version": index.version, "chunk_count": index.chunk_count,
                       "embedding_model": index.embedding_model, "reranker_error": reranker_error,
                       "conversations": conversation_report}
+            if output is not None:
+                self._write(output, f"evaluate-{qa_file.stem}-{split}", report)
             if options.get("json"):
                 self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
             else:
@@ -201,12 +209,20 @@ class Command(BaseCommand):
         if after_previous:
             report["after_previous"] = self._after_previous([q for q, _ in rows], documents, rerank)
         report["conversations"] = conversation_report
+        if output is not None:
+            self._write(output, f"evaluate-{qa_file.stem}-{split}", report)
 
         if options.get("json"):
             self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
             return
         self._print(report, kinds, no_rerank)
         self._print_conversations(report)
+
+    def _write(self, directory: Path, name: str, report: dict) -> None:
+        """The report as result files (querying.management.results); their names go to stderr, so
+        that stdout stays what it is without --output."""
+        paths = results_write(directory, name, report, report_tables(report))
+        self.stderr.write("written: " + ", ".join(str(path) for path in paths))
 
     @staticmethod
     def _ranked_pages(query: str, rerank: bool, document_ids: list[int] | None = None) -> list:
@@ -434,3 +450,48 @@ class Command(BaseCommand):
                 else:
                     write(f"  {kind:<16} {row['fact_share']:.3f} hold the fact ({row['hits']}/{row['questions'] - row['no_regex']}),"
                           f" {row['refused_share']:.3f} refused ({row['refused']}/{row['questions']})")
+
+
+def report_tables(report: dict) -> list[Table]:
+    """The Markdown tables of a result file: retrieval per method, overall and per kind; answers
+    per kind; conversations' last turns per way of searching them."""
+    tables = []
+    columns = [f"recall@{k}" for k in RECALL_KS] + [f"mrr@{DEPTH}", f"ndcg@{DEPTH}"]
+    if report.get("metrics"):
+        scopes = [("all", report.get("retrieval_questions"), report["metrics"])]
+        counts = defaultdict(int)
+        for row in report.get("per_question", []):
+            counts[row["kind"]] += 1
+        scopes += [(kind, counts[kind], figures) for kind, figures in report.get("metrics_by_kind", {}).items()
+                   if kind != UNANSWERABLE]
+        rows = [[scope, n, label, *(figures[method][c] for c in columns)]
+                for scope, n, figures in scopes for method, label in METHODS if method in figures]
+        tables.append(Table(
+            f"Retrieval, {report['split']} split ({report['chunk_count']} chunks, {report['embedding_model']})",
+            ["questions", "n", "method", *columns], rows,
+        ))
+    answers = report.get("answers")
+    if answers:
+        rows = []
+        for kind, row in sorted(answers["by_kind"].items(), key=lambda kv: (kv[0] == UNANSWERABLE, kv[0])):
+            judged = row["questions"] - row["no_regex"]
+            fact = "" if kind == UNANSWERABLE else f"{row['fact_share']:.3f} ({row['hits']}/{judged})"
+            rows.append([kind, row["questions"], fact, f"{row['refused_share']:.3f} ({row['refused']}/{row['questions']})",
+                         row["errors"]])
+        latency = answers["latency_ms"]
+        tables.append(Table(
+            f"Answers ({answers['mode']}, top_k {answers['top_k']}; latency p50 {latency['p50']:.0f} ms, "
+            f"p95 {latency['p95']:.0f} ms)",
+            ["questions", "n", "hold the fact", "refused", "errors"], rows,
+        ))
+    conversations = report.get("conversations")
+    if conversations:
+        columns = [f"recall@{k}" for k in RECALL_KS] + [f"mrr@{DEPTH}"]
+        scopes = [("all", conversations["items"], conversations["metrics"])] + [
+            (kind, row["items"], row) for kind, row in conversations["metrics_by_kind"].items()]
+        rows = [[scope, n, label, *(figures[variant][c] for c in columns)]
+                for scope, n, figures in scopes for variant, label in conversations["variants"].items()]
+        tables.append(Table(
+            f"Conversations: the last turn ({conversations['mode']})", ["conversations", "n", "searched", *columns], rows,
+        ))
+    return tables
