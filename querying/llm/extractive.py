@@ -23,8 +23,8 @@ from documents.text.units import Unit, meaning_text, units
 from documents.search.bm25 import bm25s_module, token_ids
 from documents.text.tokenize import tokenize
 from querying.llm.base import LLMProvider, Passage, Prompt, Usage
-from querying.answer_types import counted, gives_value, question_value_kind, value_name
-from querying.mentions import mentioned_together, question_names, unmentioned
+from querying.extractive.names import mentioned_together, question_names, unmentioned
+from querying.extractive.values import counted, gives_value, question_value_kind, value_name
 from querying.prompts import NOT_FOUND
 
 logger = logging.getLogger(__name__)
@@ -107,9 +107,9 @@ class ExtractiveProvider(LLMProvider):
     then "Function read.fwf provides a simple way to read such files"), `require_names` (refuse
     when no passage mentions a name the question asks about, "Simulink" or "Parquet", or none
     mentions all the names it asks about together, "Octave" and "PostgreSQL", and say which:
-    querying.mentions), `require_value` (refuse when the question asks for a price, a date, a
+    querying.extractive.names), `require_value` (refuse when the question asks for a price, a date, a
     count or a limit, "How many days ...?", and what would be quoted gives none:
-    querying.answer_types) and `words_per_second` to pace the stream (0: no pause). Each default
+    querying.extractive.values) and `words_per_second` to pace the stream (0: no pause). Each default
     was chosen on the development questions (README "Search quality")."""
 
     name = "extractive"
