@@ -3,7 +3,8 @@
 import asyncio
 import re
 
-from querying.llm.extractive import ExtractiveProvider, sentences
+from querying.extractive import sentences
+from querying.llm.extractive import ExtractiveProvider
 from querying.prompts import NOT_FOUND, Passage, Prompt
 
 PASSAGES = [

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from querying.llm.extractive import ExtractiveProvider
@@ -142,3 +142,118 @@ def test_extractive_answers_from_1mb_of_passages(extractive):
     text = "The warranty lasts two years. x" + " " * 500_000 + "y\n" + "Keep the receipt.\n" * 20_000
     assert isinstance(words.answer("How long is the warranty?", passages_of([text])), str)
     assert time.perf_counter() - started < 10
+
+
+# --- the extractive answer's guards, weights and word lists ---------------------------------
+
+
+def _no_quote():
+    raise AssertionError("the quote was worked out though no rule asked for it")
+
+
+@given(
+    question=st.one_of(
+        texts(max_size=200).map(str.lower),
+        st.sampled_from(["how do i", "which function", "is there", "where is"]).flatmap(
+            lambda opening: texts(max_size=60).map(lambda rest: f"{opening} {rest.lower()} the price?")
+        ),
+    ),
+    passage_texts=st.lists(texts(max_size=300), max_size=4),
+)
+def test_the_guards_never_refuse_a_question_that_names_nothing_and_asks_for_no_value(question, passage_texts):
+    from querying.extractive.guards import NAME_RULES, VALUE_RULES, Draft, refusal
+    from querying.extractive.names import question_names
+    from querying.extractive.values import question_value_kind
+
+    assume(not question_names(question) and question_value_kind(question) is None)
+    # Nor do they work out the quote, which costs the scoring, for such a question.
+    assert refusal(NAME_RULES + VALUE_RULES, Draft(question, passages_of(passage_texts), _no_quote)) is None
+
+
+
+@given(question=texts(max_size=200))
+def test_no_passages_is_never_an_answer_nor_a_refusal_that_names_something(question):
+    # Nothing found: the plain NOT_FOUND, not "None of the passages found mentions ...".
+    assert ExtractiveProvider(semantic=False).answer(question, []) == NOT_FOUND
+
+@given(
+    question=texts(max_size=200),
+    titles=st.lists(texts(max_size=30), min_size=1, max_size=4),
+    others=st.lists(texts(max_size=300), max_size=3),
+)
+def test_passages_one_of_which_quotes_the_question_pass_the_name_guards(question, titles, others):
+    from querying.extractive.guards import NAME_RULES, Draft, refusal
+
+    passages = passages_of([*others, question])
+    for passage, title in zip(passages, titles):
+        passage.title = title
+    assert refusal(NAME_RULES, Draft(question, passages, _no_quote)) is None
+
+
+VALUE_QUESTIONS = {
+    "money": ("What is the price of a ticket?", "It cost $12.50 then."),
+    "date": ("On what date did the office open?", "It happened on July 4, 1863."),
+    "number": ("How many were there?", "There were 12 of them."),
+    "phone": ("What is the telephone number of the office?", "Call (703) 545-6700 today."),
+}
+
+
+@given(kind=st.sampled_from(sorted(VALUE_QUESTIONS)), before=texts(max_size=100), after=texts(max_size=100))
+def test_the_value_guard_refuses_exactly_the_quotes_that_give_no_value_of_the_kind_asked_for(kind, before, after):
+    from querying.extractive.guards import Draft, value_given
+    from querying.extractive.quoting import Quote
+    from querying.extractive.values import gives_value
+
+    question, value = VALUE_QUESTIONS[kind]
+    giving = Quote([(1, before), (2, f"{value} {after}")])
+    assert value_given(Draft(question, passages_of([before]), lambda: giving)) is None
+    refused = value_given(Draft(question, passages_of([before]), lambda: Quote([(1, before), (2, after)])))
+    if gives_value(kind, f"{before}\n{after}"):  # the quoted words, one place a line
+        assert refused is None
+    else:
+        name = {"money": "amount of money", "date": "date", "number": "number", "phone": "telephone number"}[kind]
+        assert refused == f"{NOT_FOUND} The passages closest to it give no {name}."
+    # Nothing quoted: nothing to judge (the answer says NOT_FOUND).
+    assert value_given(Draft(question, passages_of([before]), lambda: None)) is None
+
+
+@given(
+    options=st.fixed_dictionaries({}, optional={
+        "max_sentences": st.integers(0, 8), "min_relevance": st.floats(0, 1), "shortlist": st.integers(0, 20),
+        "first_passage": st.integers(0, 20), "rank_prior": st.floats(0, 1), "definition_boost": st.floats(0, 1),
+        "next_sentences": st.integers(0, 4),
+    }),
+    require_names=st.booleans(),
+    require_value=st.booleans(),
+)
+def test_the_provider_options_reach_the_frozen_weights_and_choose_the_guards(options, require_names, require_value):
+    import dataclasses
+
+    from querying.extractive import WEIGHTS
+    from querying.extractive.guards import NAME_RULES, VALUE_RULES
+
+    provider = ExtractiveProvider(**options, require_names=require_names, require_value=require_value)
+    weights = provider.extractor.weights
+    assert weights == dataclasses.replace(WEIGHTS, **options)
+    # In order: the names before the value, whose check works out the quote.
+    assert provider.extractor.rules == (NAME_RULES if require_names else ()) + (VALUE_RULES if require_value else ())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        weights.min_relevance = 0.0
+
+
+def test_every_listed_word_is_written_as_the_words_it_is_compared_with_are():
+    # The rules compare case-folded NFKC words with these lists: a word listed otherwise
+    # ("Der", "für" decomposed) would never match. Every pattern compiles, its names resolved.
+    import unicodedata
+
+    from querying.extractive import lexicon
+
+    assert lexicon.languages()
+    for code in lexicon.languages():
+        for section, entries in lexicon.language(code).items():
+            for name, value in entries.items():
+                if isinstance(value, list):
+                    assert value and len(set(value)) == len(value), (code, section, name)
+                    assert all(word == unicodedata.normalize("NFKC", word).casefold().strip() for word in value), name
+                else:
+                    assert lexicon.pattern(code, section, name).pattern, (code, section, name)

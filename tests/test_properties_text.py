@@ -272,7 +272,7 @@ def test_sentence_vectors_come_back_as_stored_or_not_at_all(count, dimension, rn
 def test_a_text_that_holds_the_question_mentions_every_name_it_asks_about(question, before, after):
     # The extractive answer refuses when the passages never mention a name the question asks
     # about; passages that quote the question itself, whatever it holds, must never be refused.
-    from querying.mentions import question_names, unmentioned
+    from querying.extractive.names import question_names, unmentioned
 
     names = question_names(question)
     assert unmentioned(names, f"{before}\n{question}\n{after}") == []
@@ -283,7 +283,7 @@ def test_a_text_that_holds_the_question_mentions_every_name_it_asks_about(questi
 def test_a_text_that_holds_the_question_mentions_its_names_together(question, others, after):
     # Names are refused when no one passage mentions them all; a passage that quotes the
     # question, beside any others, mentions them together.
-    from querying.mentions import mentioned_together, question_names
+    from querying.extractive.names import mentioned_together, question_names
 
     assert mentioned_together(question_names(question), [*others, f"{question}\n{after}"])
 
@@ -291,7 +291,7 @@ def test_a_text_that_holds_the_question_mentions_its_names_together(question, ot
 @given(texts())
 def test_a_question_without_capitals_or_digits_names_nothing(question):
     # Names are told by their writing; a question typed all in lowercase is never refused for one.
-    from querying.mentions import question_names
+    from querying.extractive.names import question_names
 
     folded = unicodedata.normalize("NFKC", question)
     if not any(c.isupper() or c.isdigit() for c in folded):
@@ -308,14 +308,14 @@ VALUES = {
 def test_a_text_that_gives_a_value_of_the_kind_asked_for_is_never_refused_for_lacking_one(before, after, kind):
     # The extractive answer refuses a price, date or count question when what it would quote
     # gives none; a text that holds one, whatever surrounds it, gives one.
-    from querying.answer_types import gives_value
+    from querying.extractive.values import gives_value
 
     assert gives_value(kind, f"{before} {VALUES[kind]} {after}")
 
 
 @given(st.text(st.characters(categories=["Ll", "Lu", "Lo"]), min_size=1, max_size=12), texts(), st.integers(0, 10**6))
 def test_a_count_next_to_the_thing_a_how_many_question_counts_answers_it(thing, before, count):
-    from querying.answer_types import counted, gives_value, question_value_kind
+    from querying.extractive.values import counted, gives_value, question_value_kind
 
     question = f"How many {thing} does the manual list?"
     assert question_value_kind(question) == "number"
@@ -325,7 +325,7 @@ def test_a_count_next_to_the_thing_a_how_many_question_counts_answers_it(thing, 
 
 @given(st.text(st.characters(categories=["Ll", "Lu", "Lo"]), min_size=1, max_size=12), texts(), st.integers(0, 10**6))
 def test_a_number_next_to_what_a_limit_question_limits_answers_it(thing, before, count):
-    from querying.answer_types import counted, gives_value, question_value_kind
+    from querying.extractive.values import counted, gives_value, question_value_kind
 
     assume(len(unicodedata.normalize("NFKC", thing).split()) == 1)  # "ﷺ" is four words in NFKC
     question = f"What is the {thing} limit for a full paper?"
@@ -337,7 +337,7 @@ def test_a_number_next_to_what_a_limit_question_limits_answers_it(thing, before,
 def test_a_question_that_asks_for_a_way_expects_no_value(opening, rest):
     # "How do I find out how many arguments were passed?" is answered by nargin, not a number:
     # such a question is never refused for the lack of one.
-    from querying.answer_types import question_value_kind
+    from querying.extractive.values import question_value_kind
 
     assert question_value_kind(f"{opening} {rest} how many pages and what price?") is None
 
@@ -349,7 +349,7 @@ def test_a_question_that_asks_for_a_way_expects_no_value(opening, rest):
 )
 def test_a_yes_no_who_where_or_why_question_expects_no_value(opening, rest, value):
     # "Am I allowed to shrink the margins to fit the page limit?" is not answered by a number.
-    from querying.answer_types import question_value_kind
+    from querying.extractive.values import question_value_kind
 
     assert question_value_kind(f"{opening} {rest} {value}?") is None
 

@@ -4,7 +4,7 @@ footers, table-of-contents lines) marked. Pure code.
 
 The corpus embeds each quotable unit when a document is ingested (`meaning_texts`), so that
 answering a question compares vectors instead of running the model over sentences; the extractive
-answer (querying.llm.extractive) cuts passages with the same `units`, so both agree on what a unit
+answer (querying.extractive) cuts passages with the same `units`, so both agree on what a unit
 is, one vector per unit in order."""
 
 from __future__ import annotations

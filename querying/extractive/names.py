@@ -1,50 +1,46 @@
-"""Which of the names a question asks about a text never mentions. Pure code.
+"""The names a question asks about, and whether a text mentions them. Pure code.
 
-A question that names something ("How do I read a Parquet file into R?", "... a Simulink block
-diagram?") is not answered by passages that never mention it, however close they are in meaning:
-they are about something else. The extractive answer (querying.llm.extractive) refuses then, and
-says which name it did not find.
+A question that names something is not answered by passages that never mention it, however
+close they are in meaning: they are about something else. A question that names several things
+asks about them together: passages that mention each only apart do not answer it either
+(querying.extractive.guards refuses then, and says which).
 
-A name is a word written as one: capitalised where a sentence does not start (not in German,
-which capitalises every noun), all capitals, mixed case ("TeX", "LinnSequencer") or letters with
-digits ("SF-424"); two or three capitals alone ("API", "IDs") are a common noun as often as a
-name and do not count. A lowercase question names nothing, and nothing is refused for it: this only
-ever errs towards answering. A text mentions a name when it holds it (case and Unicode forms aside), its parts ("NASA's" in "NASA"), a spelling
-one or two letters away ("Cannister", an OCR'd "Schenkel"), or, for an acronym, capitalised words
-whose initials spell it ("ICCO": "International Council of Containership Operators").
-
-A question that names several things ("How do I connect Octave to a PostgreSQL database?") asks
-about them together: passages that mention each only apart (PostgreSQL in a manual about R) do not
-answer it either.
+A name is a word written as one: capitalised where a sentence does not start (not in a language
+that capitalises every noun), all capitals, mixed case or letters with digits; a few capitals
+alone are a common noun as often as a name and do not count. A lowercase question names nothing,
+and nothing is refused for it: this only ever errs towards answering. A text mentions a name
+when it holds it (case and Unicode forms aside), its parts (a possessive, the words of a name of
+several), a spelling a letter or two away (OCR, older spellings) or, for an acronym, capitalised
+words whose initials spell it.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
 
-# A word, with the inner punctuation of a name ("SF-424", "C++", "O'Reilly", "node.js").
+from querying.extractive import lexicon
+from querying.extractive.weights import WEIGHTS, Weights
+
+# A word, with the inner punctuation of a name ("X-15", "C++", "O'Reilly", "node.js").
 _WORD = re.compile(r"[^\W_](?:[\w.+#'’-]*[\w+#])?")
 _SENTENCE_END = re.compile(r"(?<=[.?!;:。？！])\s+|[(\[\"“«]")
 _POSSESSIVE = re.compile(r"['’]s$")
 _LETTERS = re.compile(r"[^\W\d_]+")
-# German capitalises every noun: in a question with one of these words (none of them English), a
-# capital letter says nothing, and only capitals, mixed case and digits make a name.
-_NOUNS_CAPITALISED = frozenset(
-    "der das und ist wie ein eine einen einem nicht mit für auf dem ich kann wird werden welche "
-    "welcher welches warum wann wo sich oder auch zum zur vom gibt muss".split()
-)
-# Words an acronym skips ("Council of Containership Operators").
-_ACRONYM_SKIPS = frozenset("of and the for on in to de du des la le et für und der die das".split())
+# In a question holding one of these words, capitals mark every noun: only capitals, mixed case
+# and digits make a name.
+_NOUNS_CAPITALISED = lexicon.words("names", "capitalised_nouns")
+_ACRONYM_SKIPS = lexicon.words("names", "acronym_skips")
 
 
 def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def question_names(question: str) -> list[str]:
+def question_names(question: str, weights: Weights = WEIGHTS) -> list[str]:
     """The names a question asks about, in order, each once; words of a name written one after
-    the other are one name ("Mona Lisa", "Google Home")."""
+    the other are one name."""
     names: list[str] = []
     question = unicodedata.normalize("NFKC", question)
     capitals_name = not any(word.casefold() in _NOUNS_CAPITALISED for word in _WORD.findall(question))
@@ -61,25 +57,25 @@ def question_names(question: str) -> list[str]:
             if is_name and run and sentence[last_end:match.start()].isspace():
                 run.append(word)
             elif is_name:
-                _add(names, run)
+                _add(names, run, weights)
                 run = [word]
             else:
-                _add(names, run)
+                _add(names, run, weights)
                 run = []
             last_end = match.end()
-        _add(names, run)
+        _add(names, run, weights)
     return names
 
 
-# Two or three capitals alone ("API", "IDs", "PDF") are as often a common noun as a name: a
-# question's "web API" or "two lists of IDs" is not what it asks about. Within a longer name
-# ("NASA HDF5") they stay.
-_ABBREVIATION = re.compile(r"[A-Z]{2,3}s?")
+@cache
+def _abbreviation(capitals: int) -> re.Pattern:
+    # Within a longer name ("ESA HDF5") a few capitals stay.
+    return re.compile(rf"[A-Z]{{2,{capitals}}}s?")
 
 
-def _add(names: list[str], run: list[str]) -> None:
+def _add(names: list[str], run: list[str], weights: Weights) -> None:
     name = " ".join(run)
-    if name and name not in names and not _ABBREVIATION.fullmatch(name):
+    if name and name not in names and not _abbreviation(weights.abbreviation_capitals).fullmatch(name):
         names.append(name)
 
 
@@ -99,8 +95,8 @@ def _within(a: str, b: str, limit: int) -> bool:
 
 
 def _spells_acronym(acronym: str, words: list[str]) -> bool:
-    """Whether consecutive capitalised words (skipping "of", "and" ...) have the acronym's letters
-    as initials."""
+    """Whether consecutive capitalised words (passing over the acronym skip words) have the
+    acronym's letters as initials."""
     letters = acronym.casefold()
     kept = [word for word in words if word.casefold() not in _ACRONYM_SKIPS]
     for start in range(len(kept) - len(letters) + 1):
@@ -110,7 +106,7 @@ def _spells_acronym(acronym: str, words: list[str]) -> bool:
     return False
 
 
-def unmentioned(names: list[str], text: str) -> list[str]:
+def unmentioned(names: list[str], text: str, weights: Weights = WEIGHTS) -> list[str]:
     """The names that text never mentions, in the order given (a name of several words is
     mentioned when each of its words is)."""
     if not names:
@@ -126,8 +122,10 @@ def unmentioned(names: list[str], text: str) -> list[str]:
         parts = [part for part in re.split(r"[\W_]+", key) if len(part) > 1]
         if len(parts) > 1 and all(part in words for part in parts):
             return True
-        limit = 1 if len(key) <= 5 else 2
-        if len(key) >= 4 and any(_within(key, word, limit) for word in words if abs(len(word) - len(key)) <= limit):
+        limit = 1 if len(key) <= weights.spelling_one_letter_up_to else 2
+        if len(key) >= weights.spelling_min_letters and any(
+            _within(key, word, limit) for word in words if abs(len(word) - len(key)) <= limit
+        ):
             return True
         if name.isupper() and name.isalpha():
             if not letter_words:
@@ -138,7 +136,7 @@ def unmentioned(names: list[str], text: str) -> list[str]:
     return [name for name in names if not (_fold(name) in folded or all(mentioned(word) for word in name.split(" ")))]
 
 
-def mentioned_together(names: list[str], texts: list[str]) -> bool:
+def mentioned_together(names: list[str], texts: list[str], weights: Weights = WEIGHTS) -> bool:
     """Whether one of the texts mentions every name (as `unmentioned` counts a mention); true for
     fewer than two names."""
-    return len(names) < 2 or any(not unmentioned(names, text) for text in texts)
+    return len(names) < 2 or any(not unmentioned(names, text, weights) for text in texts)
