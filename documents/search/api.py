@@ -7,7 +7,7 @@ from access.fields import StrictBooleanField, StrictCharField, StrictIntegerFiel
 from access.parsers import JSONParser
 from documents.models import ID_MAX
 from documents.search.errors import SearchError
-from documents.search.processes import chunk_search_isolated, search_status_isolated
+from documents.search.selectors import chunk_search, search_status
 
 
 class SearchStatusApi(APIView):
@@ -32,7 +32,7 @@ class SearchStatusApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        return Response(self.OutputSerializer(search_status_isolated()).data)
+        return Response(self.OutputSerializer(search_status()).data)
 
 
 class SearchResultSerializer(serializers.Serializer):
@@ -77,7 +77,7 @@ class SearchApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         try:
-            found = chunk_search_isolated(
+            found = chunk_search(
                 query=data["query"], top_k=data["top_k"], document_ids=data.get("document_ids"), rerank=data["rerank"]
             )
         except SearchError as exc:

@@ -8,6 +8,7 @@ with every response ("reranked": false) and shown by the status endpoint.
 import logging
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -54,10 +55,16 @@ class CrossEncoderReranker(Reranker):
         batch_size: int = 32,
         local_files_only: bool = True,
     ):
-        from sentence_transformers import CrossEncoder
-
         self.name = model
         self.batch_size = batch_size
+        if local_files_only and not _on_this_machine(model):
+            # Said before sentence-transformers (and torch) is imported for nothing.
+            raise RerankerUnavailable(
+                f"cannot load cross-encoder {model!r}: it is not on this machine (no such folder, and not in the "
+                "Hugging Face cache)"
+            )
+        from sentence_transformers import CrossEncoder
+
         try:
             self.model = CrossEncoder(
                 model, max_length=max_length, device=device or None, local_files_only=local_files_only
@@ -78,6 +85,19 @@ class CrossEncoderReranker(Reranker):
                 convert_to_numpy=True,
             )
         return np.asarray(scores, dtype=np.float32).reshape(len(passages))
+
+
+def _on_this_machine(model: str) -> bool:
+    """Whether the model is a folder here or in the Hugging Face cache (looked up without
+    reaching for the hub)."""
+    if Path(model).is_dir():
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except Exception:  # not a repository name at all
+        return False
 
 
 @dataclass(frozen=True)
