@@ -131,16 +131,27 @@ def document_ingest(*, document_id: int, force: bool = False, rebuild_index: boo
             except Superseded:
                 raise
             except Exception as exc:
+                if not Document.objects.filter(pk=document_id).exists():
+                    raise Superseded(f"document {document_id} was deleted") from exc  # what broke its writes
                 logger.exception("document %s failed unexpectedly", document_id)
                 outcome = _fail(run, f"unexpected error while processing {document.original_filename}: {exc}")
                 outcome.unexpected = True
     except Superseded:
-        Chunk.objects.filter(document_id=document_id, generation=run.generation).delete()
-        logger.warning("document %s: this run was taken over by another one; its work is discarded", document_id)
-        return IngestOutcome(document_id, "superseded", "taken over by another run")
+        return _abandoned(run)
     if rebuild_index and outcome.status != Document.Status.FAILED:
         index_rebuild_request(in_process=False)
     return outcome
+
+
+def _abandoned(run: _Run) -> IngestOutcome:
+    """The outcome of a run that lost its claim: taken over by another run, or its document
+    deleted meanwhile. Its own chunks go."""
+    Chunk.objects.filter(document_id=run.document_id, generation=run.generation).delete()
+    if not Document.objects.filter(pk=run.document_id).exists():
+        logger.info("document %s was deleted while it was being ingested; its run stops", run.document_id)
+        return IngestOutcome(run.document_id, "deleted", "deleted while it was being ingested")
+    logger.warning("document %s: this run was taken over by another one; its work is discarded", run.document_id)
+    return IngestOutcome(run.document_id, "superseded", "taken over by another run")
 
 
 @dataclass
