@@ -11,6 +11,7 @@ steps, each of which may stop it with a reason the user reads:
 """
 
 import dataclasses
+import itertools
 import logging
 import time
 import uuid
@@ -164,6 +165,7 @@ class _Tally:
     failed_pages: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)
+    repeats: dict[int, list[int]] = field(default_factory=dict)  # page read -> later pages with its content
     skipped: list[dict] = field(default_factory=list)
     stored: int = 0
 
@@ -171,6 +173,8 @@ class _Tally:
         if page.error:
             self.failed_pages.append(page.number)
             self.failures.append(f"page {page.number}: {page.error}")
+        elif page.repeat_of:
+            self.repeats.setdefault(page.repeat_of, []).append(page.number)
         elif not page.text:
             self.empty_pages.append(page.number)
         elif page.ocr:
@@ -184,12 +188,29 @@ class _Tally:
                 f"{len(self.failed_pages)} of {self.page_count} pages could not be read and were skipped: "
                 + "; ".join(self.failures[:10])
             )
+        if self.repeats:
+            notes.append(
+                f"{sum(map(len, self.repeats.values()))} of {self.page_count} pages repeat an earlier page "
+                "(read and indexed once): "
+                + "; ".join(f"pages {_spans(later)} repeat page {first}" for first, later in list(self.repeats.items())[:5])
+            )
         if self.skipped:
             notes.append(
                 f"{len(self.skipped)} passage(s) were skipped: "
                 + "; ".join(f"page {s['page']}: {s['reason']}" for s in self.skipped[:5])
             )
         return " ".join(notes)
+
+
+def _spans(numbers: list[int]) -> str:
+    """Page numbers as ranges: [2, 3, 4, 7] -> "2-4, 7"."""
+    spans = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome:
@@ -273,13 +294,15 @@ def _page_batches(document, reader, embedder: Embedder, *, note) -> Iterator[tup
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
     ocr = get_ocr()
+    read = pdf_pages(reader, filename=document.original_filename)  # one pass: it knows the pages it has read
     for batch_start in range(1, page_count + 1, batch_pages):
         pages, drafts = [], []
-        for page in pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1):
-            page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count, note=note)
-            page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
+        for page in itertools.islice(read, batch_pages):
+            if not page.repeat_of:  # a repeat was recognised and chunked as the page it repeats
+                page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count, note=note)
+                page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
+                drafts.extend(page_drafts)
             pages.append(page)
-            drafts.extend(page_drafts)
         yield min(page_count, batch_start + batch_pages - 1), pages, drafts
 
 
