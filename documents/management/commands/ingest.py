@@ -126,6 +126,8 @@ class Command(BaseCommand):
             bar.close()
         if outcome.unexpected:
             self.unexpected.append(str(path))
+        if outcome.status == "deleted":  # by staff, while this command ingested it
+            return (str(path), None, outcome.status, None, None, outcome.detail)
         document.refresh_from_db()
         return (str(path), document.pk, document.status, document.page_count, document.chunk_count,
                 document.error or outcome.detail)
