@@ -16,6 +16,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from access.bodies import is_api_path
+
 logger = logging.getLogger("access.requests")
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -79,7 +81,7 @@ class RequestIdMiddleware:
 
 def database_unavailable_response(request) -> HttpResponse:
     message = "The database cannot be reached right now; try again in a few seconds."
-    if request.path.startswith(("/api/", "/query")):
+    if is_api_path(request.path):
         response = JsonResponse({"detail": message, "code": "database_unavailable"}, status=503)
     else:
         response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")

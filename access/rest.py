@@ -8,10 +8,12 @@ from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView, exception_handler
 
+from access.bodies import TOO_LARGE, is_api_path
+
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than this server accepts."
+    default_detail = TOO_LARGE
     default_code = "request_too_large"
 
 
@@ -29,7 +31,7 @@ def api_exception_handler(exc, context):
 def not_found(request: HttpRequest, exception=None):
     """handler404: JSON for the API (a path its patterns do not match, /api/documents/-1/), the
     HTML page for people everywhere else."""
-    if request.path.startswith(("/api/", "/query")):
+    if is_api_path(request.path):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
 

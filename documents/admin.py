@@ -1,3 +1,5 @@
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -9,6 +11,8 @@ from django.utils.html import format_html
 
 from documents import services
 from documents.models import Chunk, Document, SearchIndexState
+
+logger = logging.getLogger(__name__)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -114,14 +118,7 @@ class DocumentAdmin(admin.ModelAdmin):
             uploads = form.cleaned_data["files"]
             title = form.cleaned_data["title"] if len(uploads) == 1 else ""
             for upload in uploads:
-                try:
-                    document = services.document_create(file=upload, filename=upload.name, title=title, user=request.user)
-                except services.DuplicateDocument as exc:
-                    messages.warning(request, f"{upload.name}: {exc.messages[0]}")
-                except ValidationError as exc:
-                    messages.error(request, f"{upload.name}: {' '.join(exc.messages)}")
-                else:
-                    messages.success(request, f"{upload.name}: queued as document {document.pk}")
+                self.store_upload(request, upload, title=title)
             return redirect("admin:documents_document_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -131,6 +128,21 @@ class DocumentAdmin(admin.ModelAdmin):
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)
+
+    def store_upload(self, request, upload, *, title: str) -> None:
+        """Store one file of a batch and tell staff what became of it: queued, or refused with
+        the reason. Whatever happens to one file, the others are stored and told about."""
+        try:
+            document = services.document_create(file=upload, filename=upload.name, title=title, user=request.user)
+        except services.DuplicateDocument as exc:
+            messages.warning(request, f"{upload.name}: {exc.messages[0]}")
+        except ValidationError as exc:
+            messages.error(request, f"{upload.name}: {' '.join(exc.messages)}")
+        except Exception as exc:  # a bug, not the file: logged with its traceback
+            logger.exception("the upload %s could not be stored", upload.name)
+            messages.error(request, f"{upload.name}: not stored, an unexpected error ({exc.__class__.__name__}: {exc})")
+        else:
+            messages.success(request, f"{upload.name}: queued as document {document.pk}")
 
     def delete_model(self, request, obj):
         services.document_delete(document=obj)

@@ -11,6 +11,7 @@ steps, each of which may stop it with a reason the user reads:
 """
 
 import dataclasses
+import itertools
 import logging
 import time
 import uuid
@@ -131,16 +132,27 @@ def document_ingest(*, document_id: int, force: bool = False, rebuild_index: boo
             except Superseded:
                 raise
             except Exception as exc:
+                if not Document.objects.filter(pk=document_id).exists():
+                    raise Superseded(f"document {document_id} was deleted") from exc  # what broke its writes
                 logger.exception("document %s failed unexpectedly", document_id)
                 outcome = _fail(run, f"unexpected error while processing {document.original_filename}: {exc}")
                 outcome.unexpected = True
     except Superseded:
-        Chunk.objects.filter(document_id=document_id, generation=run.generation).delete()
-        logger.warning("document %s: this run was taken over by another one; its work is discarded", document_id)
-        return IngestOutcome(document_id, "superseded", "taken over by another run")
+        return _abandoned(run)
     if rebuild_index and outcome.status != Document.Status.FAILED:
         index_rebuild_request(in_process=False)
     return outcome
+
+
+def _abandoned(run: _Run) -> IngestOutcome:
+    """The outcome of a run that lost its claim: taken over by another run, or its document
+    deleted meanwhile. Its own chunks go."""
+    Chunk.objects.filter(document_id=run.document_id, generation=run.generation).delete()
+    if not Document.objects.filter(pk=run.document_id).exists():
+        logger.info("document %s was deleted while it was being ingested; its run stops", run.document_id)
+        return IngestOutcome(run.document_id, "deleted", "deleted while it was being ingested")
+    logger.warning("document %s: this run was taken over by another one; its work is discarded", run.document_id)
+    return IngestOutcome(run.document_id, "superseded", "taken over by another run")
 
 
 @dataclass
@@ -153,6 +165,7 @@ class _Tally:
     failed_pages: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)
+    repeats: dict[int, list[int]] = field(default_factory=dict)  # page read -> later pages with its content
     skipped: list[dict] = field(default_factory=list)
     stored: int = 0
 
@@ -160,6 +173,8 @@ class _Tally:
         if page.error:
             self.failed_pages.append(page.number)
             self.failures.append(f"page {page.number}: {page.error}")
+        elif page.repeat_of:
+            self.repeats.setdefault(page.repeat_of, []).append(page.number)
         elif not page.text:
             self.empty_pages.append(page.number)
         elif page.ocr:
@@ -173,12 +188,29 @@ class _Tally:
                 f"{len(self.failed_pages)} of {self.page_count} pages could not be read and were skipped: "
                 + "; ".join(self.failures[:10])
             )
+        if self.repeats:
+            notes.append(
+                f"{sum(map(len, self.repeats.values()))} of {self.page_count} pages repeat an earlier page "
+                "(read and indexed once): "
+                + "; ".join(f"pages {_spans(later)} repeat page {first}" for first, later in list(self.repeats.items())[:5])
+            )
         if self.skipped:
             notes.append(
                 f"{len(self.skipped)} passage(s) were skipped: "
                 + "; ".join(f"page {s['page']}: {s['reason']}" for s in self.skipped[:5])
             )
         return " ".join(notes)
+
+
+def _spans(numbers: list[int]) -> str:
+    """Page numbers as ranges: [2, 3, 4, 7] -> "2-4, 7"."""
+    spans = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome:
@@ -262,13 +294,15 @@ def _page_batches(document, reader, embedder: Embedder, *, note) -> Iterator[tup
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
     ocr = get_ocr()
+    read = pdf_pages(reader, filename=document.original_filename)  # one pass: it knows the pages it has read
     for batch_start in range(1, page_count + 1, batch_pages):
         pages, drafts = [], []
-        for page in pdf_pages(reader, start=batch_start, stop=batch_start + batch_pages - 1):
-            page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count, note=note)
-            page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
+        for page in itertools.islice(read, batch_pages):
+            if not page.repeat_of:  # a repeat was recognised and chunked as the page it repeats
+                page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count, note=note)
+                page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
+                drafts.extend(page_drafts)
             pages.append(page)
-            drafts.extend(page_drafts)
         yield min(page_count, batch_start + batch_pages - 1), pages, drafts
 
 

@@ -24,13 +24,19 @@ class DocumentFileApi(APIView):
     schema = None  # a file, not part of the JSON API
 
     def get(self, request, name):
-        document = Document.objects.filter(file=name).first()
+        document = Document.objects.filter(file=name).first() if could_be_stored(name) else None
         visible = document is not None and (document.status == Document.Status.READY or request.user.is_staff)
         if not visible:
             raise Http404("No such document.")
         response = pdf_response(document)
         patch_cache_control(response, private=True)
         return response
+
+
+def could_be_stored(name: str) -> bool:
+    """Whether a name from a URL could be a stored file's: none holds a NUL (PostgreSQL refuses
+    one in a query, a DataError that was a 500) or is longer than its column."""
+    return "\x00" not in name and len(name) <= Document._meta.get_field("file").max_length
 
 
 def pdf_response(document: Document) -> HttpResponse:

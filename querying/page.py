@@ -32,19 +32,28 @@ def answer_mode_configured() -> str:
 @require_safe
 @ensure_csrf_cookie
 def ask_page(request):
-    counts = document_status_counts()
+    allowed = may_ask(request.user)
     context = {
-        "counts": counts,
-        "count_ready": counts[Document.Status.READY],
-        "count_processing": counts[Document.Status.QUEUED] + counts[Document.Status.PROCESSING],
-        "count_failed": counts[Document.Status.FAILED],
-        "documents": document_list(status=Document.Status.READY).order_by("title").only("id", "title"),
         "answer_mode": answer_mode_configured(),
-        "may_ask": may_ask(request.user),
+        "may_ask": allowed,
         "default_top_k": 5,
         "stream_url": reverse("query-stream"),
         "conversations_url": reverse("conversation-list"),
         # "/?question=..." opens the page with the question filled in (a link someone shared).
         "question": request.GET.get("question", "")[:4000],
     }
+    if allowed:  # who may not ask learns nothing of the corpus, not even how big it is
+        context.update(corpus_context())
     return render(request, "querying/ask.html", context)
+
+
+def corpus_context() -> dict:
+    """The status counts and the ready documents the page offers as filters."""
+    counts = document_status_counts()
+    return {
+        "counts": counts,
+        "count_ready": counts[Document.Status.READY],
+        "count_processing": counts[Document.Status.QUEUED] + counts[Document.Status.PROCESSING],
+        "count_failed": counts[Document.Status.FAILED],
+        "documents": document_list(status=Document.Status.READY).order_by("title").only("id", "title"),
+    }

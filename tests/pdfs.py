@@ -146,3 +146,106 @@ def padded_pdf(pages: list[str], *, megabytes: float) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# --- hostile structures no PDF library writes: built object by object ---
+HELVETICA = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def raw_pdf(objects: list[bytes]) -> bytes:
+    """A PDF of these objects, numbered from 1 (the first is the catalog), with its xref table."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def content_stream(operators: bytes) -> bytes:
+    data = zlib.compress(operators, 9)
+    return b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(data), data)
+
+
+def raw_page(*, parent: int, contents: int, font: int, extra: bytes = b"") -> bytes:
+    return (
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842]%s /Resources << /Font << /F1 %d 0 R >> >> "
+        b"/Contents %d 0 R >>" % (parent, extra, font, contents)
+    )
+
+
+def text_operators(text: str) -> bytes:
+    return b"BT /F1 11 Tf 60 780 Td (" + text.encode("latin-1") + b") Tj ET"
+
+
+def deep_page_tree_pdf(depth: int = 101, text: str = "A page at the bottom of a deep page tree.") -> bytes:
+    """One page under `depth` nested /Pages nodes (pypdf stops past 100: LimitReachedError)."""
+    # 1 catalog, 2 the root /Pages, 3 the font, 4 the content, 5.. the inner /Pages nodes, then the page
+    nodes = [2, *range(5, 5 + depth - 1)]
+    page = nodes[-1] + 1 if depth > 1 else 5
+    objects = {1: b"<< /Type /Catalog /Pages 2 0 R >>", 3: HELVETICA, 4: content_stream(text_operators(text))}
+    for i, node in enumerate(nodes):
+        parent = b" /Parent %d 0 R" % nodes[i - 1] if i else b""
+        kid = nodes[i + 1] if i + 1 < len(nodes) else page
+        objects[node] = b"<< /Type /Pages /Kids [%d 0 R] /Count 1%s >>" % (kid, parent)
+    objects[page] = raw_page(parent=nodes[-1], contents=4, font=3)
+    return raw_pdf([objects[number] for number in sorted(objects)])
+
+
+def repeated_page_pdf(times: int = 4900, operations: int = 20_000, text: str = "The pump moves water.") -> bytes:
+    """One page listed `times` times in the page tree (34 kB for 4,900): its content shows `text`,
+    then one letter `operations` times, which pypdf takes about 0.3 s to read."""
+    body = text_operators(text)[:-2] + b" 0 -20 Td " + b"(x) Tj 0.001 0 Td " * operations + b"ET"
+    kids = b" ".join([b"5 0 R"] * times)
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, times),
+        HELVETICA,
+        content_stream(body),
+        raw_page(parent=2, contents=4, font=3),
+    ])
+
+
+def nested_pdf(depth: int = 20_000, text: str = "Text nobody can reach.") -> bytes:
+    """A page whose dictionary holds a dictionary nested `depth` deep before its /Resources and
+    /Contents: past Python's recursion limit pypdf keeps what it read before, a page without content."""
+    nested = b"<< /A " * depth + b"1" + b" >>" * depth
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        HELVETICA,
+        content_stream(text_operators(text)),
+        raw_page(parent=2, contents=4, font=3, extra=b" /PieceInfo " + nested),
+    ])
+
+
+def unpacking_pdf(megabytes: int = 12, text: str = "A page mostly made of blanks.") -> bytes:
+    """One page of a few kilobytes whose content stream unpacks to `megabytes` MB, nearly all of
+    it blanks between two text operators (pypdf reads blanks one by one)."""
+    body = text_operators(text)[:-2] + b" " * (megabytes * 1024 * 1024) + b"ET"
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+        HELVETICA,
+        content_stream(body),
+        raw_page(parent=2, contents=4, font=3),
+    ])
+
+
+def shared_stream_pdf(pages: int = 200, megabytes: int = 1, text: str = "A page like every other.") -> bytes:
+    """`pages` page objects that share one content stream (`megabytes` MB unpacked, blanks mostly)
+    but each have resources of their own: no two pages are the same object."""
+    body = text_operators(text)[:-2] + b" " * (megabytes * 1024 * 1024) + b"ET"
+    kids = b" ".join(b"%d 0 R" % (5 + i) for i in range(pages))
+    return raw_pdf([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, pages),
+        HELVETICA,
+        content_stream(body),
+        *[raw_page(parent=2, contents=4, font=3) for _ in range(pages)],
+    ])

@@ -164,3 +164,30 @@ def test_a_long_build_with_a_live_heartbeat_is_not_taken_over_but_a_dead_one_is(
     SearchIndexState.objects.filter(pk=1).update(builder_heartbeat_at=now - timedelta(seconds=31))
     assert rebuild._claim("second", rebuilds)
     assert SearchIndexState.objects.get(pk=1).builder == "second"
+
+
+@pytest.mark.django_db(transaction=True)  # the delete commits, as it does when staff delete from the admin
+def test_a_document_deleted_while_it_is_ingested_says_so_and_leaves_nothing(caplog):
+    """Issue 37: such a run logged 'failed unexpectedly' with a traceback, then 'taken over by
+    another one'."""
+    from documents.services import document_delete
+
+    document = upload()
+    deleted = []
+
+    def progress(done, total):
+        if done == 2 and not deleted:
+            document_delete(document=Document.objects.get(pk=document.pk))
+            deleted.append(done)
+
+    with caplog.at_level("INFO", logger="documents"):
+        outcome = document_ingest(document_id=document.pk, progress=progress, rebuild_index=False)
+
+    assert (outcome.status, outcome.unexpected) == ("deleted", False)
+    assert outcome.detail == "deleted while it was being ingested"
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    messages = [(record.levelname, record.getMessage()) for record in caplog.records]
+    assert not [message for message in messages if message[0] in ("ERROR", "CRITICAL")], messages
+    assert not [message for message in messages if "taken over" in message[1] or "failed" in message[1]], messages
+    assert ("INFO", f"document {document.pk} was deleted while it was being ingested; its run stops") in messages

@@ -1,8 +1,10 @@
 """The ask page as the Django test client sees it: what the server renders before any script runs."""
 
 import itertools
+import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
@@ -131,3 +133,34 @@ def test_page_costs_two_queries_however_many_documents(client, django_assert_num
 
 def test_page_refuses_post(client):
     assert client.post("/", {"question": "x"}).status_code == 405
+
+
+def test_a_visitor_who_may_not_ask_sees_a_sign_in_link_and_nothing_of_the_corpus(client, settings):
+    """Issue 37: with anonymous questions off, the page listed every ready document's id and
+    title, and the corpus counts, to anyone."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.RAGSITE_ANONYMOUS_QUERIES = False
+    pump = make_document("Pump manual", Document.Status.READY)
+    make_document("Still going", Document.Status.PROCESSING)
+    make_document("Broken scan", Document.Status.FAILED)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/?question=hot")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert not [query["sql"] for query in queries if "documents_document" in query["sql"]]
+    for leak in ("Pump manual", "Still going", "Broken scan", 'name="document_ids"', f'value="{pump.pk}"',
+                 'id="corpus-status"', 'id="doc-filter"', "No document is ready yet"):
+        assert leak not in html, leak
+    assert not re.search(r"\d+\s+(ready|processing|failed)", html)
+    login = reverse("admin:login")
+    assert f'href="{login}?next=/%3Fquestion%3Dhot"' in html, html
+    assert 'id="login-needed"' in html
+
+    # Signed in, the same page shows the corpus.
+    client.force_login(get_user_model().objects.create_user("member"))
+    signed_in = client.get("/").content.decode()
+    assert "Pump manual" in signed_in and "1 ready" in signed_in

@@ -1,11 +1,13 @@
 """Any question string gets an answer (200) or a 4xx JSON error, never a 500: POST /query,
 POST /query/stream (the whole stream read) and POST /api/search/, over a real index built from a
 generated PDF. Questions are sent as JSON, so they may hold anything JSON can: lone surrogates,
-NUL, control characters, 4 kB of emoji."""
+NUL, control characters, 4 kB of emoji. Any name under /files/ gets the file or a 404."""
 
 import json
+from urllib.parse import quote
 
 import pytest
+from django.test import Client
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -140,3 +142,20 @@ def test_any_document_list_parameters_get_a_page_or_a_client_error(kettle, staff
     assert_answer_or_client_error(response)
     if response.status_code == 200:
         assert set(response.json()) == {"count", "next", "previous", "results"}
+
+
+@endpoint_settings
+@given(name=texts(max_size=80, surrogates=False).filter(bool))
+@example(name="\x00")  # psycopg refused the NUL in its query: a 500 page (issue 37)
+@example(name="documents/\x00.pdf")
+@example(name="documents/" + "f" * 32 + ".pdf\x00")
+@example(name="../" * 20 + "etc/passwd")
+@example(name="documents/" + "a" * 200 + ".pdf")  # longer than the column
+@example(name="\n")  # no match for the URL pattern (no newline in `path:`): the ordinary 404 page
+def test_any_made_up_file_name_is_a_404_never_a_500(staff_client, name):
+    for asker in (Client(), staff_client):
+        response = asker.get("/files/" + quote(name, safe="/"))
+        assert response.status_code == 404, (name, response.status_code, response.content[:300])
+        if "\n" not in name:  # the view's own refusal
+            assert response["Content-Type"].startswith("application/json")
+            assert json.loads(response.content) == {"detail": "No such document."}

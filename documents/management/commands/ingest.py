@@ -1,5 +1,6 @@
 """Bulk-load PDFs in this process: no worker or broker needed."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from documents.models import Document
 from documents.search.services import index_rebuild_request
 from documents.ingest import document_ingest
 from documents.services import DuplicateDocument, document_create
+
+logger = logging.getLogger(__name__)
 
 
 def pdf_paths(paths: list[str]) -> list[Path]:
@@ -105,6 +108,8 @@ class Command(BaseCommand):
             return (str(path), None, "refused", None, None, " ".join(exc.messages))
         except OSError as exc:
             return (str(path), None, "refused", None, None, f"cannot be read: {exc}")
+        except Exception as exc:
+            return (str(path), None, "error", None, None, self.unexpected_error(path, exc))
 
         bar = tqdm(desc=path.name[:40], unit="page", disable=not show_progress, leave=False)
 
@@ -115,13 +120,24 @@ class Command(BaseCommand):
 
         try:
             outcome = document_ingest(document_id=document.pk, force=reingest, rebuild_index=False, progress=progress)
+        except Exception as exc:
+            return (str(path), document.pk, "error", document.page_count, None, self.unexpected_error(path, exc))
         finally:
             bar.close()
         if outcome.unexpected:
             self.unexpected.append(str(path))
+        if outcome.status == "deleted":  # by staff, while this command ingested it
+            return (str(path), None, outcome.status, None, None, outcome.detail)
         document.refresh_from_db()
         return (str(path), document.pk, document.status, document.page_count, document.chunk_count,
                 document.error or outcome.detail)
+
+    def unexpected_error(self, path: Path, exc: Exception) -> str:
+        """A file that met a bug rather than a problem of its own: logged with its traceback, the
+        reason for the table, and the command will exit non-zero once every file is handled."""
+        logger.exception("%s: unexpected error", path)
+        self.unexpected.append(str(path))
+        return f"unexpected error ({exc.__class__.__name__}: {exc})"
 
     def print_table(self, rows):
         headers = ("file", "id", "status", "pages", "chunks", "search", "reason")
