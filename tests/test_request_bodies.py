@@ -84,7 +84,7 @@ def test_a_chunked_body_a_wsgi_server_hands_over_without_its_length_is_refused_w
 
 
 class Server:
-    """A uvicorn serving the application (tests/asgi_bodies.py), with a temp folder of its own
+    """A uvicorn serving the application (ragsite/asgi.py), with a temp folder of its own
     where Django spools bodies, watched for the largest it grows to."""
 
     def __init__(self, tmp_path: Path, **env):
@@ -92,7 +92,7 @@ class Server:
         self.spool = tmp_path / "spool"
         self.spool.mkdir()
         self.log = tmp_path / "server.log"
-        args = [str(Path(os.sys.executable).parent / "uvicorn"), "tests.asgi_bodies:application",
+        args = [str(Path(os.sys.executable).parent / "uvicorn"), "ragsite.asgi:application",
                 "--host", "127.0.0.1", "--port", str(self.port)]
         self.env = process_env(tmp_path, settings={"RAGSITE_PRELOAD": False}, TMPDIR=str(self.spool), **env)
         self.args = args
