@@ -177,22 +177,19 @@ def serve_torch_threads() -> None:
 
 
 # Called before each forward pass of the embedding model in this process: a worker sets it to
-# embed on the cores the other processes leave idle (worker_torch_threads). Set, it also says
-# that this process is a worker: every text goes through torch.
+# embed on the cores the other processes leave idle (worker_torch_threads). Set, every text
+# goes through torch, whose threads it paces.
 _before_forward: Callable[[], None] | None = None
 
-
-def _fixed_threads() -> None:
-    """A worker's pacing when its thread count is fixed: nothing to do before a forward pass."""
 
 
 def worker_torch_threads(count: int) -> None:
     """Torch's threads in a worker: `count`, or with 0 the cores the other processes on the
     machine leave idle, at least one, measured again before each forward pass (documents.cpu_share).
-    A worker embeds everything on torch, a few texts included (see SentenceTransformerEmbedder)."""
+    A worker that paces torch embeds everything on it, a few texts included."""
     global _before_forward
     if count:
-        _before_forward = _fixed_threads
+        _before_forward = None
         torch_threads(count)
         return
     import torch

