@@ -24,6 +24,12 @@ def document_status_counts() -> dict[str, int]:
     return counts
 
 
+def document_ids_missing(document_ids: list[int]) -> list[int]:
+    """Those of document_ids that name no document, in order, each once."""
+    present = set(Document.objects.filter(pk__in=document_ids).values_list("pk", flat=True))
+    return [pk for pk in dict.fromkeys(document_ids) if pk not in present]
+
+
 def current_chunks() -> QuerySet[Chunk]:
     """The chunks that count: each document's current generation. A document being re-ingested,
     or whose re-ingest failed, keeps its previous generation until a new one is swapped in."""

@@ -1,7 +1,7 @@
 from asgiref.sync import async_to_sync
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,25 +12,11 @@ from access.permissions import MayAsk
 from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
+from documents.selectors import document_ids_missing
 from querying import conversations, services
 from querying.errors import CONVERSATION_NOT_FOUND, FAILURES, failure_response
 from querying.executor import retrieval_executor
-
-
-class SourceSerializer(serializers.Serializer):
-    n = serializers.IntegerField(help_text="the [n] that cites this passage in the answer")
-    chunk_id = serializers.IntegerField()
-    document_id = serializers.IntegerField()
-    title = serializers.CharField()
-    page = serializers.IntegerField()
-    text = serializers.CharField()
-    score = serializers.FloatField()
-    url = serializers.CharField(help_text="the stored PDF, opened at the page: file URL + #page=N")
-    highlights = serializers.ListField(
-        child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
-        help_text="[start, end) character spans of `text` that hold the question's search terms",
-    )
-    cited = serializers.BooleanField(help_text="whether the answer cites this passage as [n]")
+from querying.sources import CITATIONS_HELP, SourceSerializer
 
 
 class StoredSourceSerializer(SourceSerializer):
@@ -57,6 +43,8 @@ def question_options(request, data) -> dict:
     (ConversationNotFound otherwise)."""
     serializer = QueryApi.InputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
+    if missing := document_ids_missing(serializer.validated_data.get("document_ids") or []):
+        raise ValidationError({"document_ids": [f"No documents with the ids {', '.join(map(str, missing))}."]})
     owner = conversations.conversation_owner(request)  # reads the session
     options = {**serializer.validated_data, "owner": owner}
     if options.get("conversation_id") is not None:
@@ -96,6 +84,7 @@ class QueryApi(APIView):
             help_text="what was searched: the question, or (a follow-up in a conversation) its standalone rewrite"
         )
         conversation_id = serializers.IntegerField(help_text="the conversation this answer belongs to: send it with the next question")
+        citations = serializers.ListField(child=serializers.IntegerField(), help_text=CITATIONS_HELP)
 
     @extend_schema(request=InputSerializer, responses={
         200: OutputSerializer,
@@ -131,6 +120,7 @@ class MessageOutputSerializer(serializers.Serializer):
     answer = serializers.CharField(allow_blank=True)
     search_query = serializers.CharField(allow_blank=True, help_text="what was searched for this question")
     sources = StoredSourceSerializer(many=True, help_text="the passages as shown with the answer")
+    citations = serializers.ListField(child=serializers.IntegerField(), help_text=CITATIONS_HELP)
     not_found = serializers.BooleanField()
     mode = serializers.CharField(allow_blank=True)
     error = serializers.DictField(allow_null=True, help_text="the provider's failure, when the answer stopped on one")

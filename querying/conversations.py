@@ -23,6 +23,7 @@ from documents.models import Document
 from querying.llm.base import LLMProvider, Prompt, VendorProvider
 from querying.models import Conversation, Message
 from querying.rewrite import MAX_REWRITE_CHARS, Turn, rewrite_clean, rewrite_heuristic, rewrite_prompt
+from querying.sources import stored_citations
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ def message_list(*, conversation: Conversation) -> list[Message]:
     cited = {source.get("document_id") for message in messages for source in message.sources}
     present = set(Document.objects.filter(pk__in=[d for d in cited if isinstance(d, int)]).values_list("pk", flat=True))
     for message in messages:
+        message.citations = stored_citations(message.answer, message.sources)
         message.sources = [{**source, "removed": source.get("document_id") not in present} for source in message.sources]
     return messages
 

@@ -31,9 +31,25 @@ def is_not_found(answer: str) -> bool:
     return norm(NOT_FOUND) in norm(answer)
 
 
-def cited_numbers(answer: str) -> set[int]:
-    """The n of every [n] (or [n, m]) citation in an answer."""
-    return {int(n) for group in re.findall(r"\[(\d+(?:\s*,\s*\d+)*)\]", answer) for n in re.findall(r"\d+", group)}
+# A citation mark, [n] or [n, m], as answers write it and the page reads it (ask.js: CITATION).
+CITATION = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
+_WORD_BEFORE = re.compile(r"\S+\s*$")
+
+
+def citation_marks(answer: str, sources: list[str]) -> list[list[int]]:
+    """For each mark of the answer, in order (the k-th match of CITATION, as the page finds
+    them), the sources it cites: its numbers, when each is one of the len(sources) sources and
+    the mark was not copied from a source with the word before it; [] otherwise. A document's
+    own footnote mark ("ICC[1]"), quoted or paraphrased around, cites nothing."""
+    texts = [re.sub(r"\s+", " ", text) for text in sources]
+    marks = []
+    for match in CITATION.finditer(answer):
+        numbers = [int(n) for n in re.findall(r"\d+", match.group(1))]
+        before = _WORD_BEFORE.search(answer, max(0, match.start() - 200), match.start())
+        quoted = re.sub(r"\s+", " ", (before.group() if before else "") + match.group())
+        copied = before is not None and any(quoted in text for text in texts)
+        marks.append(numbers if not copied and all(1 <= n <= len(sources) for n in numbers) else [])
+    return marks
 
 
 @dataclass

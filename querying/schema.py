@@ -11,7 +11,9 @@ whose single key names the event:
 - `{"meta": {"mode": "extractive", "reranked": false, "search_query": "..."}}`: who answers, and
   what was searched (a follow-up's standalone rewrite, or the question)
 - `{"token": "..."}`: the next piece of the answer; zero or more, in order
-- `{"sources": [...]}`: the passages the answer cites, as in POST /query's `sources`
+- `{"sources": [...], "not_found": false, "citations": [0, 2]}`: the passages the answer was given,
+  as in POST /query's `sources`, and which of its [n] marks are citations (their places among the
+  marks; a footnote mark copied from a document is none)
 - `{"error": {"code", "message", "retryable"}}`: only when the provider failed mid-answer
   (`incomplete_answer` when its stream ended without its end marker)
 - `{"done": true, "timings": {...}, "usage": {...}}`: last
@@ -44,7 +46,8 @@ QUERY_STREAM_EVENT = {
                                                          "search_query": {"type": "string"}},
                         "required": ["mode", "reranked"]}),
         _event("token", {"type": "string"}),
-        _event("sources", {"type": "array", "items": _ref("Source")}, optional={"not_found": {"type": "boolean"}}),
+        _event("sources", {"type": "array", "items": _ref("Source")},
+               optional={"not_found": {"type": "boolean"}, "citations": {"type": "array", "items": {"type": "integer"}}}),
         _event("error", _ref("LLMErrorDetail")),
         _event("done", {"const": True}, timings={"type": "object", "additionalProperties": {"type": "number"}},
                usage={"type": "object"}),

@@ -16,24 +16,20 @@ history budget, and the answer is recorded before the last event.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 
 from documents.embedding import serve_torch_threads
 from documents.search.selectors import SearchResponse, chunk_search, search_warm_up
-from documents.text.tokenize import tokenize
 from querying import conversations
 from querying.executor import run_sync
 from querying.llm import get_llm
 from querying.llm.base import LLMError, LLMProvider, Usage
-from querying.prompts import (
-    NOT_FOUND, Passage, Prompt, cited_numbers, estimate_tokens, history_messages, is_not_found, prompt_build,
-)
+from querying.prompts import NOT_FOUND, Passage, Prompt, estimate_tokens, history_messages, is_not_found, prompt_build
 from querying.rewrite import Turn
+from querying.sources import sources_payload
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +66,7 @@ class Answer:
     error: dict | None = None  # {"code", "message", "retryable"} when the provider failed
     search_query: str = ""
     conversation_id: int | None = None
+    citations: list[int] = field(default_factory=list)  # which [n] marks are citations (querying.sources)
 
 
 def _ms(seconds: float) -> float:
@@ -173,45 +170,6 @@ def answer_warm_up() -> dict[str, float]:
     return spent
 
 
-def source_payload(passage: Passage, question_tokens: set[str], cited: set[int] = frozenset()) -> dict:
-    return {
-        "n": passage.number,
-        "chunk_id": passage.chunk_id,
-        "document_id": passage.document_id,
-        "title": passage.title,
-        "page": passage.page,
-        "text": passage.text,
-        "score": round(passage.score, 6),
-        "url": passage.url,
-        "ocr": passage.ocr,
-        "highlights": highlight_spans(passage.text, question_tokens),
-        "cited": passage.number in cited,
-    }
-
-
-def sources_payload(plan: AnswerPlan, answer: str) -> list[dict]:
-    """The passages the answer was given, each marked with whether the answer cites it."""
-    question_tokens = set(tokenize(plan.search_query or plan.question, stems=True))
-    cited = cited_numbers(answer)
-    return [source_payload(passage, question_tokens, cited) for passage in plan.prompt.passages]
-
-
-def highlight_spans(text: str, tokens: set[str]) -> list[list[int]]:
-    """[start, end] of each word of text that holds one of tokens (stems) as search's tokeniser reads it,
-    punctuation around it left out: the page marks what keyword search matched, with no word
-    list of its own."""
-    spans = []
-    for word in re.finditer(r"\S+", text):
-        if tokens.intersection(tokenize(word.group(), stems=True)):
-            start, end = word.span()
-            while start < end - 1 and unicodedata.category(text[start])[0] in "PS":
-                start += 1
-            while end > start + 1 and unicodedata.category(text[end - 1])[0] in "PS":
-                end -= 1
-            spans.append([start, end])
-    return spans
-
-
 def _finish(plan: AnswerPlan, usage: Usage, text: str, generate_started: float, first_token: float | None) -> tuple[dict, dict]:
     now = time.perf_counter()
     timings = {**plan.timings, "generate": _ms(now - generate_started), "total": _ms(now - plan.started)}
@@ -280,14 +238,15 @@ async def answer_events(*, plan: AnswerPlan) -> AsyncIterator[dict]:
     finally:
         await stream.aclose()
     text = "".join(pieces)
+    sources, citations = sources_payload(plan.prompt.passages, searched=plan.search_query or plan.question, answer=text)
     # "not_found": the answer says the documents do not hold it, so the passages are only the
     # closest ones found, and a page shows them as such.
     answer = Answer(
-        answer=text, sources=sources_payload(plan, text), not_found=is_not_found(text), mode=plan.mode,
-        reranked=plan.reranked, timings={}, usage={}, error=_error(error), search_query=plan.search_query,
-        conversation_id=conversation_id,
+        answer=text, sources=sources, not_found=is_not_found(text), mode=plan.mode, reranked=plan.reranked,
+        timings={}, usage={}, error=_error(error), search_query=plan.search_query, conversation_id=conversation_id,
+        citations=citations,
     )
-    yield {"sources": answer.sources, "not_found": answer.not_found}
+    yield {"sources": answer.sources, "not_found": answer.not_found, "citations": citations}
     if error is not None:
         yield {"error": answer.error}
     answer.timings, answer.usage = _finish(plan, usage, text, started, first_token)
@@ -307,7 +266,7 @@ async def answer_collect(*, plan: AnswerPlan) -> Answer:
         if "token" in event:
             pieces.append(event["token"])
         elif "sources" in event:
-            answer.sources, answer.not_found = event["sources"], event["not_found"]
+            answer.sources, answer.not_found, answer.citations = event["sources"], event["not_found"], event["citations"]
         elif "error" in event:
             answer.error = event["error"]
         elif "done" in event:

@@ -20,7 +20,7 @@ from documents.ocr.tesseract import TesseractBackend
 from documents.ingest import document_ingest
 from documents.services import document_create
 from querying.prompts import Passage
-from querying.services import source_payload
+from querying.sources import source_payload
 from tests import pdfs
 
 LINES = ["The warranty lasts thirty months", "Replace the filter every spring", "Call service before opening the case"]

@@ -283,6 +283,37 @@ def test_the_default_extractive_mode_answers_with_citations_that_lead_to_the_pas
     expect(page.locator(cited)).to_contain_text("The pump warranty lasts two years")
 
 
+GHOSTSCRIPT = {"color-paper.pdf": [
+    "Color management in Ghostscript. Ghostscript switched to ICC[1] based color management in release 9.0, "
+    "which PostScript[12] documents rely on. The earlier releases used device colour spaces throughout."
+]}
+
+
+@pytest.mark.parametrize("mode", ["extractive", "llm"])
+def test_only_the_answers_own_citations_are_links_not_a_documents_footnote_marks(page, make_corpus, settings,
+                                                                                use_provider, mode):
+    """Issue: quoting "ICC[1]" and "PostScript[2]" from a paper's footnote marks made them links to
+    sources 1 and 2. Only the marks the answerer made are links, in both answer modes."""
+    make_corpus(GHOSTSCRIPT)
+    if mode == "extractive":
+        settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+    else:
+        use_provider(text="It switched to ICC[1] based color management in release 9.0 [1].")
+
+    ask(page, "In which release did Ghostscript switch to ICC based color management?")
+    wait_for_state(page, "done")
+
+    expect(page.locator("#answer-text")).to_contain_text("ICC[1] based color management")
+    expect(page.locator("#answer-text")).to_contain_text(re.compile(r"\[1\]\.?$"))
+    # What each link follows: the answer's own marks come after its text and a space; the paper's
+    # footnote marks, glued to "ICC" and "PostScript", stay text.
+    before = page.evaluate("""() => Array.from(document.querySelectorAll('#answer-text .cite')).map(
+        cite => (cite.previousSibling ? cite.previousSibling.textContent : '').slice(-10))""")
+    assert before and all(text.endswith(" ") and "ICC" not in text and "Script" not in text for text in before), before
+    assert set(page.locator("#answer-text a").evaluate_all("links => links.map(a => a.getAttribute('href'))")) == {
+        "#source-1"}
+
+
 def test_a_refusal_shows_the_passages_as_the_closest_found_not_as_sources(page, make_corpus, settings):
     make_corpus(PUMP_MANUAL)
     settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}

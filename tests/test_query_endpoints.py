@@ -287,9 +287,22 @@ def test_an_anonymous_script_that_keeps_its_cookies_goes_on_with_its_conversatio
 
 
 def test_stream_limits_sources_to_the_given_documents(client, kettle):
-    _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "document_ids": [kettle.pk + 1000]})
-    assert payloads[-2] == {"sources": [], "not_found": True}
+    # Another document, not yet ingested: asked within it alone, nothing of the kettle's is found.
+    queued = document_create(file=ContentFile(text_pdf(["A manual still in the queue."]), name="queued.pdf"), enqueue=False)
+    _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION, "document_ids": [queued.pk]})
+    assert payloads[-2] == {"sources": [], "not_found": True, "citations": []}
     assert "".join(p["token"] for p in payloads if "token" in p) == NOT_FOUND
+
+
+@pytest.mark.parametrize("path", ["/query", "/query/stream"])
+def test_document_ids_that_do_not_exist_are_a_400_naming_them(client, kettle, path):
+    """Issue: `document_ids: [9999]` answered "I could not find this..." as if the documents had
+    been searched."""
+    missing = [kettle.pk + 1000, kettle.pk + 1001]
+    response = client.post(path, {"question": QUESTION, "document_ids": [kettle.pk, *missing]},
+                           content_type="application/json")
+    assert response.status_code == 400 and response["Content-Type"] == "application/json"
+    assert response.json() == {"document_ids": [f"No documents with the ids {missing[0]}, {missing[1]}."]}
 
 
 def test_stream_with_an_llm_provider_relays_its_tokens(client, kettle, fake_openai):
@@ -438,3 +451,21 @@ def test_answer_streams_start_no_thread_per_request_under_asgi(kettle, monkeypat
     streams, answers = asyncio.run(run())
     assert streams == []
     assert len(answers) >= 2  # POST /query (DRF, synchronous): a thread for each request, as Django does
+
+
+def test_a_source_has_one_shape_in_the_json_answer_the_stream_and_search(client, kettle, staff_client):
+    """Issue: POST /query's sources lacked the `ocr` the stream's carried. One serializer makes both
+    (querying.sources.SourceSerializer), and a search result shares the passage's own fields."""
+    from documents.search.api import PassageSerializer
+    from querying.sources import SourceSerializer
+
+    answered = client.post("/query", {"question": QUESTION}, content_type="application/json").json()
+    _, (payloads, _, _) = stream_wsgi(client, {"question": QUESTION})
+    streamed = payloads[-2]["sources"]
+    fields = set(SourceSerializer().fields)
+    assert "ocr" in fields and answered["sources"] and streamed
+    assert [set(source) for source in answered["sources"]] == [fields] * len(answered["sources"])
+    assert answered["sources"] == streamed  # the same passages, shown alike
+    assert answered["citations"] == payloads[-2]["citations"]
+    found = staff_client.post("/api/search/", {"query": QUESTION}, content_type="application/json").json()["results"]
+    assert set(PassageSerializer().fields) <= set(found[0]) and set(PassageSerializer().fields) <= fields

@@ -1,6 +1,9 @@
 """Prompt building (pure code)."""
 
-from querying.prompts import NOT_FOUND, Passage, estimate_tokens, prompt_build
+from hypothesis import given
+from hypothesis import strategies as st
+
+from querying.prompts import CITATION, NOT_FOUND, Passage, citation_marks, estimate_tokens, prompt_build
 
 
 def passage(n, text, title="Manual", page=1):
@@ -51,3 +54,32 @@ def test_the_best_passage_is_cut_rather_than_dropped_when_alone_it_is_over_budge
 
 def test_token_estimate_counts_ideographs_more_than_latin_letters():
     assert estimate_tokens("保修期为两年") > estimate_tokens("abcdef")
+
+
+# --- citations ------------------------------------------------------------------------------------
+
+
+def test_a_documents_own_footnote_marks_are_no_citations_the_answers_marks_are():
+    sources = ["Ghostscript switched to ICC[1] based colour management, which PostScript[12] relies on.",
+               "Release notes for 9.0."]
+    answer = "Ghostscript switched to ICC[1] based colour management, which PostScript[12] relies on. [1] In 9.0 [2]."
+    assert citation_marks(answer, sources) == [[], [], [1], [2]]
+    # A model that paraphrases around the mark still copied it with the word it belongs to.
+    assert citation_marks("It moved to ICC[1] colour management [1, 2].", sources) == [[], [1, 2]]
+    # A number no source has cites nothing; a mark that opens the answer has no word to be copied with.
+    assert citation_marks("[2] then [3].", sources) == [[2], []]
+
+
+@given(sources=st.lists(st.text(max_size=80), min_size=1, max_size=4), answer=st.text(max_size=120))
+def test_citation_marks_has_one_entry_per_mark_citing_only_sources_it_has(sources, answer):
+    marks = citation_marks(answer, sources)
+    assert len(marks) == len(CITATION.findall(answer))
+    assert all(1 <= n <= len(sources) for numbers in marks for n in numbers)
+
+
+@given(words=st.lists(st.text(alphabet="abcdefgh", min_size=1, max_size=8), min_size=1, max_size=6),
+       n=st.integers(1, 3))
+def test_a_mark_after_the_answers_own_words_is_a_citation(words, n):
+    """The answer's words, none copied from a source with the mark: its [n] cites source n."""
+    sources = ["Q" * 10, "R" * 10, "S" * 10]  # no word of the answer's alphabet
+    assert citation_marks(" ".join(words) + f" [{n}].", sources) == [[n]]

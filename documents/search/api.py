@@ -35,16 +35,22 @@ class SearchStatusApi(APIView):
         return Response(self.OutputSerializer(search_status()).data)
 
 
-class SearchResultSerializer(serializers.Serializer):
+class PassageSerializer(serializers.Serializer):
+    """What every passage shown says of itself: a search result, and a source beside an answer
+    (querying.sources.SourceSerializer)."""
+
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
     title = serializers.CharField()
-    original_filename = serializers.CharField()
-    file_url = serializers.CharField()
     page = serializers.IntegerField()
     text = serializers.CharField()
     ocr = serializers.BooleanField(help_text="the text was recognised from the page's image")
     score = serializers.FloatField()
+
+
+class SearchResultSerializer(PassageSerializer):
+    original_filename = serializers.CharField()
+    file_url = serializers.CharField()
     fused_score = serializers.FloatField()
     rerank_score = serializers.FloatField(allow_null=True)
     dense_rank = serializers.IntegerField(allow_null=True)

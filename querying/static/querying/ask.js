@@ -110,20 +110,26 @@
 
   var CITATION = /\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]/g;
 
-  /* Renders the answer into `parent`: text nodes, with "[n]" and "[n, m]" markers turned into links
-     to the sources. Once the sources are known (`sourceNumbers`, a Set, not null), markers that
-     point at no source stay plain text. */
-  function renderAnswer(parent, text, sourceNumbers, sourceIdPrefix) {
+  /* Renders the answer into `parent`: text nodes, with its citations turned into links to the
+     sources. `citations` (from the sources event, or a stored message) lists which "[n]" and
+     "[n, m]" marks are citations, by their place among the marks: a document's own footnote mark
+     that the answer quotes ("ICC[1]") is none and stays text. Without it (while the answer
+     streams, or from a server that does not say) every mark is taken for one; once the sources
+     are known (`sourceNumbers`, a Set, not null), a mark that points at no source is text. */
+  function renderAnswer(parent, text, sourceNumbers, sourceIdPrefix, citations) {
     var prefix = sourceIdPrefix || "source-";
+    var cites = Array.isArray(citations) ? new Set(citations) : null;
     var fragment = document.createDocumentFragment();
     var last = 0;
+    var place = -1;
     var match;
     CITATION.lastIndex = 0;
     while ((match = CITATION.exec(text)) !== null) {
+      place += 1;
       var numbers = match[1].split(",").map(function (n) {
         return parseInt(n, 10);
       });
-      var linkable = numbers.every(function (n) {
+      var linkable = (!cites || cites.has(place)) && numbers.every(function (n) {
         return n >= 1 && (!sourceNumbers || sourceNumbers.has(n));
       });
       if (!linkable) continue;
@@ -372,7 +378,7 @@
         numbers.add(item.sourceNumber);
         list.append(item);
       });
-      renderAnswer(answer, String(message.answer || ""), numbers, prefix);
+      renderAnswer(answer, String(message.answer || ""), numbers, prefix, message.citations);
       article.append(asked, answer);
       var searched = document.createElement("p");
       searched.className = "answer-search";
@@ -493,10 +499,10 @@
     }
 
     function render(run) {
-      renderAnswer(answerText, run.text, run.sourceNumbers);
+      renderAnswer(answerText, run.text, run.sourceNumbers, "source-", run.citations);
     }
 
-    function renderSources(run, items, notFound) {
+    function renderSources(run, items, notFound, citations) {
       // When the answer says the documents do not hold it, the passages are only the closest
       // ones search found: they are labelled so, not presented as the answer's sources.
       sourcesHeading.textContent = notFound ? "Closest passages (none of them answers the question)" : "Sources";
@@ -512,6 +518,7 @@
       run.sources = items;
       run.notFound = notFound;
       run.sourceNumbers = numbers;
+      run.citations = Array.isArray(citations) ? citations : null;
       render(run);
     }
 
@@ -531,7 +538,9 @@
         run.text += payload.token;
         render(run);
       }
-      if (Array.isArray(payload.sources)) renderSources(run, payload.sources, payload.not_found === true);
+      if (Array.isArray(payload.sources)) {
+        renderSources(run, payload.sources, payload.not_found === true, payload.citations);
+      }
       if (payload.error) {
         var message = payload.error && typeof payload.error.message === "string" && payload.error.message;
         run.failed = true;
@@ -565,6 +574,7 @@
       // The answer shown so far joins the thread above; the new one takes its place.
       if (current && (current.text || current.sources)) {
         appendTurn({ question: current.question, answer: current.text, sources: current.sources,
+                     citations: current.citations,
                      search_query: current.searchQuery, not_found: current.notFound });
       }
 
