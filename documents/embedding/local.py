@@ -17,6 +17,7 @@ from documents.embedding import (
     PACKAGED_MODEL_NAME, Embedder, EmbeddingError, packaged_minilm_path, sentence_vectors_pool,
 )
 from documents.embedding.onnx import OnnxModel, onnx_export, onnx_max_tokens, onnx_unusable
+from documents.model_files import model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class SentenceTransformerEmbedder(Embedder):
     One model, two runtimes, each where it costs less: big batches, and everything a worker that
     paces torch embeds (worker_torch_threads), run on torch, loaded with the first batch; a few
     texts at a time elsewhere (a question, an extractive answer's lines: up to `onnx_batch`) run
-    on ONNX Runtime (documents.embedding.onnx), from the model exported once into DATA_DIR/models,
+    on ONNX Runtime (documents.embedding.onnx), from the model exported once into RAGSITE_MODELS_DIR,
     so that a web process never imports torch. Their vectors agree (cosine at least 0.9999,
     checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot take (a hub
     name, other pooling, a GPU `device`, `onnx` off) runs on torch alone.
@@ -41,7 +42,8 @@ class SentenceTransformerEmbedder(Embedder):
         onnx: bool = True, onnx_batch: int = 16, pooled_sentences: bool = False,
     ):
         if model:
-            location, self.name = model, model
+            # A hub name fetched into RAGSITE_MODELS_DIR is read from there (documents.model_files).
+            location, self.name = str(model_folder(model) or model), model
         else:
             # Never reach for a hub for the bundled model; a named hub model may still download.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -181,7 +183,7 @@ def _onnx_path(folder: Path, name: str) -> Path:
     date, so that other weights under the same name are exported anew."""
     weights = max(folder.glob("*.safetensors"), key=lambda p: p.stat().st_size, default=folder / "config.json").stat()
     slug = "".join(char if char.isalnum() else "-" for char in name).strip("-")
-    return Path(settings.DATA_DIR) / "models" / f"{slug}-{weights.st_size:x}-{int(weights.st_mtime):x}.onnx"
+    return Path(settings.RAGSITE_MODELS_DIR) / "onnx" / f"{slug}-{weights.st_size:x}-{int(weights.st_mtime):x}.onnx"
 
 
 def _tokenizers_spans(folder: Path) -> Callable[[str], list[tuple[int, int]]]:

@@ -15,6 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from documents.backends import backend, backend_from_settings
+from documents.model_files import model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ class CrossEncoderReranker(Reranker):
     """A sentence-transformers CrossEncoder scoring (query, passage) pairs.
 
     local_files_only keeps a hub name from being fetched at run time (off line the hub client
-    retries for about a minute before it gives up): the model must be a local folder or already
-    in the Hugging Face cache."""
+    retries for about a minute before it gives up): the model must be a local folder, fetched
+    into RAGSITE_MODELS_DIR (`manage.py models fetch`), or already in the Hugging Face cache."""
 
     def __init__(
         self,
@@ -57,17 +58,18 @@ class CrossEncoderReranker(Reranker):
     ):
         self.name = model
         self.batch_size = batch_size
-        if local_files_only and not _on_this_machine(model):
+        location = str(model_folder(model) or model)
+        if local_files_only and not _on_this_machine(location):
             # Said before sentence-transformers (and torch) is imported for nothing.
             raise RerankerUnavailable(
-                f"cannot load cross-encoder {model!r}: it is not on this machine (no such folder, and not in the "
-                "Hugging Face cache)"
+                f"cannot load cross-encoder {model!r}: it is not on this machine (no such folder, not in "
+                "RAGSITE_MODELS_DIR, not in the Hugging Face cache): `python manage.py models fetch` downloads it"
             )
         from sentence_transformers import CrossEncoder
 
         try:
             self.model = CrossEncoder(
-                model, max_length=max_length, device=device or None, local_files_only=local_files_only
+                location, max_length=max_length, device=device or None, local_files_only=local_files_only
             )
         except Exception as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -105,6 +107,7 @@ class RerankerState:
     model: str  # what settings name
     reranker: Reranker | None
     error: str  # why it is not available; "" when it is
+    intended: bool = False  # turned off on purpose (no warning for staff)
 
     @property
     def loaded(self) -> bool:
@@ -117,17 +120,15 @@ def configured_model() -> str:
 
 
 def _load() -> RerankerState:
-    intended = False
     try:
         reranker = backend_from_settings("RAGSITE_RERANKER")
     except RerankerUnavailable as exc:
-        state = RerankerState(configured_model(), None, str(exc))
-        intended = exc.intended
+        state = RerankerState(configured_model(), None, str(exc), exc.intended)
     except Exception as exc:
         state = RerankerState(configured_model(), None, f"cannot build the reranker: {exc}")
     else:
         state = RerankerState(getattr(reranker, "name", configured_model()), reranker, "")
-    if state.error and intended:
+    if state.error and state.intended:
         logger.info("search results will not be reranked: %s", state.error)
     elif state.error:
         logger.warning("search results will not be reranked: %s", state.error)
