@@ -455,3 +455,31 @@ def test_a_question_whose_value_is_quoted_is_answered():
     # "When" asks for a condition as often as a date; a question in another language is not read.
     for question in ("When are returns accepted?", "How often should I descale the kettle?", "Wie schwer ist der Wasserkocher?", "保修期多长？"):
         assert not ask(question).startswith(NOT_FOUND), question
+
+
+STATION = [
+    Passage(1, 21, 5, "Weather Station", 7,
+            "Power. The station runs on the mains adapter. The backup battery keeps the clock and the readings "
+            "for 48 hours during a power cut. Lightning damage is not covered by the warranty; unplug the station "
+            "before a thunderstorm.", 0.9),
+]
+
+
+def test_a_follow_up_quotes_what_answers_it_not_the_answer_before():
+    """Issue: in one conversation "What about lightning damage?" after "And the backup battery?"
+    restated the battery sentence. A follow-up's answer does not repeat what an earlier answer of
+    the conversation quoted while anything else in the passages answers it."""
+    first = ask("How long does the backup battery keep the readings?", STATION)
+    assert "backup battery keeps the clock" in first
+    searched = "What about lightning damage? backup battery readings"  # the heuristic rewrite's query
+    messages = [{"role": "user", "content": "How long does the backup battery keep the readings?"},
+                {"role": "assistant", "content": first}, {"role": "user", "content": "What about lightning damage?"}]
+    follow_up = ExtractiveProvider().generate(
+        Prompt(system="ignored", messages=messages, passages=STATION, search_query=searched), {})
+    assert "Lightning damage is not covered by the warranty" in follow_up
+    assert "backup battery keeps the clock" not in follow_up
+    # Asked again with nothing else to quote, the answer says it again rather than finding nothing.
+    again = ExtractiveProvider().generate(
+        Prompt(system="ignored", messages=[*messages[:2], {"role": "user", "content": messages[0]["content"]}],
+               passages=STATION[:1]), {})
+    assert "backup battery keeps the clock" in again

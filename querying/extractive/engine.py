@@ -6,7 +6,7 @@ import numpy as np
 
 from documents.text.units import units
 from querying.extractive import guards, scoring
-from querying.extractive.quoting import quote
+from querying.extractive.quoting import quote, said_text
 from querying.extractive.weights import WEIGHTS, Weights
 from querying.prompts import NOT_FOUND, Passage
 
@@ -31,13 +31,20 @@ class Extractor:
         relevance (querying.extractive.scoring)."""
         return scoring.score(question, passages, query_vector, weights=self.weights, semantic=self.semantic)
 
-    def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
+    def answer(
+        self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None, earlier: list[str] = (),
+    ) -> str:
         """The answer, each quoted place cited [n]; a refusal that says what is missing; or
         NOT_FOUND when nothing in the passages is relevant enough. query_vector: the question's
-        embedding when search computed it."""
-        draft = guards.Draft(
-            question, passages, lambda: quote(self.score(question, passages, query_vector), self.weights), self.weights
-        )
+        embedding when search computed it. `earlier`: the conversation's earlier answers, whose
+        quotes a follow-up does not repeat while anything else relevant is there to quote."""
+        said = said_text("\n".join(earlier))
+
+        def quoted():
+            scores = self.score(question, passages, query_vector)
+            return (said and quote(scores, self.weights, said=said)) or quote(scores, self.weights)
+
+        draft = guards.Draft(question, passages, quoted, self.weights)
         refused = guards.refusal(self.rules, draft)
         if refused is not None:
             return refused

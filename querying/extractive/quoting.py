@@ -50,9 +50,15 @@ class Quote:
         return " ".join(f"{text} [{number}]" for number, text in self.parts)
 
 
-def quote(scores: Scores, weights: Weights = WEIGHTS) -> Quote | None:
+def said_text(text: str) -> str:
+    """Text as quotes are compared: Unicode forms and case aside."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def quote(scores: Scores, weights: Weights = WEIGHTS, *, said: str = "") -> Quote | None:
     """The places to quote, best first, while each scores at least a share of the best and is
-    relevant; None when no unit is relevant enough."""
+    relevant; None when no unit is relevant enough. A unit `said` holds already (the earlier
+    answers of a conversation, folded: said_text) is not quoted again."""
     candidates, words, relevance = scores
     if not candidates or float(relevance.max(initial=0.0)) < weights.min_relevance:
         return None
@@ -62,7 +68,7 @@ def quote(scores: Scores, weights: Weights = WEIGHTS) -> Quote | None:
     score = relevance * prior * kind + weights.words_tiebreak * words
     order = np.argsort(-score, kind="stable")
     best = float(score[order[0]])
-    places = _Places(scores, weights)
+    places = _Places(scores, weights, said)
     for i in order:
         if places.anchors and (
             score[i] < weights.cut_share_of_best * best or relevance[i] < weights.min_relevance or not words[i]
@@ -76,9 +82,10 @@ def quote(scores: Scores, weights: Weights = WEIGHTS) -> Quote | None:
 class _Places:
     """The places chosen so far (anchors), and the lines quoted beside them (context)."""
 
-    def __init__(self, scores: Scores, weights: Weights):
+    def __init__(self, scores: Scores, weights: Weights, said: str = ""):
         self.candidates, self.words, self.relevance = scores
         self.weights = weights
+        self.said = said
         self.at = {(unit.number, unit.position): i for i, unit in enumerate(self.candidates)}
         self.anchors: dict[Place, Unit] = {}
         self.context: dict[Place, Unit] = {}
@@ -90,9 +97,11 @@ class _Places:
         unit = self.candidates[i]
         if self.relevance[i] < self.weights.min_relevance:  # none quoted yet: the best was a heading passed over
             return False
-        key = unicodedata.normalize("NFKC", unit.text).casefold()
+        key = said_text(unit.text)
         place = (unit.number, unit.position)
         if key in self.seen or place in self.anchors or place in self.context:  # overlapping chunks repeat sentences
+            return False
+        if self.said and key in self.said:  # an earlier answer quoted it: a follow-up asks for something else
             return False
         after = self.at.get((unit.number, unit.position + 1))
         if self._heading_of_other_prose(unit, after):

@@ -63,16 +63,19 @@ class ExtractiveProvider(LLMProvider):
     def score(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> Scores:
         return self.extractor.score(question, passages, query_vector)
 
-    def answer(self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None) -> str:
-        return self.extractor.answer(question, passages, query_vector)
+    def answer(
+        self, question: str, passages: list[Passage], query_vector: np.ndarray | None = None, earlier: list[str] = (),
+    ) -> str:
+        return self.extractor.answer(question, passages, query_vector, earlier)
 
     def warm_up(self) -> None:
         self.extractor.warm_up()
 
     async def stream(self, prompt: Prompt, usage: Usage) -> AsyncIterator[str]:
         # Scoring embeds sentences (torch): off the event loop.
+        earlier = [message["content"] for message in prompt.messages[:-1] if message["role"] == "assistant"]
         text = await asyncio.to_thread(
-            self.answer, prompt.search_query or prompt.question, prompt.passages, prompt.query_vector
+            self.answer, prompt.search_query or prompt.question, prompt.passages, prompt.query_vector, earlier
         )
         words = re.findall(r"\S+\s*", text)
         for i, word in enumerate(words):

@@ -169,6 +169,7 @@ class Command(BaseCommand):
         wanted = {name.strip() for name in rewrites.split(",")}
         if not wanted or wanted - {v for v, _ in REWRITES}:
             raise CommandError(f"--rewrites takes off, heuristic and auto, not {rewrites!r}")
+        self.answer_turns = answers  # --answers: the conversations' last turns are answered too
         conversation_report = self._conversations(conversations, documents, rerank, wanted) if conversations else None
         if not questions:
             report = {"questions": len(conversations) + len(skipped), "split": split, "skipped": skipped,
@@ -255,6 +256,7 @@ class Command(BaseCommand):
                         answer = async_to_sync(answer_collect)(plan=plan)
                         earlier.append(Turn(question=question, answer=answer.answer, search_query=plan.search_query,
                                             document_ids=answer_document_ids(answer.sources)))
+                        previous = answer
                 rewritten = SearchQuery(item["question"], "") if variant == "off" else query_rewrite(
                     question=item["question"], turns=earlier, provider=provider, use_model=variant == "auto")
                 query = rewritten.text
@@ -263,6 +265,8 @@ class Command(BaseCommand):
                 rr = reciprocal_rank_at(ranked, relevant, DEPTH)
                 row[variant] = {"search_query": query, "rewritten_by": rewritten.rewritten_by,
                                 "first_hit": round(1 / rr) if rr else None}
+                if variant == "heuristic" and self.answer_turns:
+                    row["answer"] = self._last_answer(item, earlier, previous, relevant)
                 if variant == "heuristic":
                     within = earlier[-1].document_ids if is_follow_up(item["question"]) else []
                     ranked = self._ranked_pages(query, rerank, within or None) if within else ranked
@@ -284,8 +288,29 @@ class Command(BaseCommand):
                           for v, _ in variants}}
                 for kind in kinds
             },
+            "answers": self._last_answers_figures([row["answer"] for row in per_item if "answer" in row]),
             "per_item": per_item,
         }
+
+    @staticmethod
+    def _last_answer(item, earlier: list[Turn], previous, relevant: set) -> dict:
+        """The last turn answered as the conversation's asker would get it (the heuristic rewrite):
+        whether it holds the fact, and whether it repeats the answer before it although the page
+        it should quote is none the previous answer cited."""
+        plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K, turns=earlier, rewrite="heuristic")
+        answer = async_to_sync(answer_collect)(plan=plan)
+        cited_before = {(s["document_id"], s["page"]) for s in previous.sources if s.get("cited")}
+        regex = item["answer_regex"]
+        return {"answer": answer.answer, "holds_fact": bool(regex and regex.search(answer.answer)) and not is_refusal(answer.answer),
+                "repeats_previous": answer.answer == previous.answer, "page_differs": not (cited_before & relevant)}
+
+    @staticmethod
+    def _last_answers_figures(rows: list[dict]) -> dict:
+        """How the follow-ups were answered: facts held, and repeats of the answer before."""
+        differs = [row for row in rows if row["page_differs"]]
+        return {"answered": len(rows), "hold_fact": sum(row["holds_fact"] for row in rows),
+                "repeat_previous": sum(row["repeats_previous"] for row in rows), "page_differs": len(differs),
+                "repeat_where_page_differs": sum(row["repeats_previous"] for row in differs)} if rows else {}
 
     def _after_previous(self, rows, documents, rerank) -> dict:
         """Standalone questions, each searched as a follow-up of the question before it in the file
@@ -325,6 +350,11 @@ class Command(BaseCommand):
             write(f"  {'search':<20}" + "".join(f"{c:>11}" for c in columns))
             for variant, label in conversations["variants"].items():
                 write(f"  {label:<20}" + "".join(f"{figures[variant][c]:>11.3f}" for c in columns))
+        answers = conversations.get("answers")
+        if answers:
+            write(f"  last turns answered (heuristic rewrite): {answers['hold_fact']}/{answers['answered']} hold the fact; "
+                  f"{answers['repeat_previous']} repeat the answer before, {answers['repeat_where_page_differs']} of the "
+                  f"{answers['page_differs']} whose page is none the answer before cited")
 
     def _retrieve(self, questions, documents, rerank):
         """(question, {method: rank of the first answer page in the top DEPTH, or None}) for each
