@@ -50,8 +50,9 @@ def body_limit(path: str) -> int | None:
 
 
 def is_api_path(path: str) -> bool:
-    """Whether the path is the JSON API's, whose refusals are JSON; people elsewhere get text."""
-    return path.startswith(("/api/", "/query"))
+    """Whether the path is the JSON API's, whose refusals are JSON; people elsewhere get text.
+    The stored PDFs (documents.storage.FILES_URL) are fetched by the page and by clients alike."""
+    return path.startswith(("/api/", "/query", "/files/"))
 
 
 def refusal(path: str, status: int, message: str) -> tuple[bytes, bytes]:

@@ -1,6 +1,7 @@
-"""What every request goes through: an id that ties its log lines together, a JSON 503 (not
-a 500 with a traceback) while the database cannot be reached, and static files served without
-a thread hop for the requests that are not for one."""
+"""What every request goes through: an id that ties its log lines together, JSON errors under
+the API's paths whatever DEBUG says, a JSON 503 (not a 500 with a traceback) while the database
+cannot be reached, and static files served without a thread hop for the requests that are not
+for one."""
 
 from __future__ import annotations
 
@@ -45,11 +46,9 @@ class RequestIdLogFilter(logging.Filter):
         return True
 
 
-class RequestIdMiddleware:
-    """Takes the request's X-Request-ID (or makes one), answers with it, and sets it for the log
-    lines written while the request runs, its answer stream included. Not reset at the end: a
-    streamed body is read after this returns, and each request sets its own. Sync and async
-    alike, without a hop to a thread (it is on the path of every answer stream)."""
+class ResponseMiddleware:
+    """A middleware with a hook before the view (start) and one on its response (finish), sync
+    and async alike, without a hop to a thread (it is on the path of every answer stream)."""
 
     sync_capable = async_capable = True
 
@@ -61,22 +60,68 @@ class RequestIdMiddleware:
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self._acall(request)
-        self._start(request)
-        return self._finish(request, self.get_response(request))
+        self.start(request)
+        return self.finish(request, self.get_response(request))
 
     async def _acall(self, request):
-        self._start(request)
-        return self._finish(request, await self.get_response(request))
+        self.start(request)
+        return self.finish(request, await self.get_response(request))
 
-    @staticmethod
-    def _start(request) -> None:
+    def start(self, request) -> None:
+        pass
+
+    def finish(self, request, response):
+        return response
+
+
+class RequestIdMiddleware(ResponseMiddleware):
+    """Takes the request's X-Request-ID (or makes one), answers with it, and sets it for the log
+    lines written while the request runs, its answer stream included. Not reset at the end: a
+    streamed body is read after this returns, and each request sets its own."""
+
+    def start(self, request) -> None:
         request.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
         current_request_id.set(request.request_id)
 
-    @staticmethod
-    def _finish(request, response):
+    def finish(self, request, response):
         response[REQUEST_ID_HEADER] = request.request_id
         return response
+
+
+# What a JSON error says when whoever refused said it in HTML; other statuses say their reason.
+API_ERROR_DETAILS = {404: "Not found.", 500: "A server error occurred."}
+# Headers a client acts on, kept when an error is answered again as JSON.
+API_ERROR_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+def api_error_as_json(request, response):
+    """The response, or, when it is an error under the API's paths in anything but JSON, a JSON
+    {"detail": ...} of the same status that says no more than the status does."""
+    if response.status_code < 400 or not is_api_path(request.path):
+        return response
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response
+    if response.status_code == 405:
+        detail = f'Method "{request.method}" not allowed.'  # as the DRF views say it
+    else:
+        detail = API_ERROR_DETAILS.get(response.status_code) or f"{response.reason_phrase}."
+    answer = JsonResponse({"detail": detail}, status=response.status_code)
+    for header in API_ERROR_HEADERS:
+        if header in response:
+            answer[header] = response[header]
+    answer.cookies = response.cookies
+    response.close()
+    return answer
+
+
+class ApiErrorsMiddleware(ResponseMiddleware):
+    """Every error under /api/, /query and /files/ is JSON, whoever answered it: a path no URL
+    matches and an unhandled exception (Django's debug pages with DEBUG on, its plain pages with
+    it off), a plain view's 405. A 500's traceback goes to the log (django.request), never to
+    the client. Pages for people keep Django's pages."""
+
+    def finish(self, request, response):
+        return api_error_as_json(request, response)
 
 
 def database_unavailable_response(request) -> HttpResponse:

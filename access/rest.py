@@ -3,12 +3,11 @@ handling for the plain Django views (the answer stream) that must refuse as the 
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import HttpRequest, JsonResponse
-from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView, exception_handler
 
-from access.bodies import TOO_LARGE, is_api_path
+from access.bodies import TOO_LARGE
 
 
 class RequestTooLarge(exceptions.APIException):
@@ -26,14 +25,6 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError(str(exc))
     return exception_handler(exc, context)
-
-
-def not_found(request: HttpRequest, exception=None):
-    """handler404: JSON for the API (a path its patterns do not match, /api/documents/-1/), the
-    HTML page for people everywhere else."""
-    if is_api_path(request.path):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    return page_not_found(request, exception)
 
 
 def drf_admit(request: HttpRequest, view_class: type[APIView]) -> tuple[object, JsonResponse | None]:

@@ -2,15 +2,18 @@ import logging
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import display_for_field, display_for_value, lookup_field
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import linebreaksbr
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from documents import services
-from documents.models import Chunk, Document, SearchIndexState
+from documents.models import ID_MAX, Chunk, Document, SearchIndexState
 from documents.search.rerank import get_reranker
 
 logger = logging.getLogger(__name__)
@@ -29,6 +32,32 @@ class MultipleFileField(forms.FileField):
         if isinstance(data, (list, tuple)):
             return [super(MultipleFileField, self).clean(item, initial) for item in data]
         return [super().clean(data, initial)]
+
+
+# What the list (its columns) and the change page (its read-only fields) show that changes while
+# a document is ingested and indexed: the admin's pages ask for these while one moves.
+LIVE_FIELDS = (
+    "status_badge", "progress", "page_count", "chunk_count", "search", "short_error",
+    "status", "pages_done", "empty_pages", "failed_pages", "ocr_pages", "progress_note", "skipped_chunks",
+    "unindexed_chunks", "error", "embedding_model", "generation", "indexed_generation", "chunks_link",
+    "updated_at", "enqueued_at", "started_at", "finished_at", "heartbeat_at",
+)
+LIVE_MAX_DOCUMENTS = 500  # a page shows 100 at the most
+
+
+def document_moving(document: Document, *, index_failed: bool = False) -> bool:
+    """Whether what the admin shows of the document changes without anyone acting: it is queued
+    or processing, or ready and waiting for the search index (unless the last build failed,
+    which waits for staff)."""
+    if document.status in (Document.Status.QUEUED, Document.Status.PROCESSING):
+        return True
+    return document.status == Document.Status.READY and document.generation > 0 and not document.searchable and not index_failed
+
+
+def live_ids(values: list[str]) -> list[int]:
+    """The document ids of a ?id=..&id=.. query: what is no id is left out."""
+    ids = [int(value) for value in values if value.isdigit() and len(value) <= 19]
+    return [pk for pk in ids if pk <= ID_MAX][:LIVE_MAX_DOCUMENTS]
 
 
 class DocumentUploadForm(forms.Form):
@@ -63,7 +92,10 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, document):
         colours = {"queued": "#777", "processing": "#b58900", "ready": "#2e7d32", "failed": "#c62828"}
-        return format_html('<strong style="color:{}">{}</strong>', colours.get(document.status, "#000"), document.status)
+        return format_html(
+            '<strong style="color:{}" data-moving="{}">{}</strong>', colours.get(document.status, "#000"),
+            "true" if document_moving(document) else "false", document.status,
+        )
 
     @admin.display(description="progress")
     def progress(self, document):
@@ -81,6 +113,43 @@ class DocumentAdmin(admin.ModelAdmin):
         if document.generation > 0:
             return "waiting for the search index"
         return "-"
+
+    def get_urls(self):
+        live = path("live/", self.admin_site.admin_view(self.live_view), name="documents_document_live")
+        return [live, *super().get_urls()]
+
+    def live_view(self, request):
+        """GET ?id=..&id=..: of each of these documents, what the list and the change page show
+        that moves (LIVE_FIELDS, as HTML), and whether it still moves: what
+        documents/static/documents/admin_live.js polls while a shown document is in progress."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        index_failed = SearchIndexState.objects.filter(pk=1, failed_at__isnull=False).exists()
+        documents = Document.objects.filter(pk__in=live_ids(request.GET.getlist("id")))
+        return JsonResponse({"documents": {
+            str(document.pk): {
+                "moving": document_moving(document, index_failed=index_failed),
+                "cells": {name: self.live_cell(name, document) for name in LIVE_FIELDS},
+            }
+            for document in documents
+        }})
+
+    def live_cell(self, name: str, document: Document) -> str:
+        """One field as the admin renders it (django.contrib.admin's list cells and read-only
+        fields), escaped."""
+        field, attr, value = lookup_field(name, document, self)
+        if hasattr(value, "__html__"):
+            return str(value)
+        empty = self.get_empty_value_display()
+        if field is None:
+            shown = display_for_value(value, empty, getattr(attr, "boolean", False))
+        else:
+            shown = display_for_field(value, field, empty)
+        return str(linebreaksbr(shown))  # escaped, unless the admin made it HTML itself
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["document_moving"] = obj is not None and document_moving(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changelist_view(self, request, extra_context=None):
         # Where staff look: a rebuild that failed, or one that nobody picks up, must not hide

@@ -18,15 +18,27 @@ from querying.llm import get_llm
 logger = logging.getLogger(__name__)
 
 
-def answer_mode_configured() -> str:
+# How an operator plugs a model in, one line each (the README's first screen says the same).
+LLM_SETUP = [
+    ("OpenAI", "RAGSITE_LLM=openai RAGSITE_LLM_API_KEY=sk-..."),
+    ("Anthropic", "RAGSITE_LLM=anthropic RAGSITE_LLM_API_KEY=sk-ant-..."),
+    ("Groq", "RAGSITE_LLM=groq RAGSITE_LLM_API_KEY=gsk_..."),
+    ("A local server (Ollama, llama.cpp, vLLM)",
+     "RAGSITE_LLM=openai RAGSITE_LLM_BASE_URL=http://127.0.0.1:11434/v1 RAGSITE_LLM_MODEL=llama3.1 RAGSITE_LLM_API_KEY=local"),
+]
+
+
+def answer_mode_configured() -> tuple[str, bool]:
     """The answer mode the page announces before the first reply: the configured provider's name
-    ("extractive", "openai:gpt-4o-mini", ...). The stream's meta event has the final word."""
+    ("extractive", "openai:gpt-4o-mini", ...), and whether its answers are quoted rather than
+    written by a model. The stream's meta event has the final word."""
     try:
-        return get_llm().name
+        provider = get_llm()
     except Exception as exc:  # a misconfigured provider is the stream's error to report, not the page's
         logger.warning("the answer provider could not be built: %s", exc)
         backend = (getattr(settings, "RAGSITE_LLM", None) or {}).get("BACKEND") or "extractive"
-        return backend.rsplit(".", 1)[-1]
+        return backend.rsplit(".", 1)[-1], False
+    return provider.name, provider.quotes
 
 
 @login_not_required
@@ -34,9 +46,14 @@ def answer_mode_configured() -> str:
 @ensure_csrf_cookie
 def ask_page(request):
     allowed = may_ask(request.user)
+    answer_mode, answers_quoted = answer_mode_configured()
     context = {
-        "answer_mode": answer_mode_configured(),
+        "answer_mode": answer_mode,
         "reranker": get_reranker(),
+        "answers_quoted": answers_quoted,
+        # Settings are for whoever runs the site: staff, or with DEBUG on (make run) whoever
+        # opened the page, who started it; an asker of a site in production cannot act on them.
+        "llm_setup": LLM_SETUP if answers_quoted and (request.user.is_staff or settings.DEBUG) else [],
         "may_ask": allowed,
         "default_top_k": 5,
         "stream_url": reverse("query-stream"),

@@ -139,6 +139,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "access.middleware.RequestIdMiddleware",  # first: every answer carries X-Request-ID
+    "access.middleware.ApiErrorsMiddleware",  # errors under /api/, /query, /files/: JSON, DEBUG or not
     "access.bodies.RequestBodyLimitMiddleware",  # a body past its limit: refused before it is read
     "django.middleware.security.SecurityMiddleware",
     "access.middleware.StaticFilesMiddleware",  # WhiteNoise, without a thread hop under ASGI
@@ -202,6 +203,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 WHITENOISE_USE_FINDERS = True  # serve app static files even before collectstatic has run
+# Served at the site's root: /favicon.ico, which every browser asks for by itself (a 404 each time otherwise).
+WHITENOISE_ROOT = BASE_DIR / "public"
 MEDIA_URL = "media/"
 MEDIA_ROOT = DATA_DIR / "media"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

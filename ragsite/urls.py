@@ -17,6 +17,5 @@ urlpatterns = [
     # page: only through this view, which checks who asks.
     path("files/<path:name>", DocumentFileApi.as_view(), name="document-file"),
 ]
-
-# The API answers a path it does not know with JSON, as it answers everything else.
-handler404 = "access.rest.not_found"
+# A path the API does not know is a JSON 404, as every other error under the API's paths, with
+# DEBUG on or off: access.middleware.ApiErrorsMiddleware, not handler404 (which DEBUG skips).

@@ -96,3 +96,44 @@ def test_reingest_and_delete_actions(staff_client, eager_celery, django_capture_
         )
     assert not Document.objects.exists() and not Chunk.objects.exists()
     assert not os.path.exists(path)
+
+
+def live_document(**fields):
+    from django.core.files.base import ContentFile
+
+    n = Document.objects.count()
+    document = Document(title=f"Live {n}", original_filename=f"live{n}.pdf", sha256=f"{n:064x}", **fields)
+    document.file.save(f"live{n}.pdf", ContentFile(b"%PDF-1.4 stub"), save=False)
+    document.save()
+    return document
+
+
+def test_the_live_endpoint_gives_the_cells_the_admin_shows_and_whether_each_document_still_moves(
+    staff_client, django_assert_max_num_queries
+):
+    """What the admin's pages poll while a document is queued or processing (issue 35): the same
+    cells as the list and the change page render, escaped, in a bounded number of queries."""
+    moving = live_document(status="processing", page_count=42, pages_done=21, progress_note="OCR: page 22 of 42")
+    still = live_document(status="failed", error="<script>x</script> broke")
+    live_document(status="queued")  # not asked about
+
+    url = f"/admin/documents/document/live/?id={moving.pk}&id={still.pk}&id=nonsense&id={10**30}"
+    with django_assert_max_num_queries(6):  # session, user, the documents, the index state
+        reply = staff_client.get(url)
+    assert reply.status_code == 200 and reply["Cache-Control"].startswith("max-age=0")
+    documents = reply.json()["documents"]
+    assert set(documents) == {str(moving.pk), str(still.pk)}
+    assert documents[str(moving.pk)]["moving"] is True and documents[str(still.pk)]["moving"] is False
+    cells = documents[str(moving.pk)]["cells"]
+    assert cells["progress"] == "21/42 pages (50%) · OCR: page 22 of 42"
+    assert cells["status"] == "Processing" and cells["pages_done"] == "21"
+    assert ">processing</strong>" in cells["status_badge"]
+    assert "&lt;script&gt;x&lt;/script&gt; broke" in documents[str(still.pk)]["cells"]["short_error"]
+
+
+def test_the_live_endpoint_is_for_staff_only(client, django_user_model):
+    document = live_document(status="processing")
+    url = f"/admin/documents/document/live/?id={document.pk}"
+    assert client.get(url).status_code == 302  # to the admin's login
+    client.force_login(django_user_model.objects.create_user("asker"))
+    assert client.get(url).status_code == 302

@@ -62,3 +62,19 @@ def test_the_readme_stays_a_front_door():
     assert "make run" in readme and "make test" in readme
     for page in ("settings", "api", "search", "architecture", "benchmarks", "deployment"):
         assert f"(docs/{page}.md)" in readme, page
+
+
+def test_the_readme_s_first_screen_says_answers_are_quoted_and_how_to_plug_each_model_in():
+    """Issue 35: a newcomer reads the first screen (~40 lines): the default mode and the one line
+    per provider that changes it must be there, not 60 lines down."""
+    from querying.page import LLM_SETUP
+    from tests.test_page_view import PLUG_IN
+
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:40])
+    assert "**quotes**" in first_screen and "sentences" in first_screen
+    for line in PLUG_IN:
+        assert line in first_screen, line
+    for _, line in LLM_SETUP:  # the ask page tells staff the same lines
+        assert line in first_screen, line
+    for provider in ("OpenAI", "Anthropic", "Groq"):
+        assert f"| {provider} |" in first_screen, provider

@@ -164,3 +164,43 @@ def test_a_visitor_who_may_not_ask_sees_a_sign_in_link_and_nothing_of_the_corpus
     client.force_login(get_user_model().objects.create_user("member"))
     signed_in = client.get("/").content.decode()
     assert "Pump manual" in signed_in and "1 ready" in signed_in
+
+
+QUOTED = "Answers are sentences quoted from the documents, not written by a language model."
+# What an operator sets to plug a model in, one line each (the README's first screen says the same).
+PLUG_IN = [
+    "RAGSITE_LLM=openai RAGSITE_LLM_API_KEY=", "RAGSITE_LLM=anthropic RAGSITE_LLM_API_KEY=",
+    "RAGSITE_LLM=groq RAGSITE_LLM_API_KEY=", "RAGSITE_LLM_MODEL", "RAGSITE_LLM=openai RAGSITE_LLM_BASE_URL=",
+    "Ollama, llama.cpp, vLLM",
+]
+
+
+def test_the_extractive_mode_says_answers_are_quoted_and_staff_learn_how_to_plug_a_model_in(staff_client, settings):
+    """Issue 35: the default mode was explained in the README only; the page said "extractive"."""
+    settings.RAGSITE_LLM = {"BACKEND": "querying.llm.extractive.ExtractiveProvider", "OPTIONS": {}}
+
+    staff_html = staff_client.get("/").content.decode()
+    assert QUOTED in staff_html
+    for line in PLUG_IN:
+        assert line in staff_html, line
+
+    # An asker of a site in production is told what the answers are, not the operator's settings.
+    visitor = Client()
+    visitor_html = visitor.get("/").content.decode()
+    assert QUOTED in visitor_html
+    assert "RAGSITE_LLM" not in visitor_html
+    # With DEBUG on (make run), whoever opens the page is the one who started the app.
+    settings.DEBUG = True
+    demo_html = visitor.get("/").content.decode()
+    for line in PLUG_IN:
+        assert line in demo_html, line
+
+
+def test_with_a_model_configured_the_page_does_not_say_answers_are_quoted(staff_client, settings):
+    settings.RAGSITE_LLM = {"BACKEND": f"{__name__}.NamedProvider", "OPTIONS": {}}
+
+    html = staff_client.get("/").content.decode()
+
+    assert "test:named-model" in html
+    assert QUOTED not in html and "quoted" not in html
+    assert "RAGSITE_LLM" not in html

@@ -134,6 +134,7 @@ class LLMProvider:
     class attributes below are the defaults)."""
 
     name = "llm"
+    quotes = False  # True: the answers are sentences quoted from the passages, written by no model
     context_tokens = 3000  # the retrieved passages, the rules and the question
     history_tokens = 1000  # a conversation's earlier turns the model sees, newest first...
     history_turns = 6  # ...at most this many of them

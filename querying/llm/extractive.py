@@ -34,6 +34,7 @@ class ExtractiveProvider(LLMProvider):
     quoted gives none) and `words_per_second` to pace the stream (0: no pause)."""
 
     name = "extractive"
+    quotes = True
 
     def __init__(
         self,
