@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpResponse
 from django.urls import NoReverseMatch, reverse
@@ -71,43 +70,6 @@ def declared_length(value: str | bytes | None) -> int | None:
         return int(value) if value not in (None, "", b"") else None
     except ValueError:
         return None
-
-
-class RequestBodyLimitMiddleware:
-    """Refuses a body past body_limit() from its Content-Length, before it is read and before the
-    middleware after it (sessions, authentication) cost anything; and a chunked body that arrives
-    without a length (WSGI servers hand Django none, which read it as empty) with 411 and why.
-    Under ASGI limit_request_bodies() has already refused or measured the body. Sync and async
-    alike, without a hop to a thread."""
-
-    sync_capable = async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if iscoroutinefunction(self):
-            return self._acall(request)
-        return self.refused(request) or self.get_response(request)
-
-    async def _acall(self, request):
-        return self.refused(request) or await self.get_response(request)
-
-    @staticmethod
-    def refused(request) -> HttpResponse | None:
-        path = request.path_info
-        length = declared_length(request.META.get("CONTENT_LENGTH"))
-        limit = body_limit(path)
-        if length is not None and limit is not None and length > limit:
-            status, message = 413, TOO_LARGE
-        elif length is None and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            status, message = 411, CHUNKED_UNREAD
-        else:
-            return None
-        content_type, body = refusal(path, status, message)
-        return HttpResponse(body, status=status, content_type=content_type.decode())
 
 
 def limit_request_bodies(application):

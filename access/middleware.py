@@ -17,7 +17,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
-from access.bodies import is_api_path
+from access.bodies import CHUNKED_UNREAD, TOO_LARGE, body_limit, declared_length, is_api_path, refusal
 
 logger = logging.getLogger("access.requests")
 
@@ -47,8 +47,9 @@ class RequestIdLogFilter(logging.Filter):
 
 
 class ResponseMiddleware:
-    """A middleware with a hook before the view (start) and one on its response (finish), sync
-    and async alike, without a hop to a thread (it is on the path of every answer stream)."""
+    """A middleware with a hook before the view (start: a response there answers in the view's
+    place) and one on its response (finish), sync and async alike, without a hop to a thread (it
+    is on the path of every answer stream)."""
 
     sync_capable = async_capable = True
 
@@ -60,15 +61,13 @@ class ResponseMiddleware:
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self._acall(request)
-        self.start(request)
-        return self.finish(request, self.get_response(request))
+        return self.finish(request, self.start(request) or self.get_response(request))
 
     async def _acall(self, request):
-        self.start(request)
-        return self.finish(request, await self.get_response(request))
+        return self.finish(request, self.start(request) or await self.get_response(request))
 
-    def start(self, request) -> None:
-        pass
+    def start(self, request) -> HttpResponse | None:
+        return None
 
     def finish(self, request, response):
         return response
@@ -173,3 +172,23 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve, thread_sensitive=False)(static_file, request)
         return await self.get_response(request)
+
+
+class RequestBodyLimitMiddleware(ResponseMiddleware):
+    """Refuses a body past body_limit() from its Content-Length, before it is read and before the
+    middleware after it (sessions, authentication) cost anything; and a chunked body that arrives
+    without a length (WSGI servers hand Django none, which read it as empty) with 411 and why.
+    Under ASGI limit_request_bodies() has already refused or measured the body."""
+
+    def start(self, request) -> HttpResponse | None:
+        path = request.path_info
+        length = declared_length(request.META.get("CONTENT_LENGTH"))
+        limit = body_limit(path)
+        if length is not None and limit is not None and length > limit:
+            status, message = 413, TOO_LARGE
+        elif length is None and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            status, message = 411, CHUNKED_UNREAD
+        else:
+            return None
+        content_type, body = refusal(path, status, message)
+        return HttpResponse(body, status=status, content_type=content_type.decode())

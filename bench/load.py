@@ -47,7 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stream import cpu_seconds, wait_up  # noqa: E402  (after the path)
+from bench.stream import cpu_seconds  # noqa: E402  (after the path)
+from tests.processes import wait_http  # noqa: E402
 from tests.fake_vendors import openai_chunk, openai_usage  # noqa: E402
 
 QUESTIONS = [
@@ -375,7 +376,7 @@ def run_mode(mode: str, askers: int, env: dict, key: str, batch: int, work: Path
                               "--without-gossip"], env, log))
         try:
             base = f"http://127.0.0.1:{port}"
-            wait_up(f"{base}/api/schema/", timeout=120)
+            wait_http(f"{base}/api/schema/", timeout=120)
             warm = asyncio.run(load(base, 2, 0.1, key, 0, batch))
             if warm["errors"] or warm["answers"] < 2:
                 raise SystemExit(f"warm-up failed: {warm['errors']}; see {log}")

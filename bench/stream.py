@@ -34,6 +34,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from tests.processes import wait_http  # noqa: E402  (after the path)
 CSRF = "b" * 32
 QUESTION = "What is the warranty period of the kettle?"
 
@@ -134,19 +136,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_up(url: str, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
-
-
 # --- clients --------------------------------------------------------------------------------------
 
 
@@ -237,7 +226,7 @@ def bench(kind: str, clients: int, env: dict, vendor_url: str, vendor_pid: int, 
                                   start_new_session=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_up(f"{base}/api/schema/")
+        wait_http(f"{base}/api/schema/")
         url = f"{base}/query/stream"
         # One request first: it loads the embedding model and the index (concurrent first requests
         # can find no index while another thread is loading it: see documents/search/serving.py).

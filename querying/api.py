@@ -12,6 +12,7 @@ from access.permissions import MayAsk
 from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
+from documents.search.api import DocumentIdsField
 from documents.selectors import document_ids_missing
 from querying import conversations, services
 from querying.errors import CONVERSATION_NOT_FOUND, FAILURES, failure_response
@@ -62,9 +63,7 @@ class QueryApi(APIView):
     class InputSerializer(serializers.Serializer):
         question = StrictCharField(max_length=4000)
         top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
-        document_ids = serializers.ListField(
-            child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_empty=True, max_length=1000
-        )
+        document_ids = DocumentIdsField(required=False, allow_empty=True)
         conversation_id = StrictIntegerField(
             min_value=1, max_value=ID_MAX, required=False, allow_null=True,
             help_text="continue this conversation of yours (GET /api/conversations/); absent or null: start a new one",

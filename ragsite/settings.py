@@ -140,7 +140,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "access.middleware.RequestIdMiddleware",  # first: every answer carries X-Request-ID
     "access.middleware.ApiErrorsMiddleware",  # errors under /api/, /query, /files/: JSON, DEBUG or not
-    "access.bodies.RequestBodyLimitMiddleware",  # a body past its limit: refused before it is read
+    "access.middleware.RequestBodyLimitMiddleware",  # a body past its limit: refused before it is read
     "django.middleware.security.SecurityMiddleware",
     "access.middleware.StaticFilesMiddleware",  # WhiteNoise, without a thread hop under ASGI
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -35,6 +35,14 @@ class SearchStatusApi(APIView):
         return Response(self.OutputSerializer(search_status()).data)
 
 
+class DocumentIdsField(serializers.ListField):
+    """A list of document ids, each within the ids a row can have (a question's or a search's
+    narrowing to some documents)."""
+
+    def __init__(self, **options):
+        super().__init__(child=StrictIntegerField(min_value=1, max_value=ID_MAX), max_length=1000, **options)
+
+
 class PassageSerializer(serializers.Serializer):
     """What every passage shown says of itself: a search result, and a source beside an answer
     (querying.sources.SourceSerializer)."""
@@ -64,9 +72,7 @@ class SearchApi(APIView):
     class InputSerializer(serializers.Serializer):
         query = StrictCharField(max_length=2000)
         top_k = StrictIntegerField(min_value=1, max_value=100, default=5)
-        document_ids = serializers.ListField(
-            child=StrictIntegerField(min_value=1, max_value=ID_MAX), required=False, allow_null=True, max_length=1000
-        )
+        document_ids = DocumentIdsField(required=False, allow_null=True)
         rerank = StrictBooleanField(default=True)
 
     class OutputSerializer(serializers.Serializer):

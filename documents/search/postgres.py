@@ -193,13 +193,9 @@ class PostgresBackend(SearchBackend):
             raise ImproperlyConfigured(
                 f"settings.RAGSITE_SEARCH_BACKEND build_memory option {build_memory!r} is not a size like 1GB or 512MB"
             )
-        self.build_memory = build_memory
-        self.dimensions = dimensions
-        self.m = m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
-        self.exact_filter_rows = exact_filter_rows
-        self.rank_normalization = rank_normalization
+        self.build_memory, self.dimensions = build_memory, dimensions
+        self.m, self.ef_construction, self.ef_search = m, ef_construction, ef_search  # the HNSW graph's
+        self.exact_filter_rows, self.rank_normalization = exact_filter_rows, rank_normalization
         self.match_share = match_share
         self.match_rows = match_rows
         self.stats_seconds = stats_seconds

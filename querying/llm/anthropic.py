@@ -6,17 +6,8 @@ from typing import AsyncIterator
 
 import anthropic
 
-from querying.llm.base import (
-    LLMError,
-    Prompt,
-    Usage,
-    VendorProvider,
-    connection_error,
-    error_for_status,
-    error_for_timeout,
-    error_for_transport,
-    incomplete_answer,
-)
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, connection_error, error_for_status
+from querying.llm.base import error_for_timeout, error_for_transport, incomplete_answer
 
 # Error types Anthropic sends inside a stream that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}

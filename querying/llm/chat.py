@@ -5,17 +5,8 @@ from __future__ import annotations
 
 from typing import AsyncIterator
 
-from querying.llm.base import (
-    LLMError,
-    Prompt,
-    Usage,
-    VendorProvider,
-    connection_error,
-    error_for_status,
-    error_for_timeout,
-    error_for_transport,
-    incomplete_answer,
-)
+from querying.llm.base import LLMError, Prompt, Usage, VendorProvider, connection_error, error_for_status
+from querying.llm.base import error_for_timeout, error_for_transport, incomplete_answer
 
 # Error types that a provider sends inside a stream and that may pass if tried again.
 RETRYABLE_STREAM_ERRORS = {"server_error", "overloaded", "overloaded_error", "rate_limit_exceeded", "timeout"}
