@@ -22,10 +22,17 @@ class SourceSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
     title = serializers.CharField()
-    page = serializers.IntegerField()
+    page = serializers.IntegerField(allow_null=True, help_text="the PDF's page; null for a passage of another format")
+    section = serializers.CharField(
+        required=False, help_text="the heading path of a Word, HTML, Markdown or text passage (\" › \" between levels); \"\" for a PDF"
+    )
+    anchor = serializers.CharField(required=False, help_text="where its citation opens the section: an element id or a slug")
     text = serializers.CharField()
     score = serializers.FloatField()
-    url = serializers.CharField(help_text="the stored PDF, opened at the page: file URL + #page=N")
+    url = serializers.CharField(
+        help_text="where the citation opens: a PDF at its page (file URL + #page=N), an HTML page served sanitised at "
+        "#anchor, the text view of another format at #anchor with the passage marked"
+    )
     highlights = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
         help_text="[start, end) character spans of `text` that hold the question's search terms",

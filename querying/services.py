@@ -138,8 +138,10 @@ def _passages(found: SearchResponse) -> list[Passage]:
             page=result.page,
             text=result.text,
             score=float(result.score),
-            url=f"{result.file_url}#page={result.page}" if result.file_url else "",
+            url=result.url,
             ocr=result.ocr,
+            section=None if result.format == "pdf" else result.section,
+            anchor=result.anchor,
             sentence_vectors=result.sentence_vectors,
         )
         for i, result in enumerate(found.results, start=1)
@@ -179,7 +181,9 @@ def source_payload(passage: Passage, question_tokens: set[str], cited: set[int] 
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
         "title": passage.title,
-        "page": passage.page,
+        "page": passage.page if passage.section is None else None,
+        "section": passage.section or "",
+        "anchor": passage.anchor,
         "text": passage.text,
         "score": round(passage.score, 6),
         "url": passage.url,

@@ -215,3 +215,50 @@ class HtmlExtractor(Extractor):
 def html_title(root) -> str:
     title = root.find(".//title")
     return one_line(title.text_content(), 255) if title is not None else ""
+
+
+# What the served copy of an HTML document keeps: no element that runs, loads or submits anything,
+# and of the attributes only those that describe (links only to a place in the page, or out by
+# http(s) or mailto: a navigation, never a load).
+REMOVED = {"script", "style", "link", "meta", "base", "iframe", "frame", "frameset", "object", "embed", "applet",
+           "form", "input", "button", "select", "textarea", "noscript", "template", "svg", "math", "audio", "video",
+           "source", "track", "canvas", "img", "picture", "portal", "param", "head"}
+KEPT_ATTRIBUTES = {"id", "class", "href", "title", "alt", "colspan", "rowspan", "lang", "dir", "start", "scope", "headers"}
+_SAFE_HREF = re.compile(r"^(?:#|https?://|mailto:)", re.I)
+SERVED_STYLE = (
+    "body{max-width:52rem;margin:2rem auto;padding:0 1rem;font:16px/1.55 system-ui,sans-serif;color:#222}"
+    "pre{white-space:pre-wrap;background:#f6f6f6;padding:.5rem}:target{background:#fff3b0}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .4rem}"
+)
+
+
+def html_sanitise(data: bytes, *, filename: str) -> str:
+    """The page as it is served to a reader who opens a citation: its headings carry the anchors
+    sources name (anchors_assign), and nothing is left that could run script or load anything
+    (served under a Content-Security-Policy that forbids both, as a sandboxed origin)."""
+    import lxml.html
+    from lxml import etree
+
+    root = html_parse(data, filename=filename)
+    title = html_title(root)
+    body = root.find("body") if root.find("body") is not None else root
+    doomed = [element for element in body.iter() if not isinstance(element.tag, str) or element.tag in REMOVED]
+    for element in doomed:
+        if element.getparent() is not None:
+            element.drop_tree()  # its tail stays in the page
+    for element in body.iter():
+        for name in list(element.attrib):
+            value = element.attrib[name]
+            if name not in KEPT_ATTRIBUTES or (name == "href" and not _SAFE_HREF.match(value.strip())):
+                del element.attrib[name]
+    body.tag = "body"
+    for name in list(body.attrib):
+        del body.attrib[name]
+    content = lxml.html.tostring(body, encoding="unicode", method="html")
+    escaped = etree.Element("title")
+    escaped.text = title
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        + lxml.html.tostring(escaped, encoding="unicode")
+        + f"<style>{SERVED_STYLE}</style></head>\n{content}\n</html>\n"
+    )
