@@ -305,12 +305,20 @@ def _passages(document, run: _Run, extractor: Extractor, opened: Opened, embedde
         if time.monotonic() > deadline and last_page < page_count:
             batches.close()
             raise over_time()
-        pages_read = last_page
+        done_before, pages_read = pages_read, last_page
         for page in pages:
             tally.count(page)
         pending.extend(drafts)
         if len(pending) >= settings.RAGSITE_EMBED_BATCH_CHUNKS or last_page == page_count:
-            yield last_page, pending
+            # At most a batch embedded between two looks at the clock: one long section can
+            # hold thousands of passages.
+            size = max(1, settings.RAGSITE_EMBED_BATCH_CHUNKS)
+            for start in range(0, len(pending), size):
+                if start and time.monotonic() > deadline:
+                    batches.close()
+                    pages_read = done_before
+                    raise over_time()
+                yield (last_page if start + size >= len(pending) else done_before), pending[start:start + size]
             pending = []
 
 

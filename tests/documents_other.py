@@ -93,3 +93,52 @@ Winter storage
 
 Drain the pump and keep it above freezing.
 """.encode()
+
+
+def zip_bomb_docx(megabytes: int) -> bytes:
+    """A Word file with one part of `megabytes` MB of zeros: it packs to a thousandth of that."""
+    return docx_with_part("word/media/image1.png", bytes(megabytes * 1024 * 1024))
+
+
+def random_docx(megabytes: int) -> bytes:
+    """A Word file with an incompressible part: big unpacked, at an honest ratio."""
+    import os
+
+    return docx_with_part("word/media/image1.png", os.urandom(megabytes * 1024 * 1024), compress=False)
+
+
+_W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+LAUGHS = ("<?xml version=\"1.0\"?>\n<!DOCTYPE w:document [\n<!ENTITY lol \"lol\">\n"
+          + "".join(f"<!ENTITY lol{i} \"{('&lol' + (str(i - 1) if i > 1 else '') + ';') * 10}\">\n" for i in range(1, 10))
+          + f"]>\n<w:document {_W}><w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>").encode()
+EXTERNAL = (f"<?xml version=\"1.0\"?>\n<!DOCTYPE w:document [<!ENTITY xxe SYSTEM \"file:///etc/passwd\">]>\n"
+            f"<w:document {_W}><w:body><w:p><w:r><w:t>secret: &xxe;</w:t></w:r></w:p></w:body></w:document>").encode()
+
+
+def deep_html(depth: int) -> bytes:
+    return b"<!DOCTYPE html><html><body><h1>Deep</h1>" + b"<div>" * depth + b"buried text" + b"</div>" * depth + b"</body></html>"
+
+
+def single_line_text(megabytes: int) -> bytes:
+    """A text file of `megabytes` MB on one line, words without a full stop or a line break."""
+    words = b"pump valve housing seal gasket impeller motor shaft bearing winter "
+    return (words * (megabytes * 1024 * 1024 // len(words) + 1))[: megabytes * 1024 * 1024]
+
+
+HOSTILE_HTML = b"""<!DOCTYPE html><html><head><title>Tricks</title>
+<meta http-equiv="refresh" content="0;url=https://example.invalid/"><base href="https://example.invalid/">
+<link rel="stylesheet" href="https://example.invalid/x.css"><style>@import url(https://example.invalid/y.css);</style>
+<script>window.ran = (window.ran || 0) + 1;</script></head>
+<body onload="window.ran = (window.ran || 0) + 1">
+<h1 id="tricks">Tricks</h1>
+<p>Real text about the valve: <a href="javascript:window.ran=1">a javascript link</a>
+<a href=" JaVaScRiPt:window.ran=1">spaced</a> <a href="data:text/html,<script>alert(1)</script>">data</a></p>
+<img src="https://example.invalid/pixel.png" onerror="window.ran = 1">
+<svg onload="window.ran = 1"><script>window.ran = 1</script></svg>
+<iframe srcdoc="<script>parent.ran = 1</script>"></iframe>
+<object data="https://example.invalid/x.swf"></object><embed src="https://example.invalid/y">
+<form action="https://example.invalid/"><input autofocus onfocus="window.ran = 1"></form>
+<math><mtext><table><mglyph><style><img src=x onerror="window.ran=1"></style></mglyph></table></mtext></math>
+<noscript><p title="</noscript><img src=x onerror=window.ran=1>"></p></noscript>
+<h2 id="second">Second part</h2><p style="background:url(https://example.invalid/z.png)">The valve opens at 3 bar.</p>
+</body></html>"""

@@ -83,32 +83,47 @@ class Section:
 def sections_to_locations(sections: Iterable[Section], *, max_chars: int = MAX_LOCATION_CHARS) -> list[Location]:
     """Sections with text as locations numbered from 1, each paragraph normalised on its own and
     the paragraphs kept apart by a line break (a sentence boundary for chunking); a section longer
-    than max_chars becomes several locations, cut between paragraphs or words."""
+    than max_chars becomes several locations, cut between paragraphs, else between words. A long
+    paragraph is cut before it is normalised, so no step holds more than one cut's copies."""
     locations: list[Location] = []
     for section in sections:
-        paragraphs = [text for text in (normalise_text(p) for p in section.paragraphs) if text]
-        if not paragraphs:
-            continue
-        for part in _parts("\n".join(paragraphs), max_chars):
+        pieces = [text for paragraph in section.paragraphs for raw in _cuts(paragraph, max_chars)
+                  if (text := normalise_text(raw))]
+        for part in _packed(pieces, max_chars):
             locations.append(Location(
                 number=len(locations) + 1, text=part, section=PATH_SEPARATOR.join(section.path), anchor=section.anchor,
             ))
     return locations
 
 
-def _parts(text: str, max_chars: int) -> Iterator[str]:
+def _cuts(text: str, max_chars: int) -> Iterator[str]:
     """text in pieces of at most max_chars, cut at the last line break, else the last space, else
-    anywhere: each piece is a location, so none may grow without bound."""
-    while len(text) > max_chars:
-        cut = text.rfind("\n", max_chars // 2, max_chars)
+    anywhere (by index: a 50 MB line is walked once, not copied at every cut)."""
+    start, end = 0, len(text)
+    while end - start > max_chars:
+        limit = start + max_chars
+        cut = text.rfind("\n", start + max_chars // 2, limit)
         if cut < 0:
-            cut = text.rfind(" ", max_chars // 2, max_chars)
+            cut = text.rfind(" ", start + max_chars // 2, limit)
         if cut < 0:
-            cut = max_chars
-        yield text[:cut].strip()
-        text = text[cut:].strip()
-    if text:
-        yield text
+            cut = limit
+        yield text[start:cut]
+        start = cut
+    yield text[start:end]
+
+
+def _packed(pieces: list[str], max_chars: int) -> Iterator[str]:
+    """Consecutive pieces joined by line breaks into texts of at most about max_chars."""
+    part: list[str] = []
+    size = 0
+    for piece in pieces:
+        if part and size + len(piece) + 1 > max_chars:
+            yield "\n".join(part)
+            part, size = [], 0
+        part.append(piece)
+        size += len(piece) + 1
+    if part:
+        yield "\n".join(part)
 
 
 _SLUG_DROP = re.compile(r"[^\w\- ]")

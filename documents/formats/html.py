@@ -20,7 +20,7 @@ HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 TERM_LEVEL = 7  # a definition list's term sits below every heading (deeper in nested lists)
 # Elements whose content is never text a question is answered from.
 SKIPPED = {"head", "script", "style", "noscript", "template", "nav", "footer", "aside", "form", "button",
-           "select", "textarea", "svg", "math", "iframe", "object", "embed", "canvas", "audio", "video"}
+           "select", "textarea", "svg", "math", "iframe", "object", "canvas", "audio", "video"}
 # Class and id words of navigation and page furniture (matched whole, or as a hyphenated part):
 # texinfo's "header" (Next/Previous/Up links) and "contents", asciidoc's "toc" and "footer".
 BOILERPLATE_WORDS = {"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "footer", "sidebar",
@@ -220,9 +220,11 @@ def html_title(root) -> str:
 # What the served copy of an HTML document keeps: no element that runs, loads or submits anything,
 # and of the attributes only those that describe (links only to a place in the page, or out by
 # http(s) or mailto: a navigation, never a load).
-REMOVED = {"script", "style", "link", "meta", "base", "iframe", "frame", "frameset", "object", "embed", "applet",
-           "form", "input", "button", "select", "textarea", "noscript", "template", "svg", "math", "audio", "video",
-           "source", "track", "canvas", "img", "picture", "portal", "param", "head"}
+REMOVED = {"script", "style", "iframe", "frame", "frameset", "object", "applet", "button", "select", "textarea",
+           "noscript", "template", "svg", "math", "audio", "video", "canvas", "picture", "portal", "head"}
+# Elements without content of their own: removed, and what libxml2 (which does not know all of
+# them as empty) nested inside them kept.
+UNWRAPPED = {"embed", "img", "input", "link", "meta", "base", "source", "track", "param", "form", "keygen"}
 KEPT_ATTRIBUTES = {"id", "class", "href", "title", "alt", "colspan", "rowspan", "lang", "dir", "start", "scope", "headers"}
 _SAFE_HREF = re.compile(r"^(?:#|https?://|mailto:)", re.I)
 SERVED_STYLE = (
@@ -246,6 +248,8 @@ def html_sanitise(data: bytes, *, filename: str) -> str:
     for element in doomed:
         if element.getparent() is not None:
             element.drop_tree()  # its tail stays in the page
+    for element in [element for element in body.iter() if element.tag in UNWRAPPED]:
+        element.drop_tag()
     for element in body.iter():
         for name in list(element.attrib):
             value = element.attrib[name]
