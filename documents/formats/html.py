@@ -115,6 +115,8 @@ def _skipped(element) -> bool:
     tag = element.tag if isinstance(element.tag, str) else ""
     if tag in SKIPPED or (element.get("role") or "").lower() in ROLES_SKIPPED:
         return True
+    if tag == "a" and (element.get("href") or "").startswith("#") and (element.text or "").strip() in ("¶", "§"):
+        return True  # a heading's copy-link mark
     words = _words(element)
     if words & BOILERPLATE_WORDS:
         return True
@@ -153,7 +155,7 @@ class _Sections:
     def heading(self, element) -> None:
         self.end_line()
         level = HEADINGS.get(element.tag, TERM_LEVEL + self.dl_depth)
-        heading = one_line(element.text_content())
+        heading = one_line(element.text_content()).rstrip(" ¶")  # texinfo's and Sphinx's copy-link mark
         if not heading:
             return
         self.current = Section(path=self.path.enter(level, heading), anchor=element.get("data-anchor", ""))
