@@ -612,6 +612,19 @@ def ingest_other(files: dict[str, bytes]) -> dict:
     return documents
 
 
+def open_citation(page, question: str, passage: str, section: str):
+    """Ask, check the source holding `passage` names its section, and open its citation: the new tab."""
+    ask(page, question)
+    wait_for_state(page, "done")
+    source = page.locator("#source-list > li").filter(has_text=passage).first
+    expect(source.locator(".source-section")).to_have_text(section)
+    link = source.get_by_role("link", name=re.compile("Open the document at this section"))
+    with page.expect_popup() as popup:
+        link.click()
+    popup.value.wait_for_load_state()
+    return popup.value
+
+
 def test_a_citation_of_an_html_source_opens_the_sanitised_page_at_its_section_and_runs_nothing(
     page, live_server, use_provider
 ):
@@ -620,16 +633,7 @@ def test_a_citation_of_an_html_source_opens_the_sanitised_page_at_its_section_an
     ingest_other({"tricks.html": other.HOSTILE_HTML})
     use_provider(text="The valve opens at 3 bar [1].")
 
-    ask(page, "At what pressure does the valve open?")
-    wait_for_state(page, "done")
-    source = page.locator("#source-list > li").filter(has_text="3 bar").first
-    expect(source.locator(".source-section")).to_have_text("§ Tricks › Second part")
-    link = source.get_by_role("link", name=re.compile("Open the document at this section"))
-    assert link.get_attribute("href").endswith("#second")
-    with page.expect_popup() as popup:
-        link.click()
-    opened = popup.value
-    opened.wait_for_load_state()
+    opened = open_citation(page, "At what pressure does the valve open?", "3 bar", "§ Tricks › Second part")
     assert opened.url.endswith("#second")
     # The browser went to the cited heading (the :target), and nothing the page carries ran.
     assert opened.evaluate("document.querySelector(':target') && document.querySelector(':target').id") == "second"
@@ -644,14 +648,7 @@ def test_a_citation_of_a_markdown_source_opens_the_text_view_at_the_passage_mark
     ingest_other({"guide.md": other.MARKDOWN})
     use_provider(text="Descale it every month [1].")
 
-    ask(page, "How often should I descale the kettle?")
-    wait_for_state(page, "done")
-    source = page.locator("#source-list > li").filter(has_text="vinegar").first
-    expect(source.locator(".source-section")).to_have_text("§ Kettle guide › Descaling")
-    with page.expect_popup() as popup:
-        source.get_by_role("link", name=re.compile("Open the document")).click()
-    opened = popup.value
-    opened.wait_for_load_state()
+    opened = open_citation(page, "How often should I descale the kettle?", "vinegar", "§ Kettle guide › Descaling")
     target = opened.locator(":target")
     expect(target).to_have_count(1)
     assert target.evaluate("element => element.tagName") == "MARK"

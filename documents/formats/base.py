@@ -71,6 +71,22 @@ class Extractor:
         raise NotImplementedError
 
 
+class SectionExtractor(Extractor):
+    """A format read whole when it is opened (a Word, HTML, Markdown or text file is small beside
+    its embedding): subclasses implement read(), the sections, title and notes of the file."""
+
+    def read(self, path, *, filename: str) -> tuple[list["Section"], str, list[str]]:
+        raise NotImplementedError
+
+    def open(self, path, *, filename: str) -> Opened:
+        sections, title, notes = self.read(path, filename=filename)
+        locations = sections_to_locations(sections)
+        return Opened(count=len(locations), title=title, source=locations, notes=notes)
+
+    def locations(self, opened: Opened, *, filename: str, note: Callable[[str], None] | None = None) -> Iterator[Location]:
+        yield from opened.source
+
+
 @dataclass
 class Section:
     """A section as a reader builds it: its heading path, anchor and paragraphs."""

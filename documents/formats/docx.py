@@ -9,11 +9,10 @@ python-docx's parser would leave entities unresolved anyway)."""
 
 import re
 import zipfile
-from typing import Callable, Iterator
+from typing import Iterator
 
 from documents.formats.base import (
-    Anchors, ExtractionError, Extractor, HeadingPath, Location, Opened, Section, heading_slug, one_line,
-    sections_to_locations,
+    Anchors, ExtractionError, HeadingPath, Section, SectionExtractor, heading_slug, one_line,
 )
 
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.I)
@@ -22,7 +21,7 @@ _ROOT_START = re.compile(rb"<[A-Za-z_]")
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
 
-class DocxExtractor(Extractor):
+class DocxExtractor(SectionExtractor):
     """max_members: the most files the zip may hold; max_unpacked_mb: what all of them may unpack
     to (python-docx holds every part in memory: a 300-page manual unpacks to a few MB);
     max_ratio: the most a member over 1 MB may unpack to per compressed byte (Word's XML
@@ -41,25 +40,21 @@ class DocxExtractor(Extractor):
         finally:
             file.seek(0)
 
-    def open(self, path, *, filename: str) -> Opened:
+    def read(self, path, *, filename: str) -> tuple[list[Section], str, list[str]]:
         import docx  # python-docx, imported where Word files are read
 
         with open(path, "rb") as handle:
             self._check_zip(handle, filename)
         try:
             document = docx.Document(path)
-            locations = sections_to_locations(_sections(document))
+            sections = list(_sections(document))
         except (KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise ExtractionError(f"{filename} is a damaged Word file and cannot be read ({_describe(exc)})") from exc
         except Exception as exc:  # lxml and python-docx raise many types for broken parts
             if exc.__class__.__module__.startswith(("lxml", "docx")):
                 raise ExtractionError(f"{filename} is a damaged Word file and cannot be read ({_describe(exc)})") from exc
             raise
-        title = one_line(document.core_properties.title or "", 255)
-        return Opened(count=len(locations), title=title, source=locations)
-
-    def locations(self, opened: Opened, *, filename: str, note: Callable[[str], None] | None = None) -> Iterator[Location]:
-        yield from opened.source
+        return sections, one_line(document.core_properties.title or "", 255), []
 
     def _check_zip(self, handle, filename: str) -> None:
         """ExtractionError unless the zip is one python-docx may read without harm."""

@@ -8,12 +8,7 @@ just before it, or the enclosing element's whose first heading it is), else a sl
 gives the headings without one that slug, so a citation opens the served copy where it points."""
 
 import re
-from typing import Callable, Iterator
-
-from documents.formats.base import (
-    Anchors, ExtractionError, Extractor, HeadingPath, Location, Opened, Section, heading_slug, one_line,
-    sections_to_locations,
-)
+from documents.formats.base import Anchors, ExtractionError, HeadingPath, Section, SectionExtractor, heading_slug, one_line
 from documents.formats.detect import text_decode
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
@@ -200,18 +195,13 @@ def html_sections(root) -> list[Section]:
     return built.done
 
 
-class HtmlExtractor(Extractor):
+class HtmlExtractor(SectionExtractor):
     format = "html"
 
-    def open(self, path, *, filename: str) -> Opened:
+    def read(self, path, *, filename: str) -> tuple[list[Section], str, list[str]]:
         with open(path, "rb") as handle:
             root = html_parse(handle.read(), filename=filename)
-        # A term's text is in its section's path and again as the section's first line.
-        locations = sections_to_locations(html_sections(root))
-        return Opened(count=len(locations), title=html_title(root), source=locations)
-
-    def locations(self, opened: Opened, *, filename: str, note: Callable[[str], None] | None = None) -> Iterator[Location]:
-        yield from opened.source
+        return html_sections(root), html_title(root), []
 
 
 def html_title(root) -> str:

@@ -1,12 +1,7 @@
 """Markdown files: markdown-it-py (CommonMark, with tables) reads them; each heading starts a
 section whose anchor is its GitHub slug ("## What is Bash?" -> #what-is-bash)."""
 
-from typing import Callable, Iterator
-
-from documents.formats.base import (
-    Anchors, ExtractionError, Extractor, HeadingPath, Location, Opened, Section, heading_slug, one_line,
-    sections_to_locations,
-)
+from documents.formats.base import Anchors, ExtractionError, HeadingPath, Section, SectionExtractor, heading_slug, one_line
 from documents.formats.detect import text_decode
 
 # Blocks nested deeper than this (quotes in quotes, lists in lists) are read as plain text:
@@ -57,21 +52,16 @@ def _plain(token) -> str:
     return "".join(pieces)
 
 
-class MarkdownExtractor(Extractor):
+class MarkdownExtractor(SectionExtractor):
     format = "markdown"
 
-    def open(self, path, *, filename: str) -> Opened:
-        text, note = _read_text(path, filename)
+    def read(self, path, *, filename: str) -> tuple[list[Section], str, list[str]]:
+        text, note = read_text(path, filename)
         sections = markdown_sections(text)
-        locations = sections_to_locations(sections)
-        first = next((s.path[0] for s in sections if len(s.path) == 1), "")
-        return Opened(count=len(locations), title=first[:255], source=locations, notes=[note] if note else [])
-
-    def locations(self, opened: Opened, *, filename: str, note: Callable[[str], None] | None = None) -> Iterator[Location]:
-        yield from opened.source
+        return sections, next((s.path[0][:255] for s in sections if len(s.path) == 1), ""), [note] if note else []
 
 
-def _read_text(path, filename: str) -> tuple[str, str]:
+def read_text(path, filename: str) -> tuple[str, str]:
     with open(path, "rb") as handle:
         data = handle.read()
     try:

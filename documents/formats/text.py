@@ -5,12 +5,8 @@ characters first appear in, as reStructuredText defines them. An anchor written 
 ("[[id]]", ".. _id:") is its anchor, else its slug."""
 
 import re
-from typing import Callable, Iterator
-
-from documents.formats.base import (
-    Anchors, Extractor, HeadingPath, Location, Opened, Section, heading_slug, one_line, sections_to_locations,
-)
-from documents.formats.markdown import _read_text
+from documents.formats.base import Anchors, HeadingPath, Section, SectionExtractor, heading_slug, one_line
+from documents.formats.markdown import read_text
 
 _UNDERLINE = re.compile(r"^([=\-~^\"'`#*+_.:])\1{2,}\s*$")
 _ASCIIDOC_TITLE = re.compile(r"^(={1,6})\s+(\S.*?)\s*=*\s*$")
@@ -127,15 +123,10 @@ def _paragraphs(lines: list[str]) -> list[str]:
     return paragraphs
 
 
-class TextExtractor(Extractor):
+class TextExtractor(SectionExtractor):
     format = "text"
 
-    def open(self, path, *, filename: str) -> Opened:
-        text, note = _read_text(path, filename)
+    def read(self, path, *, filename: str) -> tuple[list[Section], str, list[str]]:
+        text, note = read_text(path, filename)
         sections = text_sections(text)
-        locations = sections_to_locations(sections)
-        first = next((one_line(s.path[0], 255) for s in sections if s.path), "")
-        return Opened(count=len(locations), title=first, source=locations, notes=[note] if note else [])
-
-    def locations(self, opened: Opened, *, filename: str, note: Callable[[str], None] | None = None) -> Iterator[Location]:
-        yield from opened.source
+        return sections, next((one_line(s.path[0], 255) for s in sections if s.path), ""), [note] if note else []

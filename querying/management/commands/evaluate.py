@@ -175,12 +175,7 @@ class Command(BaseCommand):
         if not questions:
             raise CommandError(f"not in the corpus as ready documents: {', '.join(missing)}")
 
-        rerank = not no_rerank
-        reranker_error = ""
-        if rerank:
-            state = get_reranker()
-            if state.reranker is None:
-                rerank, reranker_error = False, state.error
+        rerank, reranker_error = self._reranking(not no_rerank)
 
         answer_warm_up()  # as a web process starts: latencies are those a user would see
         conversations = [q for q in questions if q["turns"]]
@@ -204,13 +199,6 @@ class Command(BaseCommand):
         rows = self._retrieve(questions, documents, rerank)
         kinds = sorted({q["kind"] for q, _ in rows}, key=lambda k: (k == UNANSWERABLE, k))
         figures = self._figures(rows)
-        by_kind = {kind: self._figures([row for row in rows if row[0]["kind"] == kind]) for kind in kinds}
-        # Questions cited by page (PDFs) and by section (the other formats) as their own figures too.
-        by_location = {
-            located: self._figures(chosen)
-            for located, chosen in (("page", [r for r in rows if not r[0]["sections"]]), ("section", [r for r in rows if r[0]["sections"]]))
-            if chosen
-        }
         report = {
             "questions": len(questions) + len(skipped),
             "split": split,
@@ -223,9 +211,7 @@ class Command(BaseCommand):
             "reranker": get_reranker().model if not no_rerank else "",
             "reranker_error": reranker_error,
             "metrics": figures,
-            "metrics_by_kind": by_kind,
-            "metrics_by_location": by_location,
-            "questions_by_location": {"page": sum(not r[0]["sections"] for r in rows), "section": sum(bool(r[0]["sections"]) for r in rows)},
+            **self._grouped(rows, kinds),
         }
         per_question = {q["id"]: {"id": q["id"], "kind": q["kind"], "doc": q["doc"], "first_hit": {}} for q in questions}
         for question, ranks in rows:
@@ -380,6 +366,23 @@ class Command(BaseCommand):
                 ranks[method] = round(1 / rr) if rr else None
             out.append((item, ranks))
         return out
+
+    @staticmethod
+    def _reranking(wanted: bool) -> tuple[bool, str]:
+        """Whether the rankings are reranked, and why not when they were wanted but cannot be."""
+        state = get_reranker() if wanted else None
+        if state is not None and state.reranker is None:
+            return False, state.error
+        return wanted, ""
+
+    @classmethod
+    def _grouped(cls, rows, kinds) -> dict:
+        """Figures per kind of question, and for questions cited by page (PDFs) and by section (the
+        other formats) apart."""
+        groups = {"page": [r for r in rows if not r[0]["sections"]], "section": [r for r in rows if r[0]["sections"]]}
+        return {"metrics_by_kind": {kind: cls._figures([r for r in rows if r[0]["kind"] == kind]) for kind in kinds},
+                "metrics_by_location": {located: cls._figures(chosen) for located, chosen in groups.items() if chosen},
+                "questions_by_location": {located: len(chosen) for located, chosen in groups.items()}}
 
     @staticmethod
     def _figures(rows) -> dict:
