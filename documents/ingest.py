@@ -460,7 +460,7 @@ def _swap(run: _Run, tally: _Tally, embedder: Embedder) -> IngestOutcome:
             "updated_at": timezone.now(),
         }
         Document.objects.filter(pk=run.document_id).update(**_released(fields, requeue, Document.Status.READY))
-    logger.info("document %s ready: %s pages, %s chunks", run.document_id, tally.page_count, tally.stored)
+    logger.info("document %s ready: %s %ss, %s chunks", run.document_id, tally.page_count, tally.unit, tally.stored)
     return IngestOutcome(run.document_id, Document.Status.READY, notes, requeue=requeue)
 
 
