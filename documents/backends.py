@@ -13,22 +13,22 @@ from django.utils.module_loading import import_string
 
 def backend_from_settings(setting_name, **overrides):
     """Build the backend named by settings.<setting_name>; a bad setting raises an error naming it."""
-    config = getattr(settings, setting_name, None)
+    return backend_from_config(getattr(settings, setting_name, None), name=f"settings.{setting_name}", **overrides)
+
+
+def backend_from_config(config, *, name: str, **overrides):
+    """Build the backend a {"BACKEND", "OPTIONS"} dict names; a bad one raises an error naming it."""
     if not isinstance(config, dict) or "BACKEND" not in config:
-        raise ImproperlyConfigured(
-            f"settings.{setting_name} must be a dict with a 'BACKEND' dotted path and optional 'OPTIONS'"
-        )
+        raise ImproperlyConfigured(f"{name} must be a dict with a 'BACKEND' dotted path and optional 'OPTIONS'")
     try:
         backend_class = import_string(config["BACKEND"])
     except ImportError as exc:
-        raise ImproperlyConfigured(
-            f"settings.{setting_name}['BACKEND'] = {config['BACKEND']!r} cannot be imported: {exc}"
-        ) from exc
+        raise ImproperlyConfigured(f"{name}['BACKEND'] = {config['BACKEND']!r} cannot be imported: {exc}") from exc
     options = {**config.get("OPTIONS", {}), **overrides}
     try:
         return backend_class(**options)
     except TypeError as exc:
-        raise ImproperlyConfigured(f"settings.{setting_name}['OPTIONS'] do not fit {config['BACKEND']}: {exc}") from exc
+        raise ImproperlyConfigured(f"{name}['OPTIONS'] do not fit {config['BACKEND']}: {exc}") from exc
 
 
 _built: dict[str, object] = {}

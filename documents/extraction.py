@@ -4,20 +4,20 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
 from pypdf import PdfReader
 from pypdf.errors import FileNotDecryptedError, LimitReachedError, PyPdfError
 from pypdf.generic import ArrayObject, IndirectObject
 
+from documents.formats.base import ExtractionError, Location
 from documents.text.normalise import normalise_text
 
 logger = logging.getLogger(__name__)
 
 
-class PdfError(Exception):
-    """The file cannot be ingested; the message is shown to the user as it is."""
+class PdfError(ExtractionError):
+    """The PDF cannot be ingested; the message is shown to the user as it is."""
 
 
 # What the pages' content streams may unpack to, all pages read together, before a document is
@@ -30,15 +30,6 @@ DECODED_FLOOR_BYTES = 8 * 1024 * 1024
 # pypdf turns a RecursionError (objects nested past Python's limit) into this, and in its lenient
 # mode logs it and keeps what it had read: a page without its content, read as a blank one.
 _PYPDF_NESTED = "Error reading PDF file."
-
-
-@dataclass(frozen=True)
-class PageText:
-    number: int  # 1-based
-    text: str  # normalised; "" when the page has no text layer
-    error: str = ""  # set when the page could not be read at all
-    ocr: bool = False  # the text was recognised from the page's image (documents.ocr)
-    repeat_of: int = 0  # an earlier page with the same content, read once: its text, its passages
 
 
 def pdf_title(reader: PdfReader) -> str:
@@ -123,7 +114,7 @@ class _PypdfWarnings(logging.Handler):
             pypdf_logger.removeHandler(warnings)
 
 
-def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None, filename: str = "") -> Iterator[PageText]:
+def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None, filename: str = "") -> Iterator[Location]:
     """Yield pages start..stop (1-based, inclusive) one by one; a page that fails carries its error.
 
     Work is bounded by what the file holds. A page with the same content as an earlier one (the
@@ -132,12 +123,12 @@ def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None, fil
     than the file's size explains (DECODED_PER_FILE_BYTE, DECODED_FLOOR_BYTES)."""
     last = len(reader.pages) if stop is None else min(stop, len(reader.pages))
     budget = _DecodeBudget(reader, filename or "the file")
-    first_with: dict[tuple, PageText] = {}
+    first_with: dict[tuple, Location] = {}
     for number in range(start, last + 1):
         try:
             keys = _content_keys(reader.pages[number - 1])
         except Exception as exc:  # pypdf surfaces damaged page objects as many error types
-            yield PageText(number=number, text="", error=_reason(exc))
+            yield Location(number=number, text="", error=_reason(exc))
             continue
         earlier = next((first_with[key] for key in keys if key in first_with), None)
         if earlier is not None:
@@ -148,7 +139,7 @@ def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None, fil
         yield read
 
 
-def _page_text(page, number: int, budget: "_DecodeBudget") -> PageText:
+def _page_text(page, number: int, budget: "_DecodeBudget") -> Location:
     with _PypdfWarnings.collected() as warnings:
         try:
             contents = page.get_contents()
@@ -158,13 +149,13 @@ def _page_text(page, number: int, budget: "_DecodeBudget") -> PageText:
             raise
         except Exception as exc:  # pypdf surfaces malformed content streams as many error types
             logger.warning("page %s failed to extract: %s", number, exc)
-            return PageText(number=number, text="", error=_reason(exc))
+            return Location(number=number, text="", error=_reason(exc))
     if not text and warnings.messages:
         reason = _NESTED if _nested(warnings.messages) else _describe(Exception(warnings.messages[0]))
-        return PageText(number=number, text="", error=reason)
+        return Location(number=number, text="", error=reason)
     if _undecodable(text):
-        return PageText(number=number, text="", error="its text cannot be decoded (a font without a Unicode map)")
-    return PageText(number=number, text=text)
+        return Location(number=number, text="", error="its text cannot be decoded (a font without a Unicode map)")
+    return Location(number=number, text=text)
 
 
 def _content_keys(page) -> list[tuple]:
@@ -191,11 +182,11 @@ def _object_key(value) -> tuple | None:
     return ("inline", id(value))  # the same Python object: one dictionary several pages hold
 
 
-def _repeat(earlier: PageText, number: int) -> PageText:
+def _repeat(earlier: Location, number: int) -> Location:
     """Page `number`, whose content is `earlier`'s: the same outcome, read once."""
     if earlier.error:
-        return PageText(number=number, text="", error=earlier.error)
-    return PageText(number=number, text=earlier.text, repeat_of=earlier.repeat_of or earlier.number)
+        return Location(number=number, text="", error=earlier.error)
+    return Location(number=number, text=earlier.text, repeat_of=earlier.repeat_of or earlier.number)
 
 
 class _DecodeBudget:

@@ -4,8 +4,10 @@ The worker (documents.tasks) and `manage.py ingest` run document_ingest. A run i
 steps, each of which may stop it with a reason the user reads:
 
     _claim          a conditional update hands the run a token and a generation of its own
-    _open           the file opened, its page limit checked, its title taken when it has one
-    _passages       pages read ahead in a thread (OCR where a page has no text layer), chunked
+    _open           the file opened by its format's extractor (documents.formats), its location
+                    limit checked, its title taken when it has one
+    _passages       locations (a PDF's pages, the other formats' sections) read ahead in a thread
+                    (OCR where a page has no text layer), chunked
     _store          a batch of chunks embedded (and their sentences) and written, fenced
     _swap           one transaction makes the new generation current (or _fail keeps the old)
 """
@@ -27,10 +29,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_embed
-from documents.extraction import PageText, PdfError, pdf_open, pdf_pages, pdf_title
+from documents.formats import ExtractionError, Extractor, Location, Opened, get_extractor
 from documents.lib import heartbeat, read_ahead
 from documents.models import SKIPPED_LISTED, Chunk, Document
-from documents.ocr import get_ocr, page_with_ocr
+from documents.ocr import get_ocr
 from documents.search.services import index_chunks, index_rebuild_request
 from documents.text.chunking import ChunkDraft, chunk_page
 
@@ -127,7 +129,7 @@ def document_ingest(*, document_id: int, force: bool = False, rebuild_index: boo
         with heartbeat(lambda: bool(run.row().update(heartbeat_at=timezone.now())), interval=heartbeat_interval()):
             try:
                 outcome = _ingest_claimed(document, run, progress=progress)
-            except PdfError as exc:
+            except ExtractionError as exc:
                 outcome = _fail(run, str(exc))
             except Superseded:
                 raise
@@ -157,22 +159,28 @@ def _abandoned(run: _Run) -> IngestOutcome:
 
 @dataclass
 class _Tally:
-    """What the run met on the way: pages without text, pages that failed (with why), pages read
-    by OCR, passages the model could not embed, and how many chunks are stored."""
+    """What the run met on the way: locations (pages, sections) without text, those that failed
+    (with why), pages read by OCR, passages the model could not embed, and how many chunks are
+    stored; `places` keeps each section's heading path and anchor for its chunks."""
 
     page_count: int
+    unit: str = "page"
+    reader_notes: list[str] = field(default_factory=list)
     empty_pages: list[int] = field(default_factory=list)
     failed_pages: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     ocr_pages: list[int] = field(default_factory=list)
     repeats: dict[int, list[int]] = field(default_factory=dict)  # page read -> later pages with its content
+    places: dict[int, tuple[str, str]] = field(default_factory=dict)  # location -> (section, anchor)
     skipped: list[dict] = field(default_factory=list)
     stored: int = 0
 
-    def count(self, page: PageText) -> None:
+    def count(self, page: Location) -> None:
+        if page.section or page.anchor:
+            self.places[page.number] = (page.section, page.anchor)
         if page.error:
             self.failed_pages.append(page.number)
-            self.failures.append(f"page {page.number}: {page.error}")
+            self.failures.append(f"{self.unit} {page.number}: {page.error}")
         elif page.repeat_of:
             self.repeats.setdefault(page.repeat_of, []).append(page.number)
         elif not page.text:
@@ -182,10 +190,10 @@ class _Tally:
 
     def notes(self) -> str:
         """What went wrong along the way, for the row's error field ("" when nothing did)."""
-        notes = []
+        notes = list(self.reader_notes)
         if self.failed_pages:
             notes.append(
-                f"{len(self.failed_pages)} of {self.page_count} pages could not be read and were skipped: "
+                f"{len(self.failed_pages)} of {self.page_count} {self.unit}s could not be read and were skipped: "
                 + "; ".join(self.failures[:10])
             )
         if self.repeats:
@@ -197,7 +205,7 @@ class _Tally:
         if self.skipped:
             notes.append(
                 f"{len(self.skipped)} passage(s) were skipped: "
-                + "; ".join(f"page {s['page']}: {s['reason']}" for s in self.skipped[:5])
+                + "; ".join(f"{self.unit} {s['page']}: {s['reason']}" for s in self.skipped[:5])
             )
         return " ".join(notes)
 
@@ -216,56 +224,75 @@ def _spans(numbers: list[int]) -> str:
 def _ingest_claimed(document: Document, run: _Run, *, progress) -> IngestOutcome:
     embedder = get_embedder()  # loaded once per process: not the document's time
     deadline = time.monotonic() + settings.RAGSITE_INGEST_SECONDS
-    reader = _open(document, run)
+    extractor = get_extractor(document.format)
+    opened = _open(document, run, extractor, deadline=deadline)
     # Leftovers of earlier runs that died before their swap (or were taken over); the current
     # generation stays searchable until this run swaps its own in.
     Chunk.objects.filter(document_id=run.document_id).exclude(generation=document.generation).delete()
-    tally = _Tally(page_count=len(reader.pages))
-    for last_page, drafts in _passages(document, run, reader, embedder, tally, deadline=deadline):
+    tally = _Tally(page_count=opened.count, unit=extractor.unit, reader_notes=opened.notes)
+    for last_page, drafts in _passages(document, run, extractor, opened, embedder, tally, deadline=deadline):
         _store(drafts, run, embedder, tally)
         run.update(pages_done=last_page, heartbeat_at=timezone.now())
         if progress:
             progress(last_page, tally.page_count)
     if tally.stored == 0:
-        raise PdfError(_nothing_stored(document.original_filename, tally))
+        raise ExtractionError(_nothing_stored(document, tally))
     return _swap(run, tally, embedder)
 
 
-def _open(document: Document, run: _Run):
-    """The document's PDF, opened; its page count (and its title, when the uploader gave none and
-    the PDF has one) written to the row. PdfError when it cannot be read or has too many pages."""
+def _open(document: Document, run: _Run, extractor: Extractor, *, deadline: float) -> Opened:
+    """The document opened by its format's extractor (in a thread, so that a file that takes a
+    reader past the document's time fails with the reason); its location count (and its title,
+    when the uploader gave none and the file has one) written to the row. ExtractionError when
+    it cannot be read or has too many locations."""
     name = document.original_filename
-    reader = pdf_open(document.file.path, filename=name)
-    page_count = len(reader.pages)
-    if page_count > settings.RAGSITE_MAX_PAGES:
-        raise PdfError(
-            f"{name} has {page_count} pages; the limit is {settings.RAGSITE_MAX_PAGES} (setting RAGSITE_MAX_PAGES)"
+    try:
+        opened = _within(lambda: extractor.open(document.file.path, filename=name), deadline=deadline)
+    except TimeoutError:
+        raise ExtractionError(
+            f"{name} took longer than the {settings.RAGSITE_INGEST_SECONDS} s a document may take "
+            "(setting RAGSITE_INGEST_SECONDS) to be read"
+        ) from None
+    if opened.count > settings.RAGSITE_MAX_PAGES:
+        raise ExtractionError(
+            f"{name} has {opened.count} {extractor.unit}s; the limit is {settings.RAGSITE_MAX_PAGES} (setting RAGSITE_MAX_PAGES)"
         )
-    updates = {"page_count": page_count}
-    if document.title == default_title(document.original_filename) and (title := pdf_title(reader)):
-        updates["title"] = title[:255]  # the uploader gave none: the PDF's own is better than a file name
+    updates = {"page_count": opened.count}
+    if document.title == default_title(document.original_filename) and opened.title:
+        updates["title"] = opened.title[:255]  # the uploader gave none: the file's own is better than a file name
     run.update(**updates)
-    return reader
+    return opened
 
 
-def _passages(document, run: _Run, reader, embedder: Embedder, tally: _Tally, *, deadline: float) -> Iterator:
-    """(last page read, chunk drafts) in batches of at least RAGSITE_EMBED_BATCH_CHUNKS drafts
-    (fewer at the end), each page counted in the tally.
+def _within(work: Callable, *, deadline: float):
+    """work() run in a thread of its own; TimeoutError when it is not done by the deadline (the
+    thread is left to finish: a parser cannot be stopped, but the run no longer waits on it)."""
+    results = read_ahead((work() for _ in range(1)), depth=1, deadline=deadline)
+    try:
+        return next(results)
+    finally:
+        results.close()
 
-    Pages are read, recognised and chunked in a thread ahead of the embedding (torch frees the
+
+def _passages(document, run: _Run, extractor: Extractor, opened: Opened, embedder: Embedder, tally: _Tally, *,
+              deadline: float) -> Iterator:
+    """(last location read, chunk drafts) in batches of at least RAGSITE_EMBED_BATCH_CHUNKS drafts
+    (fewer at the end), each location counted in the tally.
+
+    Locations are read, recognised and chunked in a thread ahead of the embedding (torch frees the
     GIL), RAGSITE_INGEST_PAGE_BATCH at a time. A document past its time (RAGSITE_INGEST_SECONDS)
     fails with the reason, even while a page hangs in the reading thread, so that one
     pathological file cannot hold the worker and the queue behind it."""
     page_count = tally.page_count
     pages_read = 0
 
-    def over_time() -> PdfError:
-        return PdfError(
+    def over_time() -> ExtractionError:
+        return ExtractionError(
             f"{document.original_filename} took longer than the {settings.RAGSITE_INGEST_SECONDS} s a document "
-            f"may take (setting RAGSITE_INGEST_SECONDS) and was given up after {pages_read} of {page_count} pages"
+            f"may take (setting RAGSITE_INGEST_SECONDS) and was given up after {pages_read} of {page_count} {tally.unit}s"
         )
 
-    pages = _page_batches(document, reader, embedder, note=_progress_note(run))
+    pages = _page_batches(document, extractor, opened, embedder, note=_progress_note(run))
     batches = read_ahead(pages, depth=2, deadline=deadline)
     pending: list[ChunkDraft] = []
     while True:
@@ -278,28 +305,34 @@ def _passages(document, run: _Run, reader, embedder: Embedder, tally: _Tally, *,
         if time.monotonic() > deadline and last_page < page_count:
             batches.close()
             raise over_time()
-        pages_read = last_page
+        done_before, pages_read = pages_read, last_page
         for page in pages:
             tally.count(page)
         pending.extend(drafts)
         if len(pending) >= settings.RAGSITE_EMBED_BATCH_CHUNKS or last_page == page_count:
-            yield last_page, pending
+            # At most a batch embedded between two looks at the clock: one long section can
+            # hold thousands of passages.
+            size = max(1, settings.RAGSITE_EMBED_BATCH_CHUNKS)
+            for start in range(0, len(pending), size):
+                if start and time.monotonic() > deadline:
+                    batches.close()
+                    pages_read = done_before
+                    raise over_time()
+                yield (last_page if start + size >= len(pending) else done_before), pending[start:start + size]
             pending = []
 
 
-def _page_batches(document, reader, embedder: Embedder, *, note) -> Iterator[tuple[int, list, list]]:
-    """(last page, pages, chunk drafts) per RAGSITE_INGEST_PAGE_BATCH pages; runs in the
-    read-ahead thread, and tells note(text) which page it recognises."""
-    page_count = len(reader.pages)
+def _page_batches(document, extractor: Extractor, opened: Opened, embedder: Embedder, *, note) -> Iterator[tuple[int, list, list]]:
+    """(last location, locations, chunk drafts) per RAGSITE_INGEST_PAGE_BATCH locations; runs in
+    the read-ahead thread, and tells note(text) which page it recognises."""
+    page_count = opened.count
     batch_pages = max(1, settings.RAGSITE_INGEST_PAGE_BATCH)
     max_tokens = min(settings.RAGSITE_CHUNK_TOKENS, embedder.max_tokens)
-    ocr = get_ocr()
-    read = pdf_pages(reader, filename=document.original_filename)  # one pass: it knows the pages it has read
+    read = extractor.locations(opened, filename=document.original_filename, note=note)
     for batch_start in range(1, page_count + 1, batch_pages):
         pages, drafts = [], []
         for page in itertools.islice(read, batch_pages):
             if not page.repeat_of:  # a repeat was recognised and chunked as the page it repeats
-                page = page_with_ocr(page, ocr=ocr, path=document.file.path, page_count=page_count, note=note)
                 page, page_drafts = _page_drafts(page, embedder=embedder, max_tokens=max_tokens)
                 drafts.extend(page_drafts)
             pages.append(page)
@@ -319,8 +352,8 @@ def _progress_note(run: _Run) -> Callable[[str], None]:
     return note
 
 
-def _page_drafts(page: PageText, *, embedder: Embedder, max_tokens: int) -> tuple[PageText, list[ChunkDraft]]:
-    """A page's chunks; a page that cannot be chunked becomes a failed page, the others go on."""
+def _page_drafts(page: Location, *, embedder: Embedder, max_tokens: int) -> tuple[Location, list[ChunkDraft]]:
+    """A location's chunks; one that cannot be chunked becomes a failed one, the others go on."""
     if not page.text:
         return page, []
     try:
@@ -348,6 +381,8 @@ def _store(drafts: list[ChunkDraft], run: _Run, embedder: Embedder, tally: _Tall
             generation=run.generation,
             ordinal=tally.stored + i,
             page=draft.page,
+            section=tally.places.get(draft.page, ("", ""))[0],
+            anchor=tally.places.get(draft.page, ("", ""))[1][:255],
             text=draft.text,
             char_start=draft.char_start,
             char_end=draft.char_end,
@@ -386,12 +421,15 @@ def _embed_isolated(embedder: Embedder, drafts: list[ChunkDraft]) -> tuple[list,
     return kept, skipped
 
 
-def _nothing_stored(name: str, tally: _Tally) -> str:
+def _nothing_stored(document: Document, tally: _Tally) -> str:
     """Why a document that yielded no passage at all fails."""
+    name = document.original_filename
     if tally.failed_pages and not tally.empty_pages:
-        return f"{name}: no page could be read ({'; '.join(tally.failures[:5])})"
+        return f"{name}: no {tally.unit} could be read ({'; '.join(tally.failures[:5])})"
     if tally.skipped:
         return f"{name}: no passage could be embedded ({tally.skipped[0]['reason']})"
+    if document.format != Document.Format.PDF:
+        return f"{name}: no text (the file holds no words outside its markup)"
     if get_ocr().enabled:
         return f"{name}: no extractable text (no text layer, and OCR found no text on its pages)"
     return f"{name}: no extractable text (scanned PDF, needs OCR)"
@@ -422,7 +460,7 @@ def _swap(run: _Run, tally: _Tally, embedder: Embedder) -> IngestOutcome:
             "updated_at": timezone.now(),
         }
         Document.objects.filter(pk=run.document_id).update(**_released(fields, requeue, Document.Status.READY))
-    logger.info("document %s ready: %s pages, %s chunks", run.document_id, tally.page_count, tally.stored)
+    logger.info("document %s ready: %s %ss, %s chunks", run.document_id, tally.page_count, tally.unit, tally.stored)
     return IngestOutcome(run.document_id, Document.Status.READY, notes, requeue=requeue)
 
 

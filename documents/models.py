@@ -16,13 +16,23 @@ class Document(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class Format(models.TextChoices):
+        PDF = "pdf", "PDF"
+        DOCX = "docx", "Word"
+        HTML = "html", "HTML"
+        MARKDOWN = "markdown", "Markdown"
+        TEXT = "text", "plain text"
+
     title = models.CharField(max_length=255)
+    # Told by the file's content at upload (documents.formats.detect); it picks the extractor.
+    format = models.CharField(max_length=16, choices=Format.choices, default=Format.PDF)
     file = models.FileField(upload_to=document_upload_to, storage=document_storage, db_index=True)
     original_filename = models.CharField(max_length=255, db_index=True)
     sha256 = models.CharField(max_length=64, unique=True)
     size_bytes = models.PositiveBigIntegerField(default=0)
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # Locations: a PDF's pages, the sections of the other formats (counted when they are read).
     page_count = models.PositiveIntegerField(null=True, blank=True)
     pages_done = models.PositiveIntegerField(default=0)
     chunk_count = models.PositiveIntegerField(default=0)
@@ -87,9 +97,13 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     generation = models.PositiveIntegerField()
     ordinal = models.PositiveIntegerField()
-    page = models.PositiveIntegerField(help_text="1-based page number")
+    page = models.PositiveIntegerField(help_text="1-based location: a PDF's page, else the section's place in reading order")
+    # Where a section-based document cites this passage: its heading path and the anchor a
+    # citation opens (documents.formats.base.Location); both "" for a PDF's page.
+    section = models.TextField(blank=True, default="")
+    anchor = models.CharField(max_length=255, blank=True, default="")
     text = models.TextField()
-    char_start = models.PositiveIntegerField(help_text="offset in the page's normalised text")
+    char_start = models.PositiveIntegerField(help_text="offset in the location's normalised text")
     char_end = models.PositiveIntegerField()
     token_count = models.PositiveIntegerField()
     embedding = models.BinaryField(help_text="float32 vector, little-endian bytes")

@@ -1,5 +1,6 @@
 """Reads of the corpus."""
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -49,3 +50,49 @@ def documents_no_worker_is_on() -> list[int]:
     if not workers_busy:
         lost |= Q(status=Document.Status.QUEUED, enqueued_at__lt=stale)
     return list(Document.objects.filter(lost).values_list("pk", flat=True))
+
+
+@dataclass
+class TextPart:
+    """One location of a document's text view: its heading path (shown where a section starts),
+    the anchor its wrapper carries (or, when the marked passage is in it, the mark carries), and
+    its text cut around the marked passage."""
+
+    section: str
+    anchor: str
+    before: str
+    marked: str = ""
+    after: str = ""
+    mark_anchor: str = ""
+
+
+@dataclass
+class TextView:
+    parts: list[TextPart] = field(default_factory=list)
+    asked: bool = False  # a passage was asked for
+    marked: bool = False  # and found
+
+
+def document_text_view(*, document: Document, chunk_id: int | None = None) -> TextView:
+    """A section-based document read again from its stored file, location by location, with the
+    passage of chunk `chunk_id` (one of this document's) marked. ExtractionError when the file
+    can no longer be read."""
+    from documents.formats import get_extractor
+
+    extractor = get_extractor(document.format)
+    opened = extractor.open(document.file.path, filename=document.original_filename)
+    chunk = Chunk.objects.filter(pk=chunk_id, document=document).only("page", "text", "char_start").first() if chunk_id else None
+    view, seen = TextView(asked=chunk_id is not None), set()
+    for location in extractor.locations(opened, filename=document.original_filename):
+        first = location.anchor not in seen
+        seen.add(location.anchor)
+        part = TextPart(section=location.section if first else "", anchor=location.anchor if first else "", before=location.text)
+        if chunk is not None and chunk.page == location.number:
+            start = chunk.char_start if location.text.startswith(chunk.text, chunk.char_start) else location.text.find(chunk.text)
+            if start >= 0:
+                end = start + len(chunk.text)
+                part.before, part.marked, part.after = location.text[:start], location.text[start:end], location.text[end:]
+                part.mark_anchor, part.anchor = location.anchor, ""  # the citation's #anchor lands on the passage
+                view.marked = True
+        view.parts.append(part)
+    return view

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from documents import tasks
-from documents.extraction import PdfError, pdf_open
+from documents.formats import ExtractionError, get_extractor
+from documents.formats.detect import HEAD_BYTES, format_detect, zip_names
 from documents.ingest import default_title
 from documents.models import Document
 from documents.search.services import index_rebuild_request
@@ -40,13 +41,15 @@ def file_sha256(handle) -> str:
 
 
 def document_create(*, file, filename: str = "", title: str = "", user=None, enqueue: bool = True) -> Document:
-    """Store an uploaded PDF as a queued document and send it to the worker once committed.
+    """Store an uploaded document (PDF, Word, HTML, Markdown or text) as a queued document and send
+    it to the worker once committed.
 
-    Raises ValidationError for a file over the size limit, one that is no PDF or whose pages
-    pypdf cannot count (damaged, encrypted with a password), or one with too many pages, and
-    DuplicateDocument for one whose checksum the corpus already holds: nothing is stored or
-    queued then. What the pages hold is the ingest's business: a PDF whose pages fail still
-    gets a row, with the reason."""
+    Raises ValidationError for a file over the size limit, one whose content is none of the formats
+    ragsite reads (the message says what it is), a PDF whose pages pypdf cannot count (damaged,
+    encrypted with a password) or one with too many pages, a Word file past its limits (a zip
+    bomb), and DuplicateDocument for one whose checksum the corpus already holds: nothing is stored
+    or queued then. What the pages and sections hold is the ingest's business: a file whose pages
+    fail still gets a row, with the reason."""
     filename = Path(filename or getattr(file, "name", "") or "upload.pdf").name
     size = getattr(file, "size", None)
     if size is None:
@@ -65,9 +68,10 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
     existing = Document.objects.filter(sha256=checksum).first()
     if existing is not None:
         raise DuplicateDocument(existing)
-    page_count = pdf_page_count(file, filename=filename)
+    document_format, page_count = document_check(file, filename=filename)
     document = Document(
         title=(title or default_title(filename)).strip()[:255] or filename,
+        format=document_format,
         original_filename=filename[:255],
         sha256=checksum,
         size_bytes=size,
@@ -82,21 +86,27 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
     return document
 
 
-def pdf_page_count(file, *, filename: str) -> int:
-    """The number of pages of an uploaded PDF, or ValidationError saying why it cannot be
-    taken: what the worker would fail on at once is refused before anything is stored."""
+def document_check(file, *, filename: str) -> tuple[str, int | None]:
+    """(format, location count when known at once) of an upload, or ValidationError saying why
+    it cannot be taken: what the worker would fail on at once is refused before anything is
+    stored. The format is told by the content (documents.formats.detect)."""
     try:
-        page_count = len(pdf_open(file, filename=filename).pages)
-    except PdfError as exc:
+        file.seek(0)
+        head = file.read(HEAD_BYTES)
+        file.seek(0)
+        names = zip_names(file) if head.startswith(b"PK") else None
+        document_format = format_detect(head, filename=filename, zip_names=names)
+        page_count = get_extractor(document_format).check(file, filename=filename)
+    except ExtractionError as exc:
         raise ValidationError(str(exc), code="unreadable") from exc
     finally:
         file.seek(0)
-    if page_count > settings.RAGSITE_MAX_PAGES:
+    if page_count is not None and page_count > settings.RAGSITE_MAX_PAGES:
         raise ValidationError(
             f"{filename} has {page_count} pages; the limit is {settings.RAGSITE_MAX_PAGES} (setting RAGSITE_MAX_PAGES)",
             code="too_many_pages",
         )
-    return page_count
+    return document_format, page_count
 
 
 def document_enqueue(*, document: Document) -> None:

@@ -99,15 +99,19 @@ def conversation_get(*, owner: Owner, conversation_id: int) -> Conversation:
     return conversation
 
 
+_STORED_BEFORE = {"section": "", "anchor": "", "ocr": False}
+
+
 def message_list(*, conversation: Conversation) -> list[Message]:
     """The conversation's messages, oldest first, each source marked `"removed": true` when its
-    document has been deleted since (the answer stays readable; its link no longer opens)."""
+    document has been deleted since (the answer stays readable; its link no longer opens). A
+    source stored before sources said where a section is says it is none."""
     messages = list(conversation.messages.all())
     cited = {source.get("document_id") for message in messages for source in message.sources}
     present = set(Document.objects.filter(pk__in=[d for d in cited if isinstance(d, int)]).values_list("pk", flat=True))
     for message in messages:
         message.citations = stored_citations(message.answer, message.sources)
-        message.sources = [{**source, "removed": source.get("document_id") not in present} for source in message.sources]
+        message.sources = [{**_STORED_BEFORE, **source, "removed": source.get("document_id") not in present} for source in message.sources]
     return messages
 
 

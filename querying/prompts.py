@@ -1,4 +1,4 @@
-"""Prompt building: numbered sources with title and page, trimmed to a token budget. Pure code."""
+"""Prompt building: numbered sources with title and page (or section), trimmed to a token budget. Pure code."""
 
 from __future__ import annotations
 
@@ -65,6 +65,8 @@ class Passage:
     score: float
     url: str = ""
     ocr: bool = False  # the passage's text was recognised from a scanned page
+    section: str | None = None  # the heading path of a passage of a section-based format; None for a PDF's
+    anchor: str = ""
     # The vectors stored for its sentences and lines at ingest (documents.embedding
     # sentence_vectors_unpack); b"" when none were: the extractive answer embeds them itself.
     sentence_vectors: bytes = b""
@@ -108,6 +110,9 @@ def _chars_within(text: str, tokens: float) -> int:
 
 def _source_block(passage: Passage, text: str) -> str:
     title = passage.title.replace('"', "'")
+    if passage.section is not None:  # a Word, HTML, Markdown or text passage: cited by its section
+        section = passage.section.replace('"', "'")
+        return f'<source n="{passage.number}" title="{title}" section="{section}">\n{text}\n</source>'
     return f'<source n="{passage.number}" title="{title}" page="{passage.page}">\n{text}\n</source>'
 
 

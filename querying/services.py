@@ -135,8 +135,10 @@ def _passages(found: SearchResponse) -> list[Passage]:
             page=result.page,
             text=result.text,
             score=float(result.score),
-            url=f"{result.file_url}#page={result.page}" if result.file_url else "",
+            url=result.url,
             ocr=result.ocr,
+            section=None if result.format == "pdf" else result.section,
+            anchor=result.anchor,
             sentence_vectors=result.sentence_vectors,
         )
         for i, result in enumerate(found.results, start=1)

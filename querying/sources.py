@@ -16,7 +16,7 @@ from querying.prompts import Passage, citation_marks
 
 class SourceSerializer(PassageSerializer):
     n = serializers.IntegerField(help_text="the [n] that cites this passage in the answer")
-    url = serializers.CharField(help_text="the stored file, opened at the place: file URL + #page=N")
+    page = serializers.IntegerField(allow_null=True, help_text="the PDF's page; null for a passage of another format")
     highlights = serializers.ListField(
         child=serializers.ListField(child=serializers.IntegerField(), min_length=2, max_length=2),
         help_text="[start, end) character spans of `text` that hold the question's search terms",
@@ -54,7 +54,9 @@ def source_payload(passage: Passage, tokens: set[str], cited: set[int] = frozens
         "chunk_id": passage.chunk_id,
         "document_id": passage.document_id,
         "title": passage.title,
-        "page": passage.page,
+        "page": passage.page if passage.section is None else None,
+        "section": passage.section or "",
+        "anchor": passage.anchor,
         "text": passage.text,
         "score": round(passage.score, 6),
         "url": passage.url,

@@ -331,6 +331,16 @@ RAGSITE_OCR = {
     "OPTIONS": {"languages": RAGSITE_OCR_LANGUAGES} if RAGSITE_OCR_LANGUAGES else {},
 }
 
+# How each format is read (documents.formats): PDFs by page, the others by section. Limits against
+# hostile files are each extractor's OPTIONS, with their defaults in code (docs/formats.md).
+RAGSITE_EXTRACTORS = {
+    "pdf": {"BACKEND": "documents.formats.pdf.PdfExtractor"},
+    "docx": {"BACKEND": "documents.formats.docx.DocxExtractor"},
+    "html": {"BACKEND": "documents.formats.html.HtmlExtractor"},
+    "markdown": {"BACKEND": "documents.formats.markdown.MarkdownExtractor"},
+    "text": {"BACKEND": "documents.formats.text.TextExtractor"},
+}
+
 # --- search ---
 # Where passages are searched: "embedded" (FAISS + bm25s files under DATA_DIR/index, rebuilt
 # after each change) or "postgres" (pgvector HNSW + full-text search in the database; needs the

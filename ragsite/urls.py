@@ -3,7 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from access.views import admin_login
-from documents.views import DocumentFileApi
+from documents.views import DocumentFileApi, DocumentTextApi
 
 urlpatterns = [
     path("admin/login/", admin_login, name="admin-login"),  # throttled, before the admin's own
@@ -13,8 +13,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("querying.urls")),
-    # Stored PDFs (their URLs: documents.storage.FILES_URL), so citations can open them at a
-    # page: only through this view, which checks who asks.
+    # Stored documents (their URLs: documents.storage.FILES_URL), so citations can open them at a
+    # page or a section: only through these views, which check who asks. Stored names are
+    # documents/<uuid>.<ext>, so text/... is never one.
+    path("files/text/<path:name>", DocumentTextApi.as_view(), name="document-text"),
     path("files/<path:name>", DocumentFileApi.as_view(), name="document-file"),
 ]
 # A path the API does not know is a JSON 404, as every other error under the API's paths, with

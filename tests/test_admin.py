@@ -1,4 +1,6 @@
+import io
 import os
+import zipfile
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -34,18 +36,26 @@ def test_staff_upload_several_pdfs_at_once_and_see_them_processed(staff_client, 
     assert Document.objects.count() == 2
 
 
+def zipped_notes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "Meeting notes, zipped and named .pdf.")
+    return buffer.getvalue()
+
+
 def test_an_upload_that_is_no_pdf_is_refused_with_its_reason_and_the_others_are_queued(
     staff_client, settings, django_capture_on_commit_callbacks
 ):
     files = [
-        SimpleUploadedFile("report.pdf", b"<html>an error page saved as a PDF</html>", content_type="application/pdf"),
+        SimpleUploadedFile("report.pdf", zipped_notes(), content_type="application/pdf"),
         pdf("good.pdf", "Epsilon leaflet. Epsilon folds flat."),
     ]
     response = staff_client.post("/admin/documents/document/add/", {"files": files}, follow=True)
     messages = [(m.level_tag, str(m)) for m in response.context["messages"]]
-    assert ("error", "report.pdf: report.pdf is not a PDF file (no %PDF- header in its first 1024 bytes)") in messages
+    assert ("error", "report.pdf: report.pdf is a ZIP archive, not a document ragsite reads "
+            "(PDF, Word (.docx), HTML, Markdown or plain text)") in messages
     assert any(tag == "success" and text.startswith("good.pdf: queued as document") for tag, text in messages)
-    assert "report.pdf is not a PDF file" in response.content.decode()  # shown on the page staff land on
+    assert "report.pdf is a ZIP archive" in response.content.decode()  # shown on the page staff land on
     assert list(Document.objects.values_list("original_filename", flat=True)) == ["good.pdf"]
 
 

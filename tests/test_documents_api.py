@@ -31,7 +31,8 @@ def test_a_file_that_is_no_readable_pdf_is_refused_at_once_and_nothing_is_stored
     staff_client, settings, django_capture_on_commit_callbacks
 ):
     for name, data, reason in [
-        ("notes.pdf", b"Meeting notes, saved with the wrong extension.\n" * 50, "notes.pdf is not a PDF file"),
+        # Told by content: a photo named .pdf is refused as what it is (text so named is read as text).
+        ("notes.pdf", b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(200), "notes.pdf is a JPEG image, not a document ragsite reads"),
         ("locked.pdf", pdfs.encrypted_pdf(PAGES), "locked.pdf is encrypted and needs a password to open"),
         ("cut.pdf", pdfs.truncated_pdf(PAGES), "cut.pdf is damaged or truncated and cannot be read"),
     ]:

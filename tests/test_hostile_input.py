@@ -43,11 +43,13 @@ def test_a_document_id_past_the_largest_id_is_a_field_error(api, kettle, path):
     error = json_error(post(api, path, json.dumps(body)), 400)
     assert error == {"document_ids": {"0": [f"Ensure this value is less than or equal to {ID_MAX}."]}}
 
-    body["document_ids"] = [ID_MAX]  # the largest id there can be: no such document, so nothing found
+    body["document_ids"] = [ID_MAX]  # the largest id there can be, and no such document
     response = post(api, path, json.dumps(body))
-    assert response.status_code == 200
-    if path == "/api/search/":
+    if path == "/api/search/":  # a search narrowed to nothing finds nothing
+        assert response.status_code == 200
         assert response.json()["results"] == []
+    else:  # a question is not answered from documents other than those it named
+        assert json_error(response, 400) == {"document_ids": [f"No documents with the ids {ID_MAX}."]}
 
 
 @pytest.mark.parametrize("path", BODY_FIELDS)

@@ -118,7 +118,8 @@ def test_uploads_over_the_size_limit_are_refused(settings):
 @pytest.mark.parametrize(
     "make, reason",
     [
-        (lambda: b"Just some notes, not a PDF at all.\n" * 20, "bad.pdf is not a PDF file (no %PDF- header in its first 1024 bytes)"),
+        # Told by its content, not its name: text named .pdf is a text document (tests/test_formats.py).
+        (lambda: b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "bad.pdf is a PNG image, not a document ragsite reads"),
         (lambda: b"%PDF-1.7\n" + b"\x00" * 500, "bad.pdf is damaged or truncated and cannot be read"),
         (lambda: pdfs.truncated_pdf(MANUAL), "bad.pdf is damaged or truncated and cannot be read"),
         (lambda: pdfs.encrypted_pdf(MANUAL), "bad.pdf is encrypted and needs a password to open; upload an unlocked copy"),

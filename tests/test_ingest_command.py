@@ -14,7 +14,7 @@ def test_ingest_folder_reports_every_file_and_fails_bad_ones_with_a_reason(tmp_p
     (folder / "sub").mkdir(parents=True)
     (folder / "guide.pdf").write_bytes(pdfs.text_pdf(["The warranty lasts two years. Keep the receipt."]))
     (folder / "sub" / "scan.pdf").write_bytes(pdfs.scanned_pdf(1))
-    (folder / "notes.txt").write_text("not a pdf, and not named .pdf: skipped")
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # no document's name: skipped (a .txt is read)
     out = io.StringIO()
 
     call_command("ingest", str(folder), "--no-progress", stdout=out)

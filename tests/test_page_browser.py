@@ -626,3 +626,63 @@ def test_the_thread_keeps_earlier_turns_survives_a_reload_and_starts_over(page, 
     expect(page.locator("#thread .turn-answer").first).to_contain_text("two years")
     expect(page.locator("#thread .turn").first.locator(".source-removed").first).to_have_text("document removed")
     assert page.locator("#thread .turn").first.locator(".source.is-removed .pdf-link").count() == 0
+
+
+# ------------------------------------------------------------------ citations of other formats
+
+
+def ingest_other(files: dict[str, bytes]) -> dict:
+    """Word, HTML, Markdown or text documents, ingested and searchable (tests/documents_other.py)."""
+    documents = {}
+    for filename, data in files.items():
+        document = services.document_create(file=io.BytesIO(data), filename=filename, enqueue=False)
+        assert ingest.document_ingest(document_id=document.pk, rebuild_index=False).status == "ready"
+        document.refresh_from_db()
+        documents[filename] = document
+    index_rebuild_request(in_process=True)
+    return documents
+
+
+def open_citation(page, question: str, passage: str, section: str):
+    """Ask, check the source holding `passage` names its section, and open its citation: the new tab."""
+    ask(page, question)
+    wait_for_state(page, "done")
+    source = page.locator("#source-list > li").filter(has_text=passage).first
+    expect(source.locator(".source-section")).to_have_text(section)
+    link = source.get_by_role("link", name=re.compile("Open the document at this section"))
+    with page.expect_popup() as popup:
+        link.click()
+    popup.value.wait_for_load_state()
+    return popup.value
+
+
+def test_a_citation_of_an_html_source_opens_the_sanitised_page_at_its_section_and_runs_nothing(
+    page, live_server, use_provider
+):
+    from tests import documents_other as other
+
+    ingest_other({"tricks.html": other.HOSTILE_HTML})
+    use_provider(text="The valve opens at 3 bar [1].")
+
+    opened = open_citation(page, "At what pressure does the valve open?", "3 bar", "§ Tricks › Second part")
+    assert opened.url.endswith("#second")
+    # The browser went to the cited heading (the :target), and nothing the page carries ran.
+    assert opened.evaluate("document.querySelector(':target') && document.querySelector(':target').id") == "second"
+    assert opened.evaluate("window.ran === undefined")
+    screenshot(opened, "citation-html.png")
+    opened.close()
+
+
+def test_a_citation_of_a_markdown_source_opens_the_text_view_at_the_passage_marked(page, live_server, use_provider):
+    from tests import documents_other as other
+
+    ingest_other({"guide.md": other.MARKDOWN})
+    use_provider(text="Descale it every month [1].")
+
+    opened = open_citation(page, "How often should I descale the kettle?", "vinegar", "§ Kettle guide › Descaling")
+    target = opened.locator(":target")
+    expect(target).to_have_count(1)
+    assert target.evaluate("element => element.tagName") == "MARK"
+    expect(target).to_contain_text("Descale the kettle every month with white vinegar.")
+    screenshot(opened, "citation-markdown.png")
+    opened.close()

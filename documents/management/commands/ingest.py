@@ -1,4 +1,4 @@
-"""Bulk-load PDFs in this process: no worker or broker needed."""
+"""Bulk-load documents (PDF, Word, HTML, Markdown, text) in this process: no worker or broker needed."""
 
 import logging
 import sys
@@ -16,12 +16,17 @@ from documents.services import DuplicateDocument, document_create
 logger = logging.getLogger(__name__)
 
 
-def pdf_paths(paths: list[str]) -> list[Path]:
+# What a folder's files are taken by (a file named on the command line is taken whatever its name:
+# its content tells its format).
+DOCUMENT_SUFFIXES = {".pdf", ".docx", ".html", ".htm", ".xhtml", ".md", ".markdown", ".txt", ".text", ".rst"}
+
+
+def document_paths(paths: list[str]) -> list[Path]:
     found = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() == ".pdf"))
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in DOCUMENT_SUFFIXES))
         elif path.is_file():
             found.append(path)
         else:
@@ -30,10 +35,13 @@ def pdf_paths(paths: list[str]) -> list[Path]:
 
 
 class Command(BaseCommand):
-    help = "Ingest PDF files (or every PDF under the given folders) and bring the search index up to date."
+    help = (
+        "Ingest documents (or every PDF, Word, HTML, Markdown and text file under the given folders) and bring the "
+        "search index up to date."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("paths", nargs="+", help="PDF files or folders holding PDFs")
+        parser.add_argument("paths", nargs="+", help="documents, or folders holding them")
         parser.add_argument("--reingest", action="store_true", help="process files already in the corpus again")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
@@ -42,9 +50,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, paths, reingest, no_progress, strict, **options):
-        files = pdf_paths(paths)
+        files = document_paths(paths)
         if not files:
-            raise CommandError("no PDF files found in " + ", ".join(paths))
+            raise CommandError("no documents (PDF, Word, HTML, Markdown, text) found in " + ", ".join(paths))
         show_progress = not no_progress and sys.stderr.isatty()
         rows = []
         self.unexpected = []  # files that failed on a bug rather than on what is in them

@@ -45,7 +45,9 @@ SPLITS = ("dev", "heldout", "all")
 
 
 def read_questions(path: Path) -> list[dict]:
-    """Lines of {"question", "doc" (file name), "pages" (1-based, holding the answer)} and optionally
+    """Lines of {"question", "doc" (file name), "pages" (1-based, holding the answer)} or, for a Word,
+    HTML, Markdown or text document, "section" (heading paths holding the answer: a passage counts
+    when its section is one of them or lies under one), and optionally
     "id", "kind" (paraphrase, identifier, unanswerable; paraphrase when absent), "answer_regex"
     (what a correct answer holds, case-insensitive) and "split" (dev when absent). An unanswerable
     question has no pages; every other needs some.
@@ -66,17 +68,19 @@ def read_questions(path: Path) -> list[dict]:
             item = json.loads(line)
             turns = [str(turn) for turn in item["turns"]] if "turns" in item else []
             question = turns[-1] if turns else str(item["question"])
-            doc, pages = str(item["doc"]), [int(p) for p in item["pages"]]
+            doc = str(item["doc"])
+            sections = [str(label) for label in item["section"]] if "section" in item else []
+            pages = [] if "section" in item else [int(p) for p in item["pages"]]
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            raise CommandError(f"{where}: expected {{\"question\" or \"turns\", \"doc\", \"pages\"}}: {exc}")
+            raise CommandError(f"{where}: expected {{\"question\" or \"turns\", \"doc\", \"pages\" or \"section\"}}: {exc}")
         if "turns" in item and (len(turns) < 2 or not all(turn.strip() for turn in turns)):
             raise CommandError(f"{where}: a conversation has two or more turns, none empty")
         kind = str(item.get("kind") or (FOLLOW_UP_KIND if turns else DEFAULT_KIND))
         if turns and kind == UNANSWERABLE:
             raise CommandError(f"{where}: a conversation's last turn must be answerable")
-        if not question.strip() or (not pages and kind != UNANSWERABLE):
-            raise CommandError(f"{where}: the question and its pages must not be empty")
-        if pages and kind == UNANSWERABLE:
+        if not question.strip() or (not pages and not sections and kind != UNANSWERABLE):
+            raise CommandError(f"{where}: the question and its pages (or sections) must not be empty")
+        if (pages or sections) and kind == UNANSWERABLE:
             raise CommandError(f"{where}: an unanswerable question lists no pages")
         answer_regex = item.get("answer_regex") or None
         if answer_regex is not None:
@@ -88,12 +92,27 @@ def read_questions(path: Path) -> list[dict]:
         if split not in SPLITS[:2]:
             raise CommandError(f"{where}: split must be dev or heldout, not {split!r}")
         questions.append({
-            "id": str(item.get("id") or number), "question": question, "doc": doc, "pages": pages,
+            "id": str(item.get("id") or number), "question": question, "doc": doc, "pages": pages, "sections": sections,
             "kind": kind, "answer_regex": answer_regex, "split": split, "turns": turns,
         })
     if not questions:
         raise CommandError(f"{path} holds no questions")
     return questions
+
+
+def _place(found: tuple | None, sections: list[str]) -> tuple | None:
+    """Where a retrieved passage is, as a question's relevant places are written: (document, page)
+    for a question labelled by pages; for one labelled by sections, (document, the label its
+    section is or lies under), else (document, its location) so that each place counts once."""
+    if found is None:
+        return None
+    document_id, page, section = found
+    if not sections:
+        return (document_id, page)
+    for label in sections:
+        if section == label or section.startswith(label + " › "):
+            return (document_id, label)
+    return (document_id, f"location {page}")
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -156,12 +175,7 @@ class Command(BaseCommand):
         if not questions:
             raise CommandError(f"not in the corpus as ready documents: {', '.join(missing)}")
 
-        rerank = not no_rerank
-        reranker_error = ""
-        if rerank:
-            state = get_reranker()
-            if state.reranker is None:
-                rerank, reranker_error = False, state.error
+        rerank, reranker_error = self._reranking(not no_rerank)
 
         answer_warm_up()  # as a web process starts: latencies are those a user would see
         conversations = [q for q in questions if q["turns"]]
@@ -186,7 +200,6 @@ class Command(BaseCommand):
         rows = self._retrieve(questions, documents, rerank)
         kinds = sorted({q["kind"] for q, _ in rows}, key=lambda k: (k == UNANSWERABLE, k))
         figures = self._figures(rows)
-        by_kind = {kind: self._figures([row for row in rows if row[0]["kind"] == kind]) for kind in kinds}
         report = {
             "questions": len(questions) + len(skipped),
             "split": split,
@@ -199,7 +212,7 @@ class Command(BaseCommand):
             "reranker": get_reranker().model if not no_rerank else "",
             "reranker_error": reranker_error,
             "metrics": figures,
-            "metrics_by_kind": by_kind,
+            **self._grouped(rows, kinds),
         }
         per_question = {q["id"]: {"id": q["id"], "kind": q["kind"], "doc": q["doc"], "first_hit": {}} for q in questions}
         for question, ranks in rows:
@@ -357,29 +370,49 @@ class Command(BaseCommand):
                   f"{answers['page_differs']} whose page is none the answer before cited")
 
     def _retrieve(self, questions, documents, rerank):
-        """(question, {method: rank of the first answer page in the top DEPTH, or None}) for each
-        answerable question; the rankings themselves are kept on the question for the metrics."""
+        """(question, {method: rank of the first answer page or section in the top DEPTH, or
+        None}) for each answerable question; the rankings themselves are kept on the question for
+        the metrics."""
         rows = []
         for item in questions:
             if item["kind"] == UNANSWERABLE:
                 continue
             rankings = search_rankings(query=item["question"], depth=DEPTH, rerank=rerank)
-            item["relevant"] = {(d, page) for d in documents[item["doc"]] for page in item["pages"]}
+            places = item["sections"] or item["pages"]
+            item["relevant"] = {(d, place) for d in documents[item["doc"]] for place in places}
             item["rankings"] = {m: rankings[m] for m, _ in METHODS if rankings.get(m) is not None}
             rows.append(item)
-        # chunk id -> (document id, page), for every chunk any ranking returned
+        # chunk id -> (document id, page, section), for every chunk any ranking returned
         ids = {pk for item in rows for ranked in item["rankings"].values() for pk in ranked}
-        where = {pk: (document_id, page) for pk, document_id, page in
-                 Chunk.objects.filter(pk__in=ids).values_list("pk", "document_id", "page")}
+        where = {pk: (document_id, page, section) for pk, document_id, page, section in
+                 Chunk.objects.filter(pk__in=ids).values_list("pk", "document_id", "page", "section")}
         out = []
         for item in rows:
-            item["rankings"] = {m: [where.get(pk) for pk in ranked] for m, ranked in item["rankings"].items()}
+            item["rankings"] = {m: [_place(where.get(pk), item["sections"]) for pk in ranked]
+                                for m, ranked in item["rankings"].items()}
             ranks = {}
             for method, ranked in item["rankings"].items():
                 rr = reciprocal_rank_at(ranked, item["relevant"], DEPTH)
                 ranks[method] = round(1 / rr) if rr else None
             out.append((item, ranks))
         return out
+
+    @staticmethod
+    def _reranking(wanted: bool) -> tuple[bool, str]:
+        """Whether the rankings are reranked, and why not when they were wanted but cannot be."""
+        state = get_reranker() if wanted else None
+        if state is not None and state.reranker is None:
+            return False, state.error
+        return wanted, ""
+
+    @classmethod
+    def _grouped(cls, rows, kinds) -> dict:
+        """Figures per kind of question, and for questions cited by page (PDFs) and by section (the
+        other formats) apart."""
+        groups = {"page": [r for r in rows if not r[0]["sections"]], "section": [r for r in rows if r[0]["sections"]]}
+        return {"metrics_by_kind": {kind: cls._figures([r for r in rows if r[0]["kind"] == kind]) for kind in kinds},
+                "metrics_by_location": {located: cls._figures(chosen) for located, chosen in groups.items() if chosen},
+                "questions_by_location": {located: len(chosen) for located, chosen in groups.items()}}
 
     @staticmethod
     def _figures(rows) -> dict:
@@ -463,6 +496,10 @@ class Command(BaseCommand):
             for kind in answerable:
                 write(f"\nkind {kind} ({counts[kind]} questions)")
                 table(report["metrics_by_kind"][kind], why_missing=False)
+        if len(report.get("metrics_by_location", {})) > 1:
+            for located, figures in report["metrics_by_location"].items():
+                write(f"\ncited by {located} ({report['questions_by_location'][located]} questions)")
+                table(figures, why_missing=False)
         if counts.get(UNANSWERABLE):
             write(f"\n{counts[UNANSWERABLE]} unanswerable questions: not in the retrieval figures")
         if report["skipped"]:
@@ -494,6 +531,8 @@ def report_tables(report: dict) -> list[Table]:
             counts[row["kind"]] += 1
         scopes += [(kind, counts[kind], figures) for kind, figures in report.get("metrics_by_kind", {}).items()
                    if kind != UNANSWERABLE]
+        scopes += [(f"cited by {located}", report["questions_by_location"][located], figures)
+                   for located, figures in report.get("metrics_by_location", {}).items()]
         rows = [[scope, n, label, *(figures[method][c] for c in columns)]
                 for scope, n, figures in scopes for method, label in METHODS if method in figures]
         tables.append(Table(

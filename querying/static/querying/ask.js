@@ -164,9 +164,10 @@
     }
   }
 
-  /* One source as a list item: number, title, page, passage with the search terms marked, and
-     a link to the PDF at the page; a source whose document has been deleted since ("removed")
-     says so and links nowhere. `idPrefix` + n is its element id, what citations link to. */
+  /* One source as a list item: number, title, page (or section), passage with the search terms
+     marked, and a link to the PDF at the page (or the document at the section); a source whose
+     document has been deleted since ("removed") says so and links nowhere. `idPrefix` + n is its
+     element id, what citations link to. */
   function sourceItem(source, index, idPrefix) {
     source = source && typeof source === "object" ? source : {};
     // "n" is the number the answer cites this passage by; the position is the fallback
@@ -191,6 +192,12 @@
       page.className = "source-page";
       page.textContent = "page " + source.page;
       head.append(page);
+    } else if (typeof source.section === "string" && source.section) {
+      // a Word, HTML, Markdown or text passage is cited by its section's heading path
+      var section = document.createElement("span");
+      section.className = "source-page source-section";
+      section.textContent = "§ " + source.section;
+      head.append(section);
     }
     if (source.ocr === true) {
       var ocr = document.createElement("span");
@@ -227,7 +234,9 @@
       link.href = url;
       link.target = "_blank";
       link.rel = "noopener";
-      link.textContent = source.page != null ? "Open the PDF at page " + source.page : "Open the PDF";
+      link.textContent = source.page != null ? "Open the PDF at page " + source.page
+        : source.section != null ? (source.section ? "Open the document at this section" : "Open the document")
+        : "Open the PDF";
       var hint = document.createElement("span");
       hint.className = "visually-hidden";
       hint.textContent = " (opens in a new tab)";
