@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 
 from documents.backends import backend
-from documents.text.units import meaning_spans, meaning_texts
+from documents.text.units import meaning_texts
 
 logger = logging.getLogger(__name__)
 
@@ -140,25 +140,6 @@ def sentence_vectors_embed(*, embedder: Embedder, texts: list[str]) -> list[byte
         rows = [row[line] for line in lines]
         packed.append(sentence_vectors_pack(vectors[rows]) if rows and finite[rows].all() else b"")
     return packed
-
-
-def sentence_vectors_pool(text: str, tokens: np.ndarray, spans: list[tuple[int, int]]) -> bytes:
-    """A passage's sentence vectors pooled from the token outputs of its own forward pass: for
-    each quotable unit (documents.text.units.meaning_spans), the mean of the outputs of the tokens
-    that start inside it, normalised, packed. `tokens` holds one row per token of the passage as
-    the model read it ([CLS], the tokens of `spans`, [SEP]); a unit no token starts in (which the
-    tokeniser cannot split out) takes the passage's own vector."""
-    body = tokens[1:len(spans) + 1]
-    starts = np.array([start for start, _ in spans], dtype=np.int64)
-    passage = tokens.mean(axis=0)
-    vectors = []
-    for start, end in meaning_spans(text):
-        inside = (starts >= start) & (starts < end)
-        vectors.append(body[inside].mean(axis=0) if inside.any() else passage)
-    if not vectors:
-        return b""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    return sentence_vectors_pack(vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None))
 
 
 def get_embedder() -> Embedder:

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from documents import embedding
 from documents.embedding import (
-    PACKAGED_MODEL_NAME, Embedder, EmbeddingError, packaged_minilm_path, sentence_vectors_pool,
+    PACKAGED_MODEL_NAME, Embedder, EmbeddingError, packaged_minilm_path,
 )
 from documents.embedding.onnx import OnnxModel, onnx_export, onnx_max_tokens, onnx_unusable
 from documents.model_files import model_folder
@@ -32,14 +32,11 @@ class SentenceTransformerEmbedder(Embedder):
     on ONNX Runtime (documents.embedding.onnx), from the model exported once into RAGSITE_MODELS_DIR,
     so that a web process never imports torch. Their vectors agree (cosine at least 0.9999,
     checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot take (a hub
-    name, other pooling, a GPU `device`, `onnx` off) runs on torch alone.
-
-    `pooled_sentences`: a passage's sentence vectors are pooled from its own forward pass
-    (embed_passages) instead of a second pass over the sentences."""
+    name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
 
     def __init__(
         self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
-        onnx: bool = True, onnx_batch: int = 16, pooled_sentences: bool = False,
+        onnx: bool = True, onnx_batch: int = 16,
     ):
         if model:
             # A hub name fetched into RAGSITE_MODELS_DIR is read from there (documents.model_files).
@@ -49,7 +46,7 @@ class SentenceTransformerEmbedder(Embedder):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             location, self.name = str(packaged_minilm_path()), PACKAGED_MODEL_NAME
         self.location, self.device, self.half_precision = location, device, half_precision
-        self.batch_size, self.onnx_batch, self.pooled_sentences = batch_size, onnx_batch, pooled_sentences
+        self.batch_size, self.onnx_batch = batch_size, onnx_batch
         folder = Path(location)
         why_not = "a GPU device" if device.startswith("cuda") else "turned off" if not onnx else (
             onnx_unusable(folder) if folder.is_dir() else "no local model folder"
@@ -130,38 +127,6 @@ class SentenceTransformerEmbedder(Embedder):
                     show_progress_bar=False,
                 )
         return vectors
-
-    def embed_passages(self, texts, *, sentences):
-        """With `pooled_sentences`, one pass: the passages' token outputs give both their vectors
-        (the model's own mean pooling) and their sentences' (sentence_vectors_pool)."""
-        if not (sentences and self.pooled_sentences and texts):
-            return super().embed_passages(texts, sentences=sentences)
-        tokens = self._token_outputs(texts)
-        vectors = np.stack([_mean_normalised(rows) for rows in tokens]).astype(np.float32)
-        packed = [sentence_vectors_pool(text, rows, self.token_spans(text)) for text, rows in zip(texts, tokens)]
-        return vectors, packed
-
-    def _token_outputs(self, texts: list[str]) -> list[np.ndarray]:
-        """Each text's token outputs ([CLS], its tokens, [SEP]) from torch, in batches of
-        similar length, each forward pass paced as embed paces it."""
-        model = self._torch()
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        outputs: list = [None] * len(texts)
-        with self._torch_lock:
-            for start in range(0, len(order), self.batch_size):
-                if embedding._before_forward is not None:
-                    embedding._before_forward()
-                batch = order[start:start + self.batch_size]
-                found = model.encode([texts[i] for i in batch], output_value="token_embeddings", batch_size=self.batch_size,
-                                     convert_to_numpy=False, show_progress_bar=False)
-                for i, rows in zip(batch, found):
-                    outputs[i] = rows.float().cpu().numpy()
-        return outputs
-
-
-def _mean_normalised(tokens: np.ndarray) -> np.ndarray:
-    vector = tokens.mean(axis=0)
-    return vector / max(float(np.linalg.norm(vector)), 1e-12)
 
 
 def _torch_model(location: str, device: str, half_precision: bool):

@@ -64,15 +64,3 @@ def meaning_text(unit: Unit) -> str:
 def meaning_texts(text: str) -> list[str]:
     """The texts to embed for a passage: one per unit that may be quoted (not furniture), in order."""
     return [meaning_text(unit) for unit in units(text) if not unit.furniture]
-
-
-def meaning_spans(text: str) -> list[tuple[int, int]]:
-    """Where each of meaning_texts(text) stands in the passage: the span from a quotable unit's
-    start to the end of its MEANING_WORDS-th word."""
-    spans = []
-    for unit in units(text):
-        if not unit.furniture:
-            start, end = unit.span
-            words = list(re.finditer(r"\S+", text[start:end]))[:MEANING_WORDS]
-            spans.append((start, start + words[-1].end()) if words else unit.span)
-    return spans
