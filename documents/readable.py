@@ -57,3 +57,22 @@ def request_collection_ids(request) -> list[int]:
     authenticated one (request.auth)."""
     auth = getattr(request, "auth", None)
     return collection_ids_readable(user=getattr(request, "user", None), api_key=auth if isinstance(auth, ApiKey) else None)
+
+
+class CollectionNotFound(Exception):
+    """A collection slug that names no collection the asker may read: answered exactly as one
+    that names no collection at all."""
+
+    def __init__(self, slug: str):
+        self.slug = slug
+        super().__init__(f"No collection named {slug!r}.")
+
+
+def collections_named(*, slugs: list[str], collection_ids: list[int]) -> list[int]:
+    """The ids of the collections named by slugs, each one of collection_ids (those the asker
+    may read); CollectionNotFound for the first slug that is not, whether or not it exists."""
+    found = dict(Collection.objects.filter(pk__in=collection_ids, slug__in=slugs).values_list("slug", "pk"))
+    for slug in slugs:
+        if slug not in found:
+            raise CollectionNotFound(slug)
+    return list(dict.fromkeys(found[slug] for slug in slugs))
