@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from documents import services
-from documents.models import GENERAL, ID_MAX, Chunk, Collection, Document, SearchIndexState
+from documents.models import GENERAL, ID_MAX, Chunk, Collection, Document, SearchIndexState, general_collection_id
 from documents.readable import collections_readable
 from documents.search.rerank import get_reranker
 
@@ -77,6 +77,7 @@ class DocumentUploadForm(forms.Form):
     def __init__(self, *args, collections=None, **kwargs):
         """collections: those the uploader may choose from (the ones they may read)."""
         super().__init__(*args, **kwargs)
+        general_collection_id()  # the default one is there, even in a database made without it
         collections = Collection.objects.none() if collections is None else collections
         self.fields["collection"].queryset = collections
         self.fields["collection"].initial = collections.filter(slug=GENERAL).first()
@@ -108,6 +109,11 @@ class CollectionAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         readable = staff_collections(request).values("pk")
         return super().get_queryset(request).filter(pk__in=readable).annotate(documents_held=Count("documents"))
+
+    def has_delete_permission(self, request, obj=None):
+        # Uploads that name no collection go to general: it stays (one holding documents is
+        # protected anyway).
+        return super().has_delete_permission(request, obj) and (obj is None or obj.slug != GENERAL)
 
     @admin.display(description="documents", ordering="documents_held")
     def document_count(self, collection):

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from access.rest import query_params
 from documents import selectors, services
-from documents.models import GENERAL, ID_MAX, Collection, Document
+from documents.models import GENERAL, ID_MAX, Collection, Document, general_collection_id
 from documents.readable import CollectionNotFound, documents_readable, request_collection_ids
 
 
@@ -91,6 +91,8 @@ class DocumentListApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload, slug = serializer.validated_data["file"], serializer.validated_data["collection"]
+        if slug == GENERAL:
+            general_collection_id()  # the default one is there, even in a database made without it
         readable = request_collection_ids(request)
         collection = Collection.objects.filter(pk__in=readable, slug=slug).first()
         if collection is None:

@@ -36,11 +36,14 @@ class Collection(models.Model):
 
 def general_collection_id() -> int:
     """The default collection's id (Document.collection's default), made again if it is gone
-    (a test database flushed): everything uploaded without a collection goes there."""
-    collection, _ = Collection.objects.get_or_create(
-        slug=GENERAL, defaults={"name": "General", "visibility": Collection.Visibility.PUBLIC}
-    )
-    return collection.pk
+    (a test database flushed): everything uploaded without a collection goes there. Reads only
+    the id and the slug: migration 0008 calls it, when later columns may not exist yet."""
+    pk = Collection.objects.filter(slug=GENERAL).values_list("pk", flat=True).first()
+    if pk is None:
+        pk = Collection.objects.get_or_create(
+            slug=GENERAL, defaults={"name": "General", "visibility": Collection.Visibility.PUBLIC}
+        )[0].pk
+    return pk
 
 
 class Document(models.Model):
