@@ -1,4 +1,5 @@
 from asgiref.sync import async_to_sync
+from django.core.validators import validate_slug
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -76,7 +77,8 @@ class QueryApi(APIView):
         top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
         document_ids = DocumentIdsField(required=False, allow_empty=True)
         collections = serializers.ListField(
-            child=StrictCharField(max_length=64), required=False, allow_empty=True, max_length=100,
+            child=StrictCharField(max_length=64, validators=[validate_slug]), required=False, allow_empty=True,
+            max_length=100,
             help_text="search only these collections (slugs) of those you may read; absent or empty: all of them",
         )
         conversation_id = StrictIntegerField(

@@ -90,8 +90,9 @@ def test_a_collection_one_may_not_read_is_refused_as_one_that_does_not_exist(cor
         assert hidden.status_code == missing.status_code == 404
         assert hidden.json() == {"detail": "No collection named 'hr'."}
         assert missing.json() == {"detail": "No collection named 'hr-archive'."}
-    bad = post(outsider, "/query", {"question": QUESTION, "collections": "hr"})
-    assert bad.status_code == 400 and "collections" in bad.json()
+    for bad in ("hr", [5], ["\x00"], ["\ud800"], ["a" * 65]):
+        refused = post(outsider, "/query", {"question": QUESTION, "collections": bad})
+        assert refused.status_code == 400 and "collections" in refused.json(), bad
 
 
 def test_a_document_id_one_may_not_read_is_refused_as_one_that_does_not_exist(corpus, django_user_model):
