@@ -120,6 +120,13 @@ def _unreadable(messages: list[Message], collection_ids: list[int] | None) -> tu
     return set(present), {pk for pk, collection in present.items() if collection not in readable}
 
 
+def messages_withheld(messages: list[Message], *, collection_ids: list[int] | None) -> set[int]:
+    """The ids of those messages whose answer drew on a document that exists outside
+    collection_ids (what the asker reads now): what must not be shown to them."""
+    _, unreadable = _unreadable(messages, collection_ids)
+    return {m.pk for m in messages if any(source.get("document_id") in unreadable for source in m.sources)}
+
+
 def message_list(*, conversation: Conversation, collection_ids: list[int] | None = None) -> list[Message]:
     """The conversation's messages, oldest first, each source marked `"removed": true` when its
     document has been deleted since (the answer stays readable; its link no longer opens). A

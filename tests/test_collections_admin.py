@@ -69,3 +69,22 @@ def test_moving_a_document_offers_only_collections_the_staff_member_reads(setup)
     response = outsider.post(f"/admin/documents/document/{public.pk}/change/", {"title": public.title, "collection": setup["hr"].pk})
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
     assert Document.objects.get(pk=public.pk).collection.slug == "general"
+
+
+def test_a_conversation_in_the_admin_shows_staff_only_answers_from_documents_they_read(setup, django_user_model):
+    from querying.models import Conversation, Message
+
+    conversation = Conversation.objects.create(title="codes")
+    for document in (setup["public"], setup["secret"]):
+        Message.objects.create(
+            conversation=conversation, question=f"about {document.pk}",
+            answer=f"It says {MARKER}" if document == setup["secret"] else "It says fourteen days",
+            sources=[{"n": 1, "document_id": document.pk, "title": document.title, "text": "..."}],
+        )
+    view = Permission.objects.filter(codename__in=["view_conversation", "view_message"])
+    for name in ("otto", "hanna"):
+        django_user_model.objects.get(username=name).user_permissions.add(*view)
+    url = f"/admin/querying/conversation/{conversation.pk}/change/"
+    outsider = setup["outsider"].get(url).content.decode()
+    assert f"about {setup['public'].pk}" in outsider and MARKER not in outsider
+    assert MARKER in setup["member"].get(url).content.decode()
