@@ -156,10 +156,10 @@ def conversation_turns(*, conversation: Conversation, limit: int, collection_ids
     only its question, the asker's own words: its answer and its search query (a model's rewrite
     may carry the answer's terms) are left out."""
     recent = list(conversation.messages.order_by("-created_at", "-pk")[:limit])[::-1]
-    _, unreadable = _unreadable(recent, collection_ids)
+    withheld = messages_withheld(recent, collection_ids=collection_ids)
     turns = []
     for m in recent:
-        tainted = any(source.get("document_id") in unreadable for source in m.sources)
+        tainted = m.pk in withheld
         turns.append(Turn(
             question=m.question,
             answer="" if tainted else m.answer,
