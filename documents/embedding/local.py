@@ -37,7 +37,7 @@ class SentenceTransformerEmbedder(Embedder):
     name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
 
     def __init__(
-        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
+        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 32,
         onnx: bool = True, onnx_batch: int = 16,
     ):
         if model:
