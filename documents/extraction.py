@@ -27,6 +27,10 @@ class PdfError(ExtractionError):
 # so a file of a few kilobytes holds a worker for seconds, not for its whole time limit.
 DECODED_PER_FILE_BYTE = 50
 DECODED_FLOOR_BYTES = 8 * 1024 * 1024
+# pypdf keeps every object it has read (content streams, fonts) for the reader's life: about 4 MB
+# per 100 pages of the R reference manual, 100 MB over its 2,415. Dropped every so many pages
+# (objects read again later, a shared font say, are parsed again).
+PYPDF_CACHE_PAGES = 100
 # pypdf turns a RecursionError (objects nested past Python's limit) into this, and in its lenient
 # mode logs it and keeps what it had read: a page without its content, read as a blank one.
 _PYPDF_NESTED = "Error reading PDF file."
@@ -136,6 +140,8 @@ def pdf_pages(reader: PdfReader, *, start: int = 1, stop: int | None = None, fil
             continue
         read = _page_text(reader.pages[number - 1], number, budget)
         first_with.update(dict.fromkeys(keys, read))
+        if number % PYPDF_CACHE_PAGES == 0:
+            reader.resolved_objects.clear()
         yield read
 
 

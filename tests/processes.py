@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from django.conf import settings as django_settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +68,9 @@ def process_env(tmp_path: Path, *, settings: dict | None = None, **extra) -> dic
         PYTHONUNBUFFERED="1",
         DEBUG="false",
         SECRET_KEY="e2e-test-secret",
+        # The models this test run fetched or exported already (the ONNX export of the embedding
+        # model costs each fresh folder a few seconds of torch): a test of a fresh one names its own.
+        RAGSITE_MODELS_DIR=os.environ.get("RAGSITE_MODELS_DIR") or str(django_settings.RAGSITE_MODELS_DIR),
     )
     env.update({key: str(value) for key, value in extra.items()})
     return env

@@ -5,6 +5,8 @@ import copy
 import json
 import logging
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Callable
@@ -35,7 +37,7 @@ class SentenceTransformerEmbedder(Embedder):
     name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
 
     def __init__(
-        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 64,
+        self, model: str = "", device: str = "", half_precision: bool = True, batch_size: int = 32,
         onnx: bool = True, onnx_batch: int = 16,
     ):
         if model:
@@ -91,10 +93,28 @@ class SentenceTransformerEmbedder(Embedder):
             logger.warning("embedding model %s could not be exported for ONNX Runtime (%s): torch embeds everything", self.name, exc)
             self._onnx_path = None
 
+    def _export_elsewhere(self) -> None:
+        """Export in a child process: one that has not loaded torch (a web process) never does,
+        which is the point of ONNX here. Once per machine, a few seconds; the child has ended
+        (and been waited for) when this returns."""
+        with self._torch_lock:
+            if self._onnx_path.exists():
+                return
+            done = subprocess.run(
+                [sys.executable, "-m", "documents.embedding.onnx", self.location, str(self._onnx_path)],
+                cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+            )
+        if done.returncode != 0 or not self._onnx_path.exists():
+            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            logger.warning("embedding model %s could not be exported for ONNX Runtime (%s): torch embeds everything", self.name, why)
+            self._onnx_path = None
+
     def _onnx(self):
         if self._onnx_model is None and self._onnx_path is not None:
-            if not self._onnx_path.exists():
-                self._torch()  # exports it (in a web process: once, the first time it starts)
+            if not self._onnx_path.exists() and self._torch_model is not None:
+                self._export()
+            elif not self._onnx_path.exists():
+                self._export_elsewhere()
             if self._onnx_path is not None:
                 self._onnx_model = OnnxModel(Path(self.location), self._onnx_path, threads=settings.RAGSITE_SERVE_THREADS)
         return self._onnx_model

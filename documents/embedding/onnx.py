@@ -1,9 +1,9 @@
 """A sentence-transformers model run by ONNX Runtime instead of torch.
 
-The model's transformer is exported once to an .onnx file (with torch, by the first process that
-needs it: documents.embedding), then run here: tokenised with `tokenizers` (the model's own
-tokenizer.json), mean-pooled over the attention mask and normalised, as sentence-transformers
-does for models like all-MiniLM-L6-v2. A process that only embeds questions (a web process) then
+The model's transformer is exported once to an .onnx file (with torch: by a worker that has it
+loaded, or by a child process, `python -m documents.embedding.onnx`, for one that has not), then
+run here: tokenised with `tokenizers` (the model's own tokenizer.json), mean-pooled over the
+attention mask and normalised, as sentence-transformers does for models like all-MiniLM-L6-v2. A process that only embeds questions (a web process) then
 never imports torch: hundreds of MB less (docs/benchmarks.md), and one C call per question that
 holds no Python lock while it runs.
 
@@ -133,3 +133,19 @@ def onnx_export(folder: Path, target: Path, *, reference) -> None:
         finally:
             staging.unlink(missing_ok=True)
     logger.info("embedding model exported to %s for ONNX Runtime", target)
+
+
+def _main(folder: str, target: str) -> None:
+    """`python -m documents.embedding.onnx FOLDER TARGET`: export the model for a process that
+    keeps torch out of its own memory (documents.embedding.local)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(folder, device="cpu")
+    onnx_export(Path(folder), Path(target), reference=lambda texts: model.encode(texts, normalize_embeddings=False))
+
+
+if __name__ == "__main__":
+    import sys
+
+    logging.basicConfig(level=logging.INFO)
+    _main(*sys.argv[1:3])

@@ -5,7 +5,6 @@ settings.RAGSITE_EXTRACTORS names each format's extractor in the BACKEND/OPTIONS
 project's other pluggable parts; get_extractor(format) builds it once per process."""
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from django.conf import settings
 
@@ -44,19 +43,3 @@ def _build_all() -> dict[str, Extractor]:
         name: backend_from_config(config, name=f"RAGSITE_EXTRACTORS[{name!r}]")
         for name, config in settings.RAGSITE_EXTRACTORS.items()
     }
-
-
-def citation_url(*, file_url: str, file_name: str, format_name: str, page: int, anchor: str, chunk_id: int) -> str:
-    """Where a citation opens its passage: a PDF at its page (#page=N), an HTML page (served
-    sanitised) at the section's anchor, the other formats' text view at the section, the passage
-    marked. "" when the document has no file."""
-    if not file_url:
-        return ""
-    if format_name == "pdf":
-        return f"{file_url}#page={page}"
-    fragment = f"#{quote(anchor, safe='')}" if anchor else ""
-    if format_name == "html":
-        return file_url + fragment
-    from documents.storage import FILES_URL
-
-    return f"{FILES_URL}text/{quote(file_name)}?chunk={chunk_id}{fragment}"

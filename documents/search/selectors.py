@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import F
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
-from documents.formats import citation_url
+from documents.storage import citation_url
 from documents.models import Chunk, Collection, Document, SearchIndexState
 from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
@@ -41,7 +41,7 @@ class SearchResult:
     format: str = "pdf"  # the document's (Document.Format)
     section: str = ""  # the heading path of a section-based document's passage ("" for a PDF)
     anchor: str = ""  # where its citation opens the section
-    url: str = ""  # where a citation opens the passage (documents.formats.citation_url)
+    url: str = ""  # where a citation opens the passage (documents.storage.citation_url)
 
 
 @dataclass
