@@ -72,7 +72,7 @@ test: setup-dev services corpus
 	# PostgreSQL has none), both search backends, the PostgreSQL one never skipped there.
 	PGVECTOR_URL=$$($(BIN)/python tests/pgvector_server.py) && DATABASE_URL=$$PGVECTOR_URL/ragsite \
 		RAGSITE_TEST_PGVECTOR=required $(BIN)/pytest tests/test_search_backends.py tests/test_search_index.py \
-		tests/test_search_rebuild.py
+		tests/test_search_rebuild.py tests/test_collections_search.py tests/test_properties_collections.py
 
 # The demo runs with DEBUG on (the development key, questions open to all) unless told otherwise.
 run: export DEBUG ?= true

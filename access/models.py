@@ -13,6 +13,12 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False, help_text="set: the key no longer works")
+    # A string reference, not an import: access imports no other app. Read only through
+    # documents.readable.collections_readable.
+    collections = models.ManyToManyField(
+        "documents.Collection", blank=True, related_name="api_keys",
+        help_text="the key reads only these of the collections its user reads; none: all its user reads",
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_field, display_for_value, lookup_field
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
 from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.template.defaultfilters import linebreaksbr
@@ -13,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from documents import services
-from documents.models import ID_MAX, Chunk, Document, SearchIndexState
+from documents.models import GENERAL, ID_MAX, Chunk, Collection, Document, SearchIndexState, general_collection_id
+from documents.readable import collections_readable
 from documents.search.rerank import get_reranker
 
 logger = logging.getLogger(__name__)
@@ -64,17 +66,68 @@ class DocumentUploadForm(forms.Form):
     files = MultipleFileField(
         label="Documents", help_text="Choose one or several PDF, Word (.docx), HTML, Markdown or text files."
     )
+    collection = forms.ModelChoiceField(
+        queryset=Collection.objects.none(), required=False, empty_label=None,
+        help_text="Who may read them: the collection they go to (general when none is chosen).",
+    )
     title = forms.CharField(
         required=False, max_length=255, help_text="Optional; used only when a single file is uploaded."
     )
+
+    def __init__(self, *args, collections=None, **kwargs):
+        """collections: those the uploader may choose from (the ones they may read)."""
+        super().__init__(*args, **kwargs)
+        general_collection_id()  # the default one is there, even in a database made without it
+        collections = Collection.objects.none() if collections is None else collections
+        self.fields["collection"].queryset = collections
+        self.fields["collection"].initial = collections.filter(slug=GENERAL).first()
+
+    def clean_collection(self):
+        collection = self.cleaned_data.get("collection") or self.fields["collection"].initial
+        if collection is None:
+            raise ValidationError("Choose a collection.")
+        return collection
+
+
+def staff_collections(request):
+    """The collections a member of staff manages: those they may read (documents.readable),
+    every one for a superuser."""
+    return collections_readable(user=request.user)
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    """Who reads which documents: a collection's visibility, and for `groups` its groups."""
+
+    list_display = ["name", "slug", "visibility", "document_count"]
+    list_filter = ["visibility"]
+    search_fields = ["name", "slug", "description"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["groups"]
+    fields = ["name", "slug", "visibility", "groups", "description"]
+
+    def get_queryset(self, request):
+        readable = staff_collections(request).values("pk")
+        return super().get_queryset(request).filter(pk__in=readable).annotate(documents_held=Count("documents"))
+
+    def has_delete_permission(self, request, obj=None):
+        # Uploads that name no collection go to general: it stays (one holding documents is
+        # protected anyway).
+        return super().has_delete_permission(request, obj) and (obj is None or obj.slug != GENERAL)
+
+    @admin.display(description="documents", ordering="documents_held")
+    def document_count(self, collection):
+        return collection.documents_held
 
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     list_display = [
-        "title", "status_badge", "progress", "page_count", "chunk_count", "search", "short_error", "created_at",
+        "title", "collection", "status_badge", "progress", "page_count", "chunk_count", "search", "short_error",
+        "created_at",
     ]
-    list_filter = ["status", "created_at"]
+    list_select_related = ["collection"]
+    list_filter = ["status", ("collection", admin.RelatedOnlyFieldListFilter), "created_at"]
     search_fields = ["title", "original_filename", "sha256"]
     actions = ["reingest_selected", "delete_selected_documents"]
     readonly_fields = [
@@ -83,7 +136,16 @@ class DocumentAdmin(admin.ModelAdmin):
         "embedding_model", "generation", "indexed_generation", "chunks_link", "created_at",
         "updated_at", "enqueued_at", "started_at", "finished_at", "heartbeat_at", "uploaded_by",
     ]
-    fields = ["title", *readonly_fields]
+    fields = ["title", "collection", *readonly_fields]
+
+    def get_queryset(self, request):
+        """Staff see and manage the documents of the collections they may read."""
+        return super().get_queryset(request).filter(collection__in=staff_collections(request).values("pk"))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "collection":  # a document moves only to a collection its staff may read
+            kwargs["queryset"] = staff_collections(request)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -128,7 +190,7 @@ class DocumentAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         index_failed = SearchIndexState.objects.filter(pk=1, failed_at__isnull=False).exists()
-        documents = Document.objects.filter(pk__in=live_ids(request.GET.getlist("id")))
+        documents = self.get_queryset(request).filter(pk__in=live_ids(request.GET.getlist("id")))
         return JsonResponse({"documents": {
             str(document.pk): {
                 "moving": document_moving(document, index_failed=index_failed),
@@ -189,12 +251,12 @@ class DocumentAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             return redirect("admin:documents_document_changelist")
-        form = DocumentUploadForm(request.POST or None, request.FILES or None)
+        form = DocumentUploadForm(request.POST or None, request.FILES or None, collections=staff_collections(request))
         if request.method == "POST" and form.is_valid():
             uploads = form.cleaned_data["files"]
             title = form.cleaned_data["title"] if len(uploads) == 1 else ""
             for upload in uploads:
-                self.store_upload(request, upload, title=title)
+                self.store_upload(request, upload, title=title, collection=form.cleaned_data["collection"])
             return redirect("admin:documents_document_changelist")
         context = {
             **self.admin_site.each_context(request),
@@ -205,13 +267,17 @@ class DocumentAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/documents/document/upload.html", context)
 
-    def store_upload(self, request, upload, *, title: str) -> None:
-        """Store one file of a batch and tell staff what became of it: queued, or refused with
-        the reason. Whatever happens to one file, the others are stored and told about."""
+    def store_upload(self, request, upload, *, title: str, collection: Collection) -> None:
+        """Store one file of a batch in the collection and tell staff what became of it: queued,
+        or refused with the reason. Whatever happens to one file, the others are stored and told
+        about."""
         try:
-            document = services.document_create(file=upload, filename=upload.name, title=title, user=request.user)
+            document = services.document_create(
+                file=upload, filename=upload.name, title=title, user=request.user, collection=collection
+            )
         except services.DuplicateDocument as exc:
-            messages.warning(request, f"{upload.name}: {exc.messages[0]}")
+            readable = None if request.user.is_superuser else list(staff_collections(request).values_list("pk", flat=True))
+            messages.warning(request, f"{upload.name}: {exc.message_for(readable)}")
         except ValidationError as exc:
             messages.error(request, f"{upload.name}: {' '.join(exc.messages)}")
         except Exception as exc:  # a bug, not the file: logged with its traceback
@@ -251,7 +317,8 @@ class ChunkAdmin(admin.ModelAdmin):
     list_per_page = 50
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("embedding")
+        readable = staff_collections(request).values("pk")
+        return super().get_queryset(request).defer("embedding").filter(document__collection__in=readable)
 
     @admin.display(description="text")
     def preview(self, chunk):

@@ -7,6 +7,43 @@ SKIPPED_LISTED = 100
 # The largest id a row can have (BigAutoField): API input is bounded by it, so an id out of
 # range is a validation error rather than an overflow deep in the search or the database.
 ID_MAX = 2**63 - 1
+GENERAL = "general"  # the collection documents go to when none is named (migration 0008 made it)
+
+
+class Collection(models.Model):
+    """A set of documents read by the same people. Who may read which collection is decided in one
+    place, documents.readable.collections_readable; superusers read every collection."""
+
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "anyone who may ask (anonymous askers too, where anonymous questions are on)"
+        SIGNED_IN = "signed_in", "any signed-in user or API key"
+        GROUPS = "groups", "members of its groups"
+
+    slug = models.SlugField(max_length=64, unique=True, help_text="how the API, the page and the commands name it")
+    name = models.CharField(max_length=200)
+    visibility = models.CharField(max_length=16, choices=Visibility.choices, default=Visibility.GROUPS)
+    groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="collections", help_text="who reads it when its visibility is 'groups'"
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name", "slug"]
+
+    def __str__(self):
+        return self.name
+
+
+def general_collection_id() -> int:
+    """The default collection's id (Document.collection's default), made again if it is gone
+    (a test database flushed): everything uploaded without a collection goes there. Reads only
+    the id and the slug: migration 0008 calls it, when later columns may not exist yet."""
+    pk = Collection.objects.filter(slug=GENERAL).values_list("pk", flat=True).first()
+    if pk is None:
+        pk = Collection.objects.get_or_create(
+            slug=GENERAL, defaults={"name": "General", "visibility": Collection.Visibility.PUBLIC}
+        )[0].pk
+    return pk
 
 
 class Document(models.Model):
@@ -24,6 +61,10 @@ class Document(models.Model):
         TEXT = "text", "plain text"
 
     title = models.CharField(max_length=255)
+    # Who may read it (documents.readable); a collection that holds documents cannot be deleted.
+    collection = models.ForeignKey(
+        Collection, on_delete=models.PROTECT, related_name="documents", default=general_collection_id
+    )
     # Told by the file's content at upload (documents.formats.detect); it picks the extractor.
     format = models.CharField(max_length=16, choices=Format.choices, default=Format.PDF)
     file = models.FileField(upload_to=document_upload_to, storage=document_storage, db_index=True)

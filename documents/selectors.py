@@ -10,24 +10,31 @@ from django.utils import timezone
 from documents.models import Chunk, Document
 
 
-def document_list(*, status: str | None = None) -> QuerySet[Document]:
-    documents = Document.objects.all()
+def document_list(*, status: str | None = None, collection_ids: list[int] | None = None) -> QuerySet[Document]:
+    """The documents (of collection_ids when given), in status when given."""
+    documents = Document.objects.all() if collection_ids is None else Document.objects.filter(collection_id__in=collection_ids)
     if status:
         documents = documents.filter(status=status)
     return documents
 
 
-def document_status_counts() -> dict[str, int]:
-    """How many documents are in each status, every status present (0 when none)."""
+def document_status_counts(*, collection_ids: list[int] | None = None) -> dict[str, int]:
+    """How many documents (of collection_ids when given) are in each status, every status
+    present (0 when none)."""
     counts = {choice: 0 for choice in Document.Status.values}
-    for row in Document.objects.values("status").annotate(n=Count("id")):
+    documents = Document.objects.all() if collection_ids is None else Document.objects.filter(collection_id__in=collection_ids)
+    for row in documents.values("status").annotate(n=Count("id")):
         counts[row["status"]] = row["n"]
     return counts
 
 
-def document_ids_missing(document_ids: list[int]) -> list[int]:
-    """Those of document_ids that name no document, in order, each once."""
-    present = set(Document.objects.filter(pk__in=document_ids).values_list("pk", flat=True))
+def document_ids_missing(document_ids: list[int], *, collection_ids: list[int] | None = None) -> list[int]:
+    """Those of document_ids that name no document (of collection_ids, the collections the asker
+    may read, when given: one they may not read is missing alike), in order, each once."""
+    documents = Document.objects.filter(pk__in=document_ids)
+    if collection_ids is not None:
+        documents = documents.filter(collection_id__in=collection_ids)
+    present = set(documents.values_list("pk", flat=True))
     return [pk for pk in dict.fromkeys(document_ids) if pk not in present]
 
 

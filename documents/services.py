@@ -14,7 +14,7 @@ from documents import tasks
 from documents.formats import ExtractionError, get_extractor
 from documents.formats.detect import HEAD_BYTES, format_detect, zip_names
 from documents.ingest import default_title
-from documents.models import Document
+from documents.models import Collection, Document, general_collection_id
 from documents.search.services import index_rebuild_request
 
 
@@ -30,6 +30,13 @@ class DuplicateDocument(ValidationError):
             code="duplicate",
         )
 
+    def message_for(self, collection_ids: list[int] | None) -> str:
+        """What an uploader who reads collection_ids (None: every one) may be told: which document
+        it duplicates, or (one they may not read) only that the corpus has it already."""
+        if collection_ids is None or self.existing.collection_id in collection_ids:
+            return self.messages[0]
+        return "this file is already in the corpus, in a collection you may not read"
+
 
 def file_sha256(handle) -> str:
     digest = hashlib.sha256()
@@ -40,9 +47,12 @@ def file_sha256(handle) -> str:
     return digest.hexdigest()
 
 
-def document_create(*, file, filename: str = "", title: str = "", user=None, enqueue: bool = True) -> Document:
-    """Store an uploaded document (PDF, Word, HTML, Markdown or text) as a queued document and send
-    it to the worker once committed.
+def document_create(
+    *, file, filename: str = "", title: str = "", user=None, enqueue: bool = True, collection: Collection | None = None
+) -> Document:
+    """Store an uploaded document (PDF, Word, HTML, Markdown or text) in `collection` (`general`
+    when none is given) as a queued document and send it to the worker once committed. Whether
+    the uploader may add to that collection is the caller's to check (documents.readable).
 
     Raises ValidationError for a file over the size limit, one whose content is none of the formats
     ragsite reads (the message says what it is), a PDF whose pages pypdf cannot count (damaged,
@@ -77,6 +87,7 @@ def document_create(*, file, filename: str = "", title: str = "", user=None, enq
         size_bytes=size,
         page_count=page_count,
         uploaded_by=user if getattr(user, "is_authenticated", False) else None,
+        collection_id=collection.pk if collection is not None else general_collection_id(),
     )
     with transaction.atomic():
         document.file.save(filename, File(file, name=filename), save=False)

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from access.permissions import MayAsk
 from documents.formats import FORMATS, ExtractionError
 from documents.models import Document
+from documents.readable import documents_readable, request_collection_ids
 from documents.selectors import document_text_view
 
 # What a stored document may do in the reader's browser: show itself, with the styles it carries
@@ -32,9 +33,11 @@ class _StoredDocumentApi(APIView):
     schema = None  # a file, not part of the JSON API
 
     def document(self, request, name: str) -> Document:
-        """The stored document of that name as the asker may see it: staff any, everyone else
-        who may ask those that are ready; 404 otherwise (no telling which exist)."""
-        document = Document.objects.filter(file=name).first() if could_be_stored(name) else None
+        """The stored document of that name as the asker may see it: one of the collections they
+        may read (documents.readable), ready, or in any status for staff; 404 otherwise, alike
+        for a document that does not exist and one they may not read (no telling which exist)."""
+        readable = documents_readable(collection_ids=request_collection_ids(request))
+        document = readable.filter(file=name).first() if could_be_stored(name) else None
         visible = document is not None and (document.status == Document.Status.READY or request.user.is_staff)
         if not visible:
             raise Http404("No such document.")

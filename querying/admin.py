@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from documents.readable import collection_ids_readable
+from querying import conversations
 from querying.models import Conversation, Message
 
 
@@ -12,6 +14,17 @@ class MessageInline(admin.StackedInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def get_queryset(self, request):
+        """A member of staff who is no superuser sees only the answers that drew on documents of
+        collections they may read (documents.readable): an answer quotes its documents."""
+        messages = super().get_queryset(request)
+        if request.user.is_superuser:
+            return messages
+        object_id = (request.resolver_match.kwargs if request.resolver_match else {}).get("object_id")
+        shown = messages.filter(conversation_id=object_id) if str(object_id or "").isdigit() else messages.none()
+        withheld = conversations.messages_withheld(list(shown), collection_ids=collection_ids_readable(user=request.user))
+        return shown.exclude(pk__in=withheld)
 
 
 @admin.register(Conversation)

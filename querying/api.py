@@ -1,4 +1,5 @@
 from asgiref.sync import async_to_sync
+from django.core.validators import validate_slug
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -12,6 +13,7 @@ from access.permissions import MayAsk
 from access.rest import query_params
 from access.throttles import QueryAnonThrottle, QueryUserThrottle
 from documents.models import ID_MAX
+from documents.readable import collections_named, request_collection_ids
 from documents.search.api import DocumentIdsField
 from documents.selectors import document_ids_missing
 from querying import conversations, services
@@ -21,7 +23,10 @@ from querying.sources import CITATIONS_HELP, SourceSerializer
 
 
 class StoredSourceSerializer(SourceSerializer):
-    removed = serializers.BooleanField(help_text="its document has been deleted since: the text stays, the link no longer opens")
+    removed = serializers.BooleanField(
+        help_text="its document has been deleted since (the text stays, the link no longer opens), or you may no longer "
+        "read it (nothing of it is shown)"
+    )
 
 
 NotFoundSerializer = inline_serializer("NotFoundResponse", {"detail": serializers.CharField()})
@@ -41,13 +46,20 @@ def question_options(request, data) -> dict:
     """A question's options for querying.services.answer_prepare, from a request DRF has admitted
     (POST /query, or the stream through access.rest.drf_admit): its body validated (a
     ValidationError is a 400) and its conversation, when it names one, checked to be the asker's
-    (ConversationNotFound otherwise)."""
+    (ConversationNotFound otherwise), and what it may read: the collections the asker reads, or
+    of those the ones it names (CollectionNotFound for a slug it may not read, as for one that
+    does not exist)."""
     serializer = QueryApi.InputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
-    if missing := document_ids_missing(serializer.validated_data.get("document_ids") or []):
+    options = dict(serializer.validated_data)
+    readable = request_collection_ids(request)  # read now, every question: no grant is cached
+    # A document the asker may not read is "no document" exactly as one that does not exist.
+    if missing := document_ids_missing(options.get("document_ids") or [], collection_ids=readable):
         raise ValidationError({"document_ids": [f"No documents with the ids {', '.join(map(str, missing))}."]})
+    slugs = options.pop("collections", None)
+    options["collection_ids"] = collections_named(slugs=slugs, collection_ids=readable) if slugs else readable
     owner = conversations.conversation_owner(request)  # reads the session
-    options = {**serializer.validated_data, "owner": owner}
+    options["owner"] = owner
     if options.get("conversation_id") is not None:
         conversations.conversation_get(owner=owner, conversation_id=options["conversation_id"])
     return options
@@ -64,6 +76,11 @@ class QueryApi(APIView):
         question = StrictCharField(max_length=4000)
         top_k = StrictIntegerField(default=5, min_value=1, max_value=20)
         document_ids = DocumentIdsField(required=False, allow_empty=True)
+        collections = serializers.ListField(
+            child=StrictCharField(max_length=64, validators=[validate_slug]), required=False, allow_empty=True,
+            max_length=100,
+            help_text="search only these collections (slugs) of those you may read; absent or empty: all of them",
+        )
         conversation_id = StrictIntegerField(
             min_value=1, max_value=ID_MAX, required=False, allow_null=True,
             help_text="continue this conversation of yours (GET /api/conversations/); absent or null: start a new one",
@@ -87,7 +104,7 @@ class QueryApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={
         200: OutputSerializer,
-        404: OpenApiResponse(NotFoundSerializer, description="conversation_id is no conversation of yours"),
+        404: OpenApiResponse(NotFoundSerializer, description="conversation_id is no conversation of yours, or a slug of `collections` no collection you may read"),
         502: OpenApiResponse(ErrorSerializer, description="the answer provider refused the question"),
         503: OpenApiResponse(ErrorSerializer, description="try again later (Retry-After when the server is busy): the provider timed out or is rate-limited, there is no search index yet, or every retrieval slot is taken and the queue in front of them is full"),
     })
@@ -180,7 +197,9 @@ class ConversationDetailApi(APIView):
     @extend_schema(responses={200: OutputSerializer, 404: NotFoundSerializer})
     def get(self, request, conversation_id):
         conversation = _owned(request, conversation_id)
-        conversation.shown_messages = conversations.message_list(conversation=conversation)
+        conversation.shown_messages = conversations.message_list(
+            conversation=conversation, collection_ids=request_collection_ids(request)
+        )
         return Response(self.OutputSerializer(conversation).data)
 
     @extend_schema(request=InputSerializer, responses={200: ConversationOutputSerializer, 404: NotFoundSerializer})

@@ -102,31 +102,71 @@ def conversation_get(*, owner: Owner, conversation_id: int) -> Conversation:
 _STORED_BEFORE = {"section": "", "anchor": "", "ocr": False}
 
 
-def message_list(*, conversation: Conversation) -> list[Message]:
+# What is left of a source whose document the asker may no longer read: that there was one.
+_WITHHELD = {"chunk_id": 0, "document_id": 0, "title": "", "page": None, "section": "", "anchor": "", "url": "",
+             "text": "", "ocr": False, "score": 0.0, "highlights": [], "removed": True}
+WITHHELD_ANSWER = "This answer drew on a document you may no longer read."
+
+
+def _unreadable(messages: list[Message], collection_ids: list[int] | None) -> tuple[set[int], set[int]]:
+    """(the documents the messages' sources name that exist, those of them the asker may not
+    read: outside collection_ids, none when it is None)."""
+    named = {source.get("document_id") for message in messages for source in message.sources}
+    rows = Document.objects.filter(pk__in=[d for d in named if isinstance(d, int)]).values_list("pk", "collection_id")
+    present = {pk: collection for pk, collection in rows}
+    if collection_ids is None:
+        return set(present), set()
+    readable = set(collection_ids)
+    return set(present), {pk for pk, collection in present.items() if collection not in readable}
+
+
+def messages_withheld(messages: list[Message], *, collection_ids: list[int] | None) -> set[int]:
+    """The ids of those messages whose answer drew on a document that exists outside
+    collection_ids (what the asker reads now): what must not be shown to them."""
+    _, unreadable = _unreadable(messages, collection_ids)
+    return {m.pk for m in messages if any(source.get("document_id") in unreadable for source in m.sources)}
+
+
+def message_list(*, conversation: Conversation, collection_ids: list[int] | None = None) -> list[Message]:
     """The conversation's messages, oldest first, each source marked `"removed": true` when its
     document has been deleted since (the answer stays readable; its link no longer opens). A
-    source stored before sources said where a section is says it is none."""
+    source stored before sources said where a section is says it is none.
+
+    A source whose document still exists but lies outside collection_ids (the collections the
+    asker reads now) is withheld: nothing of it but its number and that it is removed; and an
+    answer that drew on one is withheld with it (its text may quote the document)."""
     messages = list(conversation.messages.all())
-    cited = {source.get("document_id") for message in messages for source in message.sources}
-    present = set(Document.objects.filter(pk__in=[d for d in cited if isinstance(d, int)]).values_list("pk", flat=True))
+    present, unreadable = _unreadable(messages, collection_ids)
     for message in messages:
-        message.citations = stored_citations(message.answer, message.sources)
-        message.sources = [{**_STORED_BEFORE, **source, "removed": source.get("document_id") not in present} for source in message.sources]
+        tainted = any(source.get("document_id") in unreadable for source in message.sources)
+        if tainted:
+            message.answer, message.search_query = WITHHELD_ANSWER, ""
+        message.citations = [] if tainted else stored_citations(message.answer, message.sources)
+        message.sources = [
+            {**_WITHHELD, "n": source.get("n", 0), "cited": False} if source.get("document_id") in unreadable
+            else {**_STORED_BEFORE, **source, "removed": source.get("document_id") not in present}
+            for source in message.sources
+        ]
     return messages
 
 
-def conversation_turns(*, conversation: Conversation, limit: int) -> list[Turn]:
-    """The last `limit` turns, oldest first, as a rewrite and the answer's history read them."""
+def conversation_turns(*, conversation: Conversation, limit: int, collection_ids: list[int] | None = None) -> list[Turn]:
+    """The last `limit` turns, oldest first, as a rewrite and the answer's history read them. A
+    turn whose answer drew on a document outside collection_ids (what the asker reads now) keeps
+    only its question, the asker's own words: its answer and its search query (a model's rewrite
+    may carry the answer's terms) are left out."""
     recent = list(conversation.messages.order_by("-created_at", "-pk")[:limit])[::-1]
-    return [
-        Turn(
+    withheld = messages_withheld(recent, collection_ids=collection_ids)
+    turns = []
+    for m in recent:
+        tainted = m.pk in withheld
+        turns.append(Turn(
             question=m.question,
-            answer=m.answer,
-            search_query=m.search_query,
-            document_ids=answer_document_ids(m.sources),
-        )
-        for m in recent
-    ]
+            answer="" if tainted else m.answer,
+            search_query="" if tainted else m.search_query,
+            document_ids=[] if tainted else answer_document_ids(m.sources),
+        ))
+    return turns
 
 
 def answer_document_ids(sources: list[dict]) -> list[int]:

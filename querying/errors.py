@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.db import InterfaceError, OperationalError
 
+from documents.readable import CollectionNotFound
 from documents.search.errors import SearchError
 from querying.conversations import ConversationNotFound
 from querying.executor import Busy
@@ -16,7 +17,7 @@ CONVERSATION_NOT_FOUND = "No conversation of yours has this id."
 
 # What a question can fail on before its answer starts; a database that cannot be reached is
 # access.middleware's 503 there. Anything else is a bug (a 500).
-FAILURES = (LLMError, SearchError, ConversationNotFound, Busy)
+FAILURES = (LLMError, SearchError, ConversationNotFound, CollectionNotFound, Busy)
 # ...and once a stream has started, as its `error` event.
 STREAM_FAILURES = (*FAILURES, OperationalError, InterfaceError)
 
@@ -28,7 +29,8 @@ def error(code: str, message: str, retryable: bool) -> dict:
 def failure(exc: Exception) -> tuple[int, dict]:
     """The HTTP status and the error of a failure to answer: 503 when trying again later may help
     (a provider that timed out or is rate-limited, no search index yet, a full queue, the database
-    restarting), 502 when the provider refused, 404 for a conversation that is not the asker's."""
+    restarting), 502 when the provider refused, 404 for a conversation that is not the asker's or a
+    collection they may not read."""
     if isinstance(exc, LLMError):
         return (503 if exc.retryable else 502), error(exc.code, exc.message, exc.retryable)
     if isinstance(exc, SearchError):
@@ -37,6 +39,8 @@ def failure(exc: Exception) -> tuple[int, dict]:
         return 503, error("busy", exc.message, True)
     if isinstance(exc, ConversationNotFound):
         return 404, error("conversation_not_found", CONVERSATION_NOT_FOUND, False)
+    if isinstance(exc, CollectionNotFound):  # unknown and unreadable alike: the asker's own slug, nothing more
+        return 404, error("collection_not_found", str(exc), False)
     if isinstance(exc, (OperationalError, InterfaceError)):
         return 503, error("database_unavailable", f"the database cannot be reached: {exc}", True)
     raise TypeError(f"{type(exc).__name__} is no answer failure") from exc

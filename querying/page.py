@@ -10,7 +10,8 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from access.permissions import may_ask
-from documents.models import Document
+from documents.models import Collection, Document
+from documents.readable import collections_readable
 from documents.search.rerank import get_reranker
 from documents.selectors import document_list, document_status_counts
 from querying.llm import get_llm
@@ -62,17 +63,21 @@ def ask_page(request):
         "question": request.GET.get("question", "")[:4000],
     }
     if allowed:  # who may not ask learns nothing of the corpus, not even how big it is
-        context.update(corpus_context())
+        context.update(corpus_context(collections=list(collections_readable(user=request.user).order_by("name", "slug"))))
     return render(request, "querying/ask.html", context)
 
 
-def corpus_context() -> dict:
-    """The status counts and the ready documents the page offers as filters."""
-    counts = document_status_counts()
+def corpus_context(*, collections: list[Collection]) -> dict:
+    """Of what the asker may read (collections, documents.readable): the status counts, the ready
+    documents the page offers as filters, and the collections it offers to choose from."""
+    collection_ids = [collection.pk for collection in collections]
+    counts = document_status_counts(collection_ids=collection_ids)
+    ready = document_list(status=Document.Status.READY, collection_ids=collection_ids)
     return {
         "counts": counts,
         "count_ready": counts[Document.Status.READY],
         "count_processing": counts[Document.Status.QUEUED] + counts[Document.Status.PROCESSING],
         "count_failed": counts[Document.Status.FAILED],
-        "documents": document_list(status=Document.Status.READY).order_by("title").only("id", "title"),
+        "documents": ready.order_by("title").only("id", "title"),
+        "collections": collections,
     }

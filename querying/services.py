@@ -76,6 +76,7 @@ def _ms(seconds: float) -> float:
 def answer_prepare(
     *, question: str, top_k: int = 5, document_ids: list[int] | None = None,
     owner=None, conversation_id: int | None = None, turns: list[Turn] | None = None, rewrite: str = "auto",
+    collection_ids: list[int] | None = None,
 ) -> AnswerPlan:
     """Build the provider, retrieve the passages and the prompt. Raises LLMError when the
     configured provider cannot be built (e.g. no API key).
@@ -84,19 +85,26 @@ def answer_prepare(
     `conversation_id` (ConversationNotFound when there is none of theirs), or a new one. `turns`
     gives the earlier turns directly instead (the evaluation: nothing is stored). Earlier turns make
     the search query a standalone rewrite of the question (`rewrite`: "auto", by the model when
-    there is one; "heuristic"; "off": the question as asked)."""
+    there is one; "heuristic"; "off": the question as asked).
+
+    collection_ids: the collections the asker may read (documents.readable; None: no limit, for
+    the evaluation alone). Search is filtered to them, and the earlier turns the rewrite and the
+    model read leave out what came from a document the asker may no longer read."""
     started = time.perf_counter()
     provider = get_llm()
     conversation = None
     if owner is not None and conversation_id is not None:
         conversation = conversations.conversation_get(owner=owner, conversation_id=conversation_id)
         turns = conversations.conversation_turns(
-            conversation=conversation, limit=max(conversations.REWRITE_TURNS, provider.history_turns)
+            conversation=conversation, limit=max(conversations.REWRITE_TURNS, provider.history_turns),
+            collection_ids=collection_ids,
         )
     turns = turns or []
     timings: dict[str, float] = {}
     search_query = _search_query(question, turns, provider, rewrite, timings)
-    found = chunk_search(query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True)
+    found = chunk_search(
+        query=search_query, top_k=top_k, document_ids=document_ids or None, rerank=True, collection_ids=collection_ids
+    )
     if owner is not None and conversation is None:  # only once the search worked: no empty conversations
         conversation = conversations.conversation_start(owner=owner)
     history = history_messages(

@@ -122,11 +122,11 @@ def test_a_shared_link_prefills_the_question(client):
     assert "How hot does the &lt;boiler&gt; get?</textarea>" in html
 
 
-def test_page_costs_two_queries_however_many_documents(client, django_assert_num_queries):
+def test_page_costs_three_queries_however_many_documents(client, django_assert_num_queries):
     for i in range(30):
         make_document(f"Manual {i}", Document.Status.READY)
 
-    with django_assert_num_queries(2):  # the status counts and the ready documents
+    with django_assert_num_queries(3):  # the collections the asker reads, the status counts and the ready documents
         response = client.get("/")
     assert response.content.decode().count('name="document_ids"') == 30
 

@@ -6,11 +6,14 @@ from rest_framework.views import APIView
 from access.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from access.parsers import JSONParser
 from documents.models import ID_MAX
+from documents.readable import request_collection_ids
 from documents.search.errors import SearchError
 from documents.search.selectors import chunk_search, search_status
 
 
 class SearchStatusApi(APIView):
+    """The search index's state; its counts are those of the collections the asker may read."""
+
     class OutputSerializer(serializers.Serializer):
         index_version = serializers.IntegerField(allow_null=True)
         loaded_version = serializers.IntegerField(allow_null=True, help_text="the version this process answers from")
@@ -32,7 +35,7 @@ class SearchStatusApi(APIView):
 
     @extend_schema(responses=OutputSerializer)
     def get(self, request):
-        return Response(self.OutputSerializer(search_status()).data)
+        return Response(self.OutputSerializer(search_status(collection_ids=request_collection_ids(request))).data)
 
 
 class DocumentIdsField(serializers.ListField):
@@ -75,6 +78,8 @@ class SearchResultSerializer(PassageSerializer):
 
 
 class SearchApi(APIView):
+    """The passages of the collections the asker may read that best match a query."""
+
     parser_classes = [JSONParser]
     class InputSerializer(serializers.Serializer):
         query = StrictCharField(max_length=2000)
@@ -97,7 +102,8 @@ class SearchApi(APIView):
         data = serializer.validated_data
         try:
             found = chunk_search(
-                query=data["query"], top_k=data["top_k"], document_ids=data.get("document_ids"), rerank=data["rerank"]
+                query=data["query"], top_k=data["top_k"], document_ids=data.get("document_ids"), rerank=data["rerank"],
+                collection_ids=request_collection_ids(request),
             )
         except SearchError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -129,13 +129,17 @@ class LoadedIndex:
             return empty
         faiss = _faiss()
         query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
+        params = bits = None
         if mask is not None:
-            allowed = np.flatnonzero(mask).astype(np.int64)
-            if allowed.size == 0:
+            if not mask.any():
                 return empty
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            # A bitmap over the rows, one bit each: built and tested in constant time a row, whatever
+            # share of the rows it admits (a batch of ids is hashed, which costs more the more it admits).
+            # FAISS reads `bits` during the search: the name keeps it alive until then.
+            bits = np.packbits(np.asarray(mask, dtype=bool), bitorder="little")
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)))
         scores, positions = self.dense.search(query, min(k, self.chunk_count), params=params)
+        del bits
         keep = positions[0] >= 0
         return positions[0][keep], scores[0][keep]
 
@@ -153,7 +157,8 @@ class LoadedIndex:
         return self.bm25.scores(tokens)
 
     def candidates(self, vector: np.ndarray, tokens: list[str], *, k: int, document_ids, lap):
-        """The dense and the BM25 top k (within document_ids when given), every candidate scored
+        """The dense and the BM25 top k (within document_ids when given: the filter is applied
+        inside both searches, so a selective one still gets its full k), every candidate scored
         by both: a passage one list did not rank still has a cosine and a BM25 score."""
         mask = None
         if document_ids is not None:

@@ -276,11 +276,15 @@ class PostgresBackend(SearchBackend):
             order = "embedding <#> %s::vector"
             ef_search = min(1000, int(max(self.ef_search, k) / max(share, 1e-3)))
         cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
-        cursor.execute(
-            f"SELECT chunk_id FROM {TABLE} WHERE document_id = ANY(%s) ORDER BY {order} LIMIT %s",
-            [document_ids, vector, k],
-        )
-        return [pk for (pk,) in cursor.fetchall()]
+        query = f"SELECT chunk_id FROM {TABLE} WHERE document_id = ANY(%s) ORDER BY {{}} LIMIT %s"
+        cursor.execute(query.format(order), [document_ids, vector, k])
+        found = [pk for (pk,) in cursor.fetchall()]
+        if len(found) < min(k, allowed):
+            # The graph walk ran out of candidates before finding k admitted rows (pgvector filters
+            # after the index scan): read the admitted rows exactly instead, so the top k is full.
+            cursor.execute(query.format("(embedding <#> %s::vector) + 0"), [document_ids, vector, k])
+            found = [pk for (pk,) in cursor.fetchall()]
+        return found
 
     def status(self) -> dict:
         try:

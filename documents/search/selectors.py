@@ -6,10 +6,11 @@ from typing import Iterable
 
 import numpy as np
 from django.conf import settings
+from django.db.models import F
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
 from documents.storage import citation_url
-from documents.models import Chunk, SearchIndexState
+from documents.models import Chunk, Collection, Document, SearchIndexState
 from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
@@ -139,12 +140,32 @@ def _best_sentence_scores(keys: list[int], dense: list[float], vector: np.ndarra
     return scores
 
 
-def _pages(fused: list[Fused], tuning: Tuning) -> list[Fused]:
+def _admitted_chunks(collection_ids: list[int] | None):
+    """The chunks that count and that the asker may read (all that count when collection_ids is
+    None): checked again as results are fetched, so a document moved out of the asker's
+    collections while a query ran is not shown."""
+    chunks = current_chunks()
+    return chunks if collection_ids is None else chunks.filter(document__collection_id__in=collection_ids)
+
+
+def _admitted_documents(collection_ids: list[int], document_ids: list[int] | None) -> list[int] | None:
+    """The document filter that search applies inside each backend for an asker who reads
+    collection_ids (within document_ids when given): None (no filter) when they read every
+    collection and named no documents."""
+    if document_ids is None and not Collection.objects.exclude(pk__in=collection_ids).exists():
+        return None
+    admitted = Document.objects.filter(collection_id__in=collection_ids)
+    if document_ids is not None:
+        admitted = admitted.filter(pk__in=document_ids)
+    return list(admitted.values_list("pk", flat=True))
+
+
+def _pages(fused: list[Fused], tuning: Tuning, collection_ids: list[int] | None = None) -> list[Fused]:
     """The fused candidates whose chunks still count (a document deleted since the build drops
-    out at once), each page's best passage first when tuning.spread_pages."""
+    out at once) and may be read, each page's best passage first when tuning.spread_pages."""
     places = dict(
         (pk, (document_id, page))
-        for pk, document_id, page in current_chunks()
+        for pk, document_id, page in _admitted_chunks(collection_ids)
         .filter(pk__in=[item.key for item in fused])
         .values_list("pk", "document_id", "page")
     )
@@ -154,9 +175,9 @@ def _pages(fused: list[Fused], tuning: Tuning) -> list[Fused]:
     return fused
 
 
-def _fetch(chunk_ids: list[int]) -> dict[int, object]:
-    """The chunks that still count, by id."""
-    rows = current_chunks().filter(pk__in=chunk_ids).select_related("document").defer("embedding")
+def _fetch(chunk_ids: list[int], collection_ids: list[int] | None = None) -> dict[int, object]:
+    """The chunks that still count and may be read, by id."""
+    rows = _admitted_chunks(collection_ids).filter(pk__in=chunk_ids).select_related("document").defer("embedding")
     return {row.pk: row for row in rows}
 
 
@@ -168,11 +189,16 @@ def _reranked(reranker: Reranker, query: str, pool: list[Fused], rows: dict) -> 
 
 
 def chunk_search(
-    *, query: str, top_k: int = 5, document_ids: Iterable[int] | None = None, rerank: bool = True
+    *, query: str, top_k: int = 5, document_ids: Iterable[int] | None = None, rerank: bool = True,
+    collection_ids: Iterable[int] | None = None,
 ) -> SearchResponse:
     """The top_k passages for query, best first, from dense and keyword search fused (as the
     backend's Tuning says), each page's best passage first, and (when rerank and a reranker is
     available) reordered by the cross-encoder.
+
+    collection_ids: the collections the asker may read (documents.readable), None for no limit
+    (internal callers only). The filter is applied inside each backend's dense and keyword search,
+    so a selective filter still returns a full top_k, and checked again as the rows are fetched.
 
     Safe to call from many threads. Raises IndexModelMismatch when the query embedder is not
     the model the index was built with, SearchError when no index can be loaded."""
@@ -185,12 +211,15 @@ def chunk_search(
         return SearchResponse([], False, index.version if index else None, timings=timings)
     if document_ids is not None:
         document_ids = list(document_ids)
+    if collection_ids is not None:
+        collection_ids = list(collection_ids)
+        document_ids = _admitted_documents(collection_ids, document_ids)
     tuning = backend.tuning
     found = _retrieve(index, query, tuning=tuning, depth=top_k, document_ids=document_ids, timings=timings)
     top_n = tuning.rerank_top_n if rerank else 0
     mark = time.perf_counter()
-    head = _pages(found.fused, tuning)[: max(top_k, top_n)]
-    rows = _fetch([item.key for item in head])
+    head = _pages(found.fused, tuning, collection_ids)[: max(top_k, top_n)]
+    rows = _fetch([item.key for item in head], collection_ids)
     head = [item for item in head if item.key in rows]
     timings["fetch"] = round((time.perf_counter() - mark) * 1000, 3)
 
@@ -245,31 +274,38 @@ def search_warm_up() -> None:
     chunk_search(query="warm up the search models", top_k=1, rerank=True)
 
 
-def search_rankings(*, query: str, depth: int = 10, rerank: bool = True) -> dict[str, list[int] | None]:
+def search_rankings(
+    *, query: str, depth: int = 10, rerank: bool = True, collection_ids: Iterable[int] | None = None
+) -> dict[str, list[int] | None]:
     """Chunk ids, best first, as ranked by dense search alone, BM25 alone, their fusion, and the
-    fusion reranked ("reranked" is None when no reranker is available). For evaluation."""
+    fusion reranked ("reranked" is None when no reranker is available), within collection_ids as
+    chunk_search filters them. For evaluation."""
     backend = search_backend()
     index = backend.searcher()
     if index is None or index.empty:
         return {"dense": [], "bm25": [], "fused": [], "reranked": [] if rerank else None}
     tuning = backend.tuning
-    found = _retrieve(index, query, tuning=tuning, depth=depth, document_ids=None, timings={})
-    fused = _pages(found.fused, tuning)
+    collection_ids = None if collection_ids is None else list(collection_ids)
+    document_ids = None if collection_ids is None else _admitted_documents(collection_ids, None)
+    found = _retrieve(index, query, tuning=tuning, depth=depth, document_ids=document_ids, timings={})
+    fused = _pages(found.fused, tuning, collection_ids)
     reranked = None
     if rerank and (reranker := get_reranker().reranker) is not None:
         pool = fused[: max(tuning.rerank_top_n, depth)]
-        rows = _fetch([item.key for item in pool])
+        rows = _fetch([item.key for item in pool], collection_ids)
         reranked = [item.key for item, _ in _reranked(reranker, query, [item for item in pool if item.key in rows], rows)]
     # Each single list is served as the fusion is (deleted documents dropped, pages spread), so
     # the comparison measures the fusion alone.
-    dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)], tuning)]
+    dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)], tuning,
+                                                collection_ids)]
                    for ranked in (found.dense, found.bm25))
     fused = [item.key for item in fused]
     return {"dense": dense[:depth], "bm25": bm25[:depth], "fused": fused[:depth], "reranked": reranked}
 
 
-def search_status() -> dict:
-    """What the index and the reranker look like from this process."""
+def search_status(*, collection_ids: Iterable[int] | None = None) -> dict:
+    """What the index and the reranker look like from this process. For an asker who reads only
+    some collections (collection_ids), the counts are those of their collections' passages."""
     state = SearchIndexState.objects.filter(pk=1).first()
     index = None
     index_error = ""
@@ -279,7 +315,7 @@ def search_status() -> dict:
     except Exception as exc:
         index_error = str(exc)
     reranker = get_reranker()
-    return {
+    status = {
         "index_version": state.current_version if state else None,
         "loaded_version": index.version if index else None,
         "chunk_count": state.chunk_count if state else 0,
@@ -300,3 +336,19 @@ def search_status() -> dict:
         "search_backend": settings.RAGSITE_SEARCH_BACKEND["BACKEND"],
         **backend.status(),
     }
+    return status | _status_counts(collection_ids, status)
+
+
+def _status_counts(collection_ids: Iterable[int] | None, status: dict) -> dict:
+    """The counts of search_status an asker who reads only collection_ids may see: those of the
+    searchable passages of their collections (nothing replaced when they read every one)."""
+    if collection_ids is None:
+        return {}
+    collection_ids = list(collection_ids)
+    if not Collection.objects.exclude(pk__in=collection_ids).exists():
+        return {}
+    searchable = _admitted_chunks(collection_ids).filter(document__indexed_generation=F("document__generation"))
+    counts = {"chunk_count": searchable.count(), "skipped_chunks": {}}
+    if "indexed_documents" in status:
+        counts["indexed_documents"] = searchable.values("document_id").distinct().count()
+    return counts

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from documents.models import Document
+from documents.models import GENERAL, Collection, Document, general_collection_id
 from documents.search.services import index_rebuild_request
 from documents.ingest import document_ingest
 from documents.services import DuplicateDocument, document_create
@@ -42,6 +43,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", help="documents, or folders holding them")
+        parser.add_argument(
+            "--collection", default=GENERAL, metavar="SLUG", help=f"the collection the documents go to (default {GENERAL})"
+        )
+        parser.add_argument(
+            "--create", action="store_true",
+            help="create the collection when there is none of that slug (readable by superusers only until it is given "
+            "groups or another visibility in the admin)",
+        )
         parser.add_argument("--reingest", action="store_true", help="process files already in the corpus again")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
         parser.add_argument(
@@ -49,10 +58,11 @@ class Command(BaseCommand):
             help="exit non-zero when any file failed or was refused, not only when something broke",
         )
 
-    def handle(self, *args, paths, reingest, no_progress, strict, **options):
+    def handle(self, *args, paths, reingest, no_progress, strict, collection, create, **options):
         files = document_paths(paths)
         if not files:
             raise CommandError("no documents (PDF, Word, HTML, Markdown, text) found in " + ", ".join(paths))
+        self.collection = self.collection_named(collection, create=create)
         show_progress = not no_progress and sys.stderr.isatty()
         rows = []
         self.unexpected = []  # files that failed on a bug rather than on what is in them
@@ -85,6 +95,27 @@ class Command(BaseCommand):
             problems += [f"{len(failed)} file(s) failed (--strict)"] if strict and failed and not problems else []
             raise CommandError("; ".join(problems), returncode=1)
 
+    def collection_named(self, slug: str, *, create: bool) -> Collection:
+        """The collection of that slug; made (readable by superusers only) with --create, else a
+        CommandError that says how to make one."""
+        if slug == GENERAL:
+            return Collection.objects.get(pk=general_collection_id())
+        collection = Collection.objects.filter(slug=slug).first()
+        if collection is not None:
+            return collection
+        if not create:
+            raise CommandError(f"there is no collection {slug!r}: create it in the admin, or pass --create")
+        try:
+            validate_slug(slug)
+        except ValidationError as exc:
+            raise CommandError(f"--collection {slug!r}: {' '.join(exc.messages)}") from None
+        collection = Collection.objects.create(slug=slug, name=slug, visibility=Collection.Visibility.GROUPS)
+        self.stdout.write(
+            f"Created the collection {slug!r}: only superusers read it until you give it groups or another "
+            "visibility in the admin."
+        )
+        return collection
+
     def with_search_state(self, rows):
         """Each row with whether a question can find its document now."""
         searchable = dict(
@@ -106,7 +137,7 @@ class Command(BaseCommand):
     def ingest_one(self, path: Path, *, reingest: bool, show_progress: bool):
         try:
             with path.open("rb") as handle:
-                document = document_create(file=handle, filename=path.name, enqueue=False)
+                document = document_create(file=handle, filename=path.name, enqueue=False, collection=self.collection)
         except DuplicateDocument as exc:
             document = exc.existing
             if not reingest:

@@ -246,7 +246,7 @@
     return item;
   }
 
-  var FIELD_LABELS = { question: "Question", top_k: "Passages", document_ids: "Documents" };
+  var FIELD_LABELS = { question: "Question", top_k: "Passages", document_ids: "Documents", collections: "Collections" };
 
   function collectMessages(value, out) {
     if (typeof value === "string") out.push(value);
@@ -620,6 +620,9 @@
       if (k >= 1) body.top_k = k;
       var ids = checkedDocumentIds();
       if (ids.length) body.document_ids = ids;
+      var picker = el("collections");
+      var chosen = picker ? Array.from(picker.selectedOptions).map(function (option) { return option.value; }) : [];
+      if (chosen.length) body.collections = chosen;
       if (conversationId) body.conversation_id = conversationId;
 
       var response;
