@@ -14,6 +14,7 @@ read lazily, and RequestBodyLimitMiddleware refuses from Content-Length in time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import lru_cache
 
@@ -24,6 +25,9 @@ from django.urls import NoReverseMatch, reverse
 # Room for the multipart framing around an upload's file: boundaries, part headers, the title.
 UPLOAD_OVERHEAD_BYTES = 1024 * 1024
 TOO_LARGE = "The request body is larger than this server accepts."
+# How long a refused body that is arriving is read and dropped before the refusal (_drain_arriving).
+DRAIN_SECONDS = 2.0
+DRAIN_PAUSE_SECONDS = 0.2
 CHUNKED_UNREAD = (
     "A body sent in chunks, without Content-Length, is not read by this server: send its Content-Length."
 )
@@ -75,7 +79,8 @@ def declared_length(value: str | bytes | None) -> int | None:
 def limit_request_bodies(application):
     """The ASGI application, with bodies past body_limit() refused before Django reads them.
 
-    A Content-Length past the limit is answered 413 at once, nothing read. A chunked body (no
+    A Content-Length past the limit is answered 413 with nothing kept (what is arriving is
+    dropped first: _drain_arriving). A chunked body (no
     Content-Length) is counted as it arrives: at its first bytes past the limit Django is told the
     client left (so it stops spooling and drops what it had) and the client gets the 413; within
     the limit, Django is given its length as Content-Length once it is all in, as a proxy that
@@ -93,6 +98,7 @@ def limit_request_bodies(application):
         if limit is None or not (chunked or (length is not None and length > limit)):
             return await application(scope, receive, send)
         if not chunked:
+            await _drain_arriving(receive)
             return await _send_refusal(send, path, 413, TOO_LARGE)
         scope = dict(scope)
         counted = _CountedBody(scope, receive, limit)
@@ -128,6 +134,23 @@ class _CountedBody:
                 (b"content-length", str(self.received).encode()),
             ]
         return message
+
+
+async def _drain_arriving(receive) -> None:
+    """Drop what of a refused body is arriving now, for at most DRAIN_SECONDS, stopping at the
+    first pause of DRAIN_PAUSE_SECONDS: nothing is kept. A proxy in front (nginx) has the whole
+    body and sends it at once; a server that answers and closes with it unread resets the
+    connection, and nginx answers 502 (HTML) instead of passing the 413 on. A client that sends
+    nothing yet (it waits for the answer) gets it after the pause."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_SECONDS
+    while (left := deadline - loop.time()) > 0:
+        try:
+            message = await asyncio.wait_for(receive(), min(left, DRAIN_PAUSE_SECONDS))
+        except asyncio.TimeoutError:
+            return
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 async def _send_refusal(send, path: str, status: int, message: str) -> None:
