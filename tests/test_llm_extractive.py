@@ -449,6 +449,9 @@ def test_a_question_whose_value_is_quoted_is_answered():
     support = Passage(5, 15, 1, "Kettle Manual", 5, "Kettle support answers on +44 20 7946 0958 every weekday.", 0.5)
     assert "+44 20 7946 0958" in ask("What is the phone number of kettle support?", passages=[*PASSAGES, support])
     assert "30 days" in ask("how many days do I have to return it?")
+    # "How many" asks for a count, whatever else it names (found by hand: "paid" read as money).
+    leave = Passage(6, 16, 1, "HR handbook", 1, "Every employee has 31 days of paid leave a year, booked in the HR portal.", 0.6)
+    assert "31 days" in ask("How many days of paid leave do I get?", passages=[leave])
     # A question asked yes or no, who, where or why asks for no value, whatever it names.
     assert "30 days" in ask("Is there a fee for returning the kettle?")
     assert "30 days" in ask("Where do I return the kettle, and is the price refunded?")

@@ -51,6 +51,8 @@ def question_value_kind(question: str) -> ValueKind | None:
     if _ASKS_A_WAY.search(question):
         return None
     question = " ".join(part for part in _SENTENCES.split(question) if not _ASKS_NO_VALUE.match(part))
+    if _HOW_MANY.search(question):
+        return "number"  # a count, whatever else it names: "how many days of paid leave"
     return next((kind for kind, asks in _ASKS if asks.search(question)), None)
 
 
