@@ -9,13 +9,13 @@ from django.conf import settings
 from django.db.models import F
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
-from documents.storage import citation_url
 from documents.models import Chunk, Collection, Document, SearchIndexState
 from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
 from documents.search.rerank import Reranker, get_reranker
 from documents.selectors import current_chunks
+from documents.storage import citation_url
 from documents.text.tokenize import tokenize
 
 
@@ -148,11 +148,16 @@ def _admitted_chunks(collection_ids: list[int] | None):
     return chunks if collection_ids is None else chunks.filter(document__collection_id__in=collection_ids)
 
 
+def _reads_every_collection(collection_ids: list[int]) -> bool:
+    """Whether collection_ids hold every collection there is: then nothing needs filtering."""
+    return not Collection.objects.exclude(pk__in=collection_ids).exists()
+
+
 def _admitted_documents(collection_ids: list[int], document_ids: list[int] | None) -> list[int] | None:
     """The document filter that search applies inside each backend for an asker who reads
     collection_ids (within document_ids when given): None (no filter) when they read every
     collection and named no documents."""
-    if document_ids is None and not Collection.objects.exclude(pk__in=collection_ids).exists():
+    if document_ids is None and _reads_every_collection(collection_ids):
         return None
     admitted = Document.objects.filter(collection_id__in=collection_ids)
     if document_ids is not None:
@@ -345,7 +350,7 @@ def _status_counts(collection_ids: Iterable[int] | None, status: dict) -> dict:
     if collection_ids is None:
         return {}
     collection_ids = list(collection_ids)
-    if not Collection.objects.exclude(pk__in=collection_ids).exists():
+    if _reads_every_collection(collection_ids):
         return {}
     searchable = _admitted_chunks(collection_ids).filter(document__indexed_generation=F("document__generation"))
     counts = {"chunk_count": searchable.count(), "skipped_chunks": {}}
