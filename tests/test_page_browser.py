@@ -438,6 +438,29 @@ def test_the_document_filter_limits_the_sources(page, make_corpus, use_provider)
     assert titles and set(titles) == {"boiler guide"}
 
 
+def test_the_collection_picker_narrows_the_question_and_lists_only_what_the_visitor_reads(
+    page, make_corpus, use_provider
+):
+    from documents.models import Collection
+
+    make_corpus(PUMP_MANUAL)
+    heating = Collection.objects.create(slug="heating", name="Heating", visibility=Collection.Visibility.PUBLIC)
+    Collection.objects.create(slug="hr", name="HR only", visibility=Collection.Visibility.GROUPS)
+    Document.objects.filter(title="boiler guide").update(collection=heating)
+    use_provider(text="Here is what the passages say [1].")
+    page.goto("/")
+
+    options = page.locator("#collections option").all_text_contents()
+    assert "Heating" in options and "HR only" not in options  # an anonymous visitor reads no groups' collection
+    page.locator("#collections").select_option("heating")
+    page.locator("#question").fill(QUESTION)
+    page.locator("#question").press("Enter")
+    wait_for_state(page, "done")
+
+    titles = page.locator(".source-title").all_text_contents()
+    assert titles and set(titles) == {"boiler guide"}
+
+
 def test_a_long_document_list_can_be_searched_and_cleared(page, live_server):
     for n in range(12):  # rows only: the page lists ready documents, it does not read them
         Document.objects.create(
