@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
+from documents.models import Collection, Document
 from documents.search.metrics import (
     evaluate_rankings,
     ndcg_at,
@@ -171,6 +173,50 @@ def test_evaluate_splits_kinds_skips_and_answers(settings, qa_file):
     text = out.getvalue()
     assert "kind identifier (1 questions)" in text and "kind paraphrase (2 questions)" in text
     assert "1 unanswerable questions" in text and "skipped 1 questions" in text and "printer-manual.pdf" in text
+
+
+@pytest.mark.django_db
+def test_evaluate_as_a_user_and_within_a_collection_never_reaches_another_collection(settings, qa_file, django_user_model):
+    search_options(settings, version_check_seconds=0)
+    settings.RAGSITE_RERANKER = {"BACKEND": "documents.search.rerank.DisabledReranker", "OPTIONS": {}}
+    manuals = add_manuals()
+    hr = Collection.objects.create(slug="hr", name="HR", visibility=Collection.Visibility.GROUPS)
+    hr.groups.add(Group.objects.create(name="hr-team"))
+    Document.objects.filter(pk=manuals["Garden Guide"].pk).update(collection=hr)
+    django_user_model.objects.create_user("bob")
+    django_user_model.objects.create_user("root", is_superuser=True)
+    index_rebuild_request(in_process=True)
+    path = qa_file(
+        [
+            {"id": "g1", "question": "How many hours of sun do tomatoes want each day?", "doc": "garden-guide.pdf",
+             "pages": [1], "answer_regex": r"six hours"},
+            # asked of R's manual, answered only by the garden guide (another collection)
+            {"id": "u1", "question": "How many hours of sun do tomatoes want each day?", "doc": "r-data-import.pdf",
+             "pages": [], "kind": "unanswerable"},
+            {"id": "r1", "question": "read.table header argument", "doc": "r-data-import.pdf", "pages": [1]},
+        ]
+    )
+
+    def evaluate(*options):
+        out = io.StringIO()
+        call_command("evaluate", str(path), "--answers", "--json", *options, stdout=out)
+        report = json.loads(out.getvalue())
+        return report, {row["id"]: row for row in report["per_question"]}
+
+    report, rows = evaluate()  # no limit: the garden guide answers both
+    assert "six hours" in rows["u1"]["answer"] and rows["g1"]["answer_ok"]
+
+    report, rows = evaluate("--as", "bob")  # bob may not read HR
+    assert report["as_user"] == "bob" and report["skipped"] == [{"id": "g1", "doc": "garden-guide.pdf"}]
+    assert "six hours" not in rows["u1"]["answer"] and rows["u1"]["refused"]
+    assert rows["r1"]["first_hit"]["fused"] == 1
+
+    report, rows = evaluate("--as", "root", "--within-collection")  # reads all, each question searched in its own
+    assert report["within_collection"] and report["skipped"] == []
+    assert "six hours" not in rows["u1"]["answer"] and rows["g1"]["answer_ok"]
+
+    with pytest.raises(CommandError, match="no user named 'nobody'"):
+        call_command("evaluate", str(path), "--as", "nobody")
 
 
 @pytest.mark.django_db

@@ -14,9 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 
 from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from documents.models import Chunk, Document
+from documents.readable import collection_ids_readable
 from documents.search.backends import search_backend
 from documents.search.metrics import evaluate_rankings, reciprocal_rank_at
 from documents.search.rerank import get_reranker
@@ -149,13 +151,23 @@ class Command(BaseCommand):
                  "another subject), rewritten by the heuristic: what rewriting costs a question that stands alone",
         )
         parser.add_argument(
+            "--as", dest="as_user", metavar="USER",
+            help="search and answer as the user named USER would: within the collections USER may read; a question "
+                 "whose document USER may not read is skipped as one whose document is missing",
+        )
+        parser.add_argument(
+            "--within-collection", action="store_true",
+            help="search each question within its document's collection only, as an asker who reads that "
+                 "collection alone (with --as, only where USER may read it)",
+        )
+        parser.add_argument(
             "--output", type=Path, metavar="DIR",
             help="also write the report to DIR as evaluate-<file>-<split>-<date>.json and .md, with the date, "
                  "machine and commit (docs/results/)",
         )
 
     def handle(self, *args, qa_file, split="all", answers=False, no_rerank=False, after_previous=False,
-               rewrites="off,heuristic,auto", output=None, **options):
+               rewrites="off,heuristic,auto", output=None, as_user=None, within_collection=False, **options):
         questions = [q for q in read_questions(qa_file) if split == "all" or q["split"] == split]
         if not questions:
             raise CommandError(f"{qa_file} holds no {split} questions")
@@ -163,12 +175,16 @@ class Command(BaseCommand):
         if index is None or index.empty:
             raise CommandError("the search index is empty: ingest documents first (python manage.py ingest ...)")
 
+        self.readable = self._readable(as_user)
         names = {q["doc"] for q in questions}
-        documents = defaultdict(list)
-        for document_id, name in Document.objects.filter(
-            original_filename__in=names, status=Document.Status.READY
-        ).values_list("pk", "original_filename"):
+        documents, self.collections_of = defaultdict(list), defaultdict(set)
+        ready = Document.objects.filter(original_filename__in=names, status=Document.Status.READY)
+        if self.readable is not None:
+            ready = ready.filter(collection_id__in=self.readable)
+        for document_id, name, collection_id in ready.values_list("pk", "original_filename", "collection_id"):
             documents[name].append(document_id)
+            self.collections_of[name].add(collection_id)
+        self.within_collection = within_collection
         missing = sorted(names - set(documents))
         skipped = [{"id": q["id"], "doc": q["doc"]} for q in questions if q["doc"] not in documents]
         questions = [q for q in questions if q["doc"] in documents]
@@ -203,6 +219,8 @@ class Command(BaseCommand):
         report = {
             "questions": len(questions) + len(skipped),
             "split": split,
+            "as_user": as_user or "",
+            "within_collection": within_collection,
             "retrieval_questions": len(rows),
             "skipped": skipped,
             "missing_documents": missing,
@@ -239,9 +257,27 @@ class Command(BaseCommand):
         self.stderr.write("written: " + ", ".join(str(path) for path in paths))
 
     @staticmethod
-    def _ranked_pages(query: str, rerank: bool, document_ids: list[int] | None = None) -> list:
+    def _readable(as_user: str | None) -> list[int] | None:
+        """The collections the user named as_user may read (documents.readable), read once: None
+        (no limit) without --as."""
+        if as_user is None:
+            return None
+        user = get_user_model().objects.filter(username=as_user).first()
+        if user is None:
+            raise CommandError(f"no user named {as_user!r}")
+        return collection_ids_readable(user=user)
+
+    def _scope(self, item: dict) -> list[int] | None:
+        """The collections a question is searched within: those of --as, narrowed to its document's
+        collection with --within-collection; None for no limit."""
+        if not self.within_collection:
+            return self.readable
+        return sorted(self.collections_of[item["doc"]])
+
+    def _ranked_pages(self, query: str, rerank: bool, item: dict, document_ids: list[int] | None = None) -> list:
         """(document id, page) of the top DEPTH passages as an answer gets them (chunk_search)."""
-        found = chunk_search(query=query, top_k=DEPTH, document_ids=document_ids, rerank=rerank)
+        found = chunk_search(query=query, top_k=DEPTH, document_ids=document_ids, rerank=rerank,
+                             collection_ids=self._scope(item))
         return [(result.document_id, result.page) for result in found.results]
 
     def _conversations(self, items, documents, rerank, wanted) -> dict:
@@ -265,7 +301,8 @@ class Command(BaseCommand):
                 earlier: list[Turn] = []
                 if variant != "off":  # searched as asked, the last turn does not depend on the earlier ones
                     for question in item["turns"][:-1]:
-                        plan = answer_prepare(question=question, top_k=ANSWER_TOP_K, turns=earlier, rewrite=variant)
+                        plan = answer_prepare(question=question, top_k=ANSWER_TOP_K, turns=earlier, rewrite=variant,
+                                              collection_ids=self._scope(item))
                         answer = async_to_sync(answer_collect)(plan=plan)
                         earlier.append(Turn(question=question, answer=answer.answer, search_query=plan.search_query,
                                             document_ids=answer_document_ids(answer.sources)))
@@ -273,7 +310,7 @@ class Command(BaseCommand):
                 rewritten = SearchQuery(item["question"], "") if variant == "off" else query_rewrite(
                     question=item["question"], turns=earlier, provider=provider, use_model=variant == "auto")
                 query = rewritten.text
-                ranked = self._ranked_pages(query, rerank)
+                ranked = self._ranked_pages(query, rerank, item)
                 runs[variant].append((item["kind"], ranked, relevant))
                 rr = reciprocal_rank_at(ranked, relevant, DEPTH)
                 row[variant] = {"search_query": query, "rewritten_by": rewritten.rewritten_by,
@@ -282,7 +319,7 @@ class Command(BaseCommand):
                     row["answer"] = self._last_answer(item, earlier, previous, relevant)
                 if variant == "heuristic":
                     within = earlier[-1].document_ids if is_follow_up(item["question"]) else []
-                    ranked = self._ranked_pages(query, rerank, within or None) if within else ranked
+                    ranked = self._ranked_pages(query, rerank, item, within) if within else ranked
                     runs[IN_DOCUMENTS[0]].append((item["kind"], ranked, relevant))
                     rr = reciprocal_rank_at(ranked, relevant, DEPTH)
                     row[IN_DOCUMENTS[0]] = {"documents": within, "first_hit": round(1 / rr) if rr else None}
@@ -305,12 +342,12 @@ class Command(BaseCommand):
             "per_item": per_item,
         }
 
-    @staticmethod
-    def _last_answer(item, earlier: list[Turn], previous, relevant: set) -> dict:
+    def _last_answer(self, item, earlier: list[Turn], previous, relevant: set) -> dict:
         """The last turn answered as the conversation's asker would get it (the heuristic rewrite):
         whether it holds the fact, and whether it repeats the answer before it although the page
         it should quote is none the previous answer cited."""
-        plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K, turns=earlier, rewrite="heuristic")
+        plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K, turns=earlier, rewrite="heuristic",
+                              collection_ids=self._scope(item))
         answer = async_to_sync(answer_collect)(plan=plan)
         cited_before = {(s["document_id"], s["page"]) for s in previous.sources if s.get("cited")}
         regex = item["answer_regex"]
@@ -333,8 +370,8 @@ class Command(BaseCommand):
             turns = [Turn(question=previous["question"])] if previous else []
             query = rewrite_heuristic(item["question"], turns)
             rewritten += query != item["question"]
-            plain_runs.append((self._ranked_pages(item["question"], rerank), item["relevant"]))
-            ranked = self._ranked_pages(query, rerank) if query != item["question"] else plain_runs[-1][0]
+            plain_runs.append((self._ranked_pages(item["question"], rerank, item), item["relevant"]))
+            ranked = self._ranked_pages(query, rerank, item) if query != item["question"] else plain_runs[-1][0]
             rewritten_runs.append((ranked, item["relevant"]))
         return {
             "questions": len(rows),
@@ -377,7 +414,7 @@ class Command(BaseCommand):
         for item in questions:
             if item["kind"] == UNANSWERABLE:
                 continue
-            rankings = search_rankings(query=item["question"], depth=DEPTH, rerank=rerank)
+            rankings = search_rankings(query=item["question"], depth=DEPTH, rerank=rerank, collection_ids=self._scope(item))
             places = item["sections"] or item["pages"]
             item["relevant"] = {(d, place) for d in documents[item["doc"]] for place in places}
             item["rankings"] = {m: rankings[m] for m, _ in METHODS if rankings.get(m) is not None}
@@ -430,7 +467,7 @@ class Command(BaseCommand):
         for item in questions:
             started = time.perf_counter()
             try:
-                plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K)
+                plan = answer_prepare(question=item["question"], top_k=ANSWER_TOP_K, collection_ids=self._scope(item))
             except LLMError as exc:
                 raise CommandError(f"the configured answer mode cannot answer: {exc.message}")
             answer = async_to_sync(answer_collect)(plan=plan)
@@ -478,6 +515,10 @@ class Command(BaseCommand):
             f"{report['questions']} questions; index v{report['index_version']}, {report['chunk_count']} chunks, "
             f"{report['embedding_model']}"
         )
+        if report["as_user"] or report["within_collection"]:
+            write("searched " + " and ".join(filter(None, [
+                f"as {report['as_user']}" if report["as_user"] else "",
+                "within each question's document's collection" if report["within_collection"] else ""])))
 
         def table(figures, why_missing=True):
             write(f"{'method':<16}" + "".join(f"{c:>11}" for c in columns))
@@ -504,7 +545,8 @@ class Command(BaseCommand):
             write(f"\n{counts[UNANSWERABLE]} unanswerable questions: not in the retrieval figures")
         if report["skipped"]:
             write(
-                f"\nskipped {len(report['skipped'])} questions, their document is not in the corpus: "
+                f"\nskipped {len(report['skipped'])} questions, their document is not in the corpus"
+                + (f" or not readable as {report['as_user']}: " if report["as_user"] else ": ")
                 + ", ".join(report["missing_documents"])
             )
         answers = report.get("answers")
