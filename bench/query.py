@@ -292,17 +292,21 @@ def run_size(size, args, corpus, workdir, reranker_dir):
 
 
 def filtered(queries, *, share: float) -> tuple[list[float], int]:
-    """chunk_search within `share` of the documents, as a collection the asker reads narrows it
-    (documents.readable: the filter is applied inside each search): its total per query, and how
+    """chunk_search for an asker who reads one collection holding `share` of the documents
+    (documents.readable; the filter is applied inside each search): its total per query, and how
     many of the 10 asked for came back (a filter applied after the search returns fewer)."""
-    from documents.models import Document
+    from documents.models import Collection, Document, general_collection_id
     from documents.search.selectors import chunk_search
 
     ids = sorted(Document.objects.values_list("pk", flat=True))
     admitted = random.Random(7).sample(ids, max(1, int(len(ids) * share)))
+    collection, _ = Collection.objects.get_or_create(
+        slug="bench-filtered", defaults={"name": "A small collection", "visibility": Collection.Visibility.GROUPS})
+    Document.objects.filter(collection=collection).update(collection_id=general_collection_id())  # an earlier run's
+    Document.objects.filter(pk__in=admitted).update(collection=collection)
     totals, returned = [], []
     for query in queries:
-        response = chunk_search(query=query, top_k=10, rerank=False, document_ids=admitted)
+        response = chunk_search(query=query, top_k=10, rerank=False, collection_ids=[collection.pk])
         totals.append(response.timings["total"])
         returned.append(len(response.results))
     return totals, min(returned)

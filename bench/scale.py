@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.query import Corpus, fill, make_queries, percentiles, private_mb, rss_mb, setup_django  # noqa: E402
+from bench.query import Corpus, fill, filtered, make_queries, percentiles, private_mb, rss_mb, setup_django  # noqa: E402
 
 EMBEDDED = {"BACKEND": "documents.search.embedded.EmbeddedIndexBackend", "OPTIONS": {}}
 PAGES, CHUNKS_PER_PAGE = 100, 3
@@ -84,7 +84,9 @@ def query_latency(queries) -> dict:
         timings = chunk_search(query=query, top_k=10, rerank=False).timings
         totals.append(timings["total"])
         search.append(timings["dense"] + timings["bm25"] + timings["fusion"])
-    return {"total": percentiles(totals), "search": percentiles(search)}
+    within, least = filtered(queries, share=0.01)
+    return {"total": percentiles(totals), "search": percentiles(search), "filtered": percentiles(within),
+            "filtered_least": least}
 
 
 def probe(workdir: Path, backend: dict) -> None:
@@ -141,10 +143,7 @@ def dense_recall(corpus: Corpus, args, queries: int = 30) -> dict:
 
 
 def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
-    from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
-    from django.test import override_settings
 
     from documents.embedding import get_embedder
     from documents.search.postgres import TABLE
@@ -162,13 +161,30 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
     queries = make_queries(texts, corpus, args.queries)
     del texts
 
+    if "embedded" in args.backends:
+        result["embedded"] = run_embedded(size, args, corpus, workdir, queries)
+    if "postgres" in args.backends:
+        result["postgres"] = run_postgres(size, args, corpus, workdir, queries)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_total_relation_size('documents_chunk')")
+        result["chunk_table_mb"] = cursor.fetchone()[0] / 2**20
+    return result
+
+
+def run_embedded(size: int, args, corpus: Corpus, workdir: Path, queries: list[str]) -> dict:
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from documents.embedding import get_embedder
+
     with override_settings(RAGSITE_SEARCH_BACKEND=EMBEDDED):
         started = time.perf_counter()
         call_command("search_fill", stdout=open(os.devnull, "w"))
         embedded = {"fill_s": time.perf_counter() - started}
         say(size, f"embedded: search_fill {embedded['fill_s']:.1f} s")
-        embedded["add_document_s"] = add_document(corpus, model, size)
-        say(size, f"embedded: add one 100-page document {embedded['add_document_s']:.2f} s")
+        embedded["add_document_s"] = [add_document(corpus, get_embedder().name, size)]
+        say(size, f"embedded: add one 100-page document {embedded['add_document_s'][0]:.2f} s")
         embedded["queries"] = query_latency(queries)
         say(size, f"embedded: queries {embedded['queries']}")
         index_root = Path(settings.RAGSITE_INDEX_ROOT)
@@ -176,54 +192,53 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         embedded["disk_mb"] = sum(p.stat().st_size for p in current.rglob("*") if p.is_file()) / 2**20
     embedded["memory"] = process_memory(workdir, args.database_url, EMBEDDED)
     say(size, f"embedded: memory {embedded['memory']}, disk {embedded['disk_mb']:.0f} MB")
+    return embedded
+
+
+def run_postgres(size: int, args, corpus: Corpus, workdir: Path, queries: list[str]) -> dict:
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import override_settings
+
+    from documents.embedding import get_embedder
+    from documents.search.postgres import TABLE
 
     with override_settings(RAGSITE_SEARCH_BACKEND=postgres_config(args)):
         started = time.perf_counter()
         call_command("search_fill", stdout=open(os.devnull, "w"))
         postgres = {"fill_s": time.perf_counter() - started}
         say(size, f"postgres: search_fill {postgres['fill_s']:.1f} s")
-        postgres["add_document_s"] = [add_document(corpus, model, size + 1 + n) for n in range(3)]
+        postgres["add_document_s"] = [add_document(corpus, get_embedder().name, size + 1 + n) for n in range(3)]
         say(size, f"postgres: add one 100-page document {postgres['add_document_s']} s")
         postgres["queries"] = query_latency(queries)
         say(size, f"postgres: queries {postgres['queries']}")
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT pg_total_relation_size('{TABLE}'), pg_relation_size('{TABLE}_embedding'), "
-                           f"pg_relation_size('{TABLE}_tsv'), pg_total_relation_size('documents_chunk')")
-            total, hnsw, gin, chunks = cursor.fetchone()
+                           f"pg_relation_size('{TABLE}_tsv')")
+            total, hnsw, gin = cursor.fetchone()
         postgres["disk_mb"] = total / 2**20
         postgres["hnsw_mb"], postgres["gin_mb"] = hnsw / 2**20, gin / 2**20
-        result["chunk_table_mb"] = chunks / 2**20
         say(size, f"postgres: disk {postgres['disk_mb']:.0f} MB (HNSW {postgres['hnsw_mb']:.0f}, GIN {postgres['gin_mb']:.0f})")
         postgres["recall"] = dense_recall(corpus, args)
         say(size, f"postgres: HNSW recall {postgres['recall']}")
     postgres["memory"] = process_memory(workdir, args.database_url, postgres_config(args))
-    result.update(embedded=embedded, postgres=postgres)
-    return result
+    return postgres
 
 
 def report(result: dict) -> None:
-    e, p = result["embedded"], result["postgres"]
     print(f"\n=== {result['size']:,} chunks (chunk table, shared: {result['chunk_table_mb']:.0f} MB; "
           f"written in {result['fill_chunks_s']:.0f} s) ===")
-    print(f"{'':<44}{'embedded':>14}{'postgres':>14}")
-    print(f"{'fill from stored chunks (search_fill), s':<44}{e['fill_s']:>14.1f}{p['fill_s']:>14.1f}")
-    adds = ", ".join(f"{s:.2f}" for s in p["add_document_s"])
-    print(f"{'add one 100-page document (300 chunks), s':<44}{e['add_document_s']:>14.2f}{'':>14}  postgres: {adds}")
-    for name, label in (("search", "query: search + fusion p50/p95, ms"), ("total", "query: chunk_search total p50/p95, ms")):
-        ep, pp = e["queries"][name], p["queries"][name]
-        print(f"{label:<44}{ep[0]:>7.1f}/{ep[1]:<6.1f}{pp[0]:>7.1f}/{pp[1]:<6.1f}")
-    print(f"{'web process memory over 20 queries, MB (RSS)':<44}{e['memory']['rss']:>14.0f}{p['memory']['rss']:>14.0f}")
-    print(f"{'  of which private (not page cache), MB':<44}{e['memory']['private']:>14.0f}{p['memory']['private']:>14.0f}")
-    print(f"{'disk of the search structures, MB':<44}{e['disk_mb']:>14.0f}{p['disk_mb']:>14.0f}"
-          f"  (HNSW {p['hnsw_mb']:.0f}, GIN {p['gin_mb']:.0f})")
-    print("HNSW dense top-10 against an exact scan: " + "; ".join(
-        f"ef_search {ef}: recall {r['recall@10']:.3f}, {r['p50_ms']:.1f} ms" for ef, r in p["recall"].items()))
+    print(f"{'':<60}{'embedded':>20}{'postgres':>26}")
+    for _, label, embedded, postgres in side_by_side(result):
+        print(f"{label:<60}{embedded:>20}{postgres:>26}")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 100000])
     parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--backends", nargs="+", choices=["embedded", "postgres"], default=["embedded", "postgres"],
+                        help="which backends to measure (default both; at 1M chunks the embedded one takes a while)")
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--ef-search", type=int, default=200)
@@ -274,17 +289,30 @@ def main():
 
 
 def side_by_side(result: dict) -> list[list]:
-    """The rows of a size in a result file's table, as report() prints them."""
-    e, p, size = result["embedded"], result["postgres"], result["size"]
-    rows = [[size, "search_fill from stored chunks, s", e["fill_s"], p["fill_s"]],
-            [size, "add one 100-page document, s", e["add_document_s"], ", ".join(f"{s:.2f}" for s in p["add_document_s"])]]
-    for name, label in (("search", "query search + fusion p50 / p95, ms"), ("total", "chunk_search total p50 / p95, ms")):
-        rows.append([size, label, "{:.1f} / {:.1f}".format(*e["queries"][name]), "{:.1f} / {:.1f}".format(*p["queries"][name])])
-    rows += [[size, "web process memory RSS / private, MB", f"{e['memory']['rss']:.0f} / {e['memory']['private']:.0f}",
-              f"{p['memory']['rss']:.0f} / {p['memory']['private']:.0f}"],
-             [size, "disk of the search structures, MB", e["disk_mb"], f"{p['disk_mb']:.0f} (HNSW {p['hnsw_mb']:.0f}, GIN {p['gin_mb']:.0f})"]]
-    rows += [[size, f"HNSW dense top-10 recall at ef_search {ef}", "", f"{r['recall@10']:.3f} ({r['p50_ms']:.1f} ms)"]
-             for ef, r in p["recall"].items()]
+    """The rows of a size, as report() prints them and a result file's table holds them: [size,
+    figure, embedded, postgres], "-" for a backend not run (--backends)."""
+    size = result["size"]
+
+    def row(label, figure, backends=("embedded", "postgres")):
+        return [size, label, *(figure(result[b]) if b in result and b in backends else "-" for b in ("embedded", "postgres"))]
+
+    def pair(values):
+        return "{:.1f} / {:.1f}".format(*values)
+
+    rows = [
+        row("search_fill from stored chunks, s", lambda b: f"{b['fill_s']:.1f}"),
+        row("add one 100-page document, s", lambda b: ", ".join(f"{s:.2f}" for s in b["add_document_s"])),
+        row("query: search + fusion p50 / p95, ms", lambda b: pair(b["queries"]["search"])),
+        row("query: chunk_search total p50 / p95, ms", lambda b: pair(b["queries"]["total"])),
+        row("within a collection of 1% of the documents, ms", lambda b: pair(b["queries"]["filtered"])),
+        row("  fewest results any filtered query got, of 10", lambda b: str(b["queries"]["filtered_least"])),
+        row("web process memory RSS / private, MB", lambda b: f"{b['memory']['rss']:.0f} / {b['memory']['private']:.0f}"),
+        row("disk of the search structures, MB", lambda b: f"{b['disk_mb']:.0f}" + (
+            f" (HNSW {b['hnsw_mb']:.0f}, GIN {b['gin_mb']:.0f})" if "hnsw_mb" in b else "")),
+    ]
+    if "postgres" in result:
+        rows += [row(f"HNSW dense top-10 recall at ef_search {ef}", lambda b, r=r: f"{r['recall@10']:.3f} ({r['p50_ms']:.1f} ms)",
+                     backends=("postgres",)) for ef, r in result["postgres"]["recall"].items()]
     return rows
 
 
