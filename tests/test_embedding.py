@@ -78,3 +78,22 @@ def test_a_process_that_only_embeds_questions_never_imports_torch():
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["384", "False"]
+
+
+def test_a_process_that_embeds_batches_keeps_one_copy_of_the_model():
+    """A worker or `manage.py ingest` loads torch for its batches; the few texts it embeds (a
+    document's last sentences) go through torch too, never through a second copy of the model on
+    ONNX Runtime."""
+    get_embedder().embed_query("make sure the model is exported")  # the export, once per machine
+    script = (
+        "import sys, django; django.setup(); from documents.embedding import get_embedder; "
+        "embedder = get_embedder(); embedder.embed(['a passage of a manual'] * 40); "
+        "vectors = embedder.embed(['one short line', 'and another']); "
+        "print(vectors.shape[0], 'torch' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
+    env.update(DJANGO_SETTINGS_MODULE="ragsite.settings", DEBUG="true")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["2", "True", "False"]

@@ -32,7 +32,8 @@ class SentenceTransformerEmbedder(Embedder):
     paces torch embeds (worker_torch_threads), run on torch, loaded with the first batch; a few
     texts at a time elsewhere (a question, an extractive answer's lines: up to `onnx_batch`) run
     on ONNX Runtime (documents.embedding.onnx), from the model exported once into RAGSITE_MODELS_DIR,
-    so that a web process never imports torch. Their vectors agree (cosine at least 0.9999,
+    so that a web process never imports torch. A process that has loaded torch (a worker, ingest)
+    embeds its few texts there too: one copy of the model in memory, not two (70 MB less). Their vectors agree (cosine at least 0.9999,
     checked at export and in tests/test_embedding.py). A model ONNX Runtime cannot take (a hub
     name, other pooling, a GPU `device`, `onnx` off) runs on torch alone."""
 
@@ -128,7 +129,8 @@ class SentenceTransformerEmbedder(Embedder):
         batches of 4 than in one (a long line pads every other)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if len(texts) <= self.onnx_batch and embedding._before_forward is None and (onnx := self._onnx()) is not None:
+        if (len(texts) <= self.onnx_batch and embedding._before_forward is None and self._torch_model is None
+                and (onnx := self._onnx()) is not None):
             return onnx.embed(list(texts))
         model = self._torch()
         size = batch_size or self.batch_size
