@@ -72,12 +72,7 @@ def test_a_process_that_only_embeds_questions_never_imports_torch():
         "embedder.vocabulary_coverage('Что делает команда mktexlsr?'); "
         "print(len(vector), 'torch' in sys.modules)"
     )
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
-    env.update(DJANGO_SETTINGS_MODULE="ragsite.settings", DEBUG="true")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-2:] == ["384", "False"]
+    assert printed_by_a_fresh_process(script)[-2:] == ["384", "False"]
 
 
 def test_a_process_that_embeds_batches_keeps_one_copy_of_the_model():
@@ -91,9 +86,14 @@ def test_a_process_that_embeds_batches_keeps_one_copy_of_the_model():
         "vectors = embedder.embed(['one short line', 'and another']); "
         "print(vectors.shape[0], 'torch' in sys.modules, 'onnxruntime' in sys.modules)"
     )
+    assert printed_by_a_fresh_process(script)[-3:] == ["2", "True", "False"]
+
+
+def printed_by_a_fresh_process(script: str) -> list[str]:
+    """The words a new Python process running script prints, Django set up as a web process's."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     env.update(DJANGO_SETTINGS_MODULE="ragsite.settings", DEBUG="true")
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-3:] == ["2", "True", "False"]
+    return done.stdout.split()
