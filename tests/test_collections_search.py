@@ -22,12 +22,18 @@ def _hr_collection(*documents: Document) -> Collection:
     return hr
 
 
-def test_a_selective_filter_returns_a_full_top_k_from_the_admitted_collection_only(backend):  # noqa: F811
+def _manuals_and_a_handbook_in_hr() -> tuple[Document, Collection, Collection]:
+    """The three manuals in `general` and an 8-page staff handbook in `hr`, published: the
+    handbook, hr and general."""
     manuals = add_manuals()
     handbook = add_document("Staff Handbook", HR_PAGES)
     hr = _hr_collection(handbook)
     publish(*manuals.values(), handbook)
-    general = Collection.objects.get(pk=general_collection_id())
+    return handbook, hr, Collection.objects.get(pk=general_collection_id())
+
+
+def test_a_selective_filter_returns_a_full_top_k_from_the_admitted_collection_only(backend):  # noqa: F811
+    handbook, hr, general = _manuals_and_a_handbook_in_hr()
 
     within_hr = chunk_search(query="read.table data frame", top_k=5, collection_ids=[hr.pk], rerank=False).results
     assert len(within_hr) == 5 and {r.document_id for r in within_hr} == {handbook.pk}
@@ -60,11 +66,7 @@ def test_a_document_moved_out_of_the_askers_collections_is_not_shown_even_before
 
 
 def test_the_status_counts_are_those_of_the_askers_collections(backend):  # noqa: F811
-    manuals = add_manuals()
-    handbook = add_document("Staff Handbook", HR_PAGES)
-    hr = _hr_collection(handbook)
-    publish(*manuals.values(), handbook)
-    general = Collection.objects.get(pk=general_collection_id())
+    handbook, hr, general = _manuals_and_a_handbook_in_hr()
 
     assert search_status(collection_ids=[general.pk])["chunk_count"] == 6
     assert search_status(collection_ids=[hr.pk])["chunk_count"] == 8
