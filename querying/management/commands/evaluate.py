@@ -175,16 +175,9 @@ class Command(BaseCommand):
         if index is None or index.empty:
             raise CommandError("the search index is empty: ingest documents first (python manage.py ingest ...)")
 
-        self.readable = self._readable(as_user)
+        self.readable, self.within_collection = self._readable(as_user), within_collection
         names = {q["doc"] for q in questions}
-        documents, self.collections_of = defaultdict(list), defaultdict(set)
-        ready = Document.objects.filter(original_filename__in=names, status=Document.Status.READY)
-        if self.readable is not None:
-            ready = ready.filter(collection_id__in=self.readable)
-        for document_id, name, collection_id in ready.values_list("pk", "original_filename", "collection_id"):
-            documents[name].append(document_id)
-            self.collections_of[name].add(collection_id)
-        self.within_collection = within_collection
+        documents, self.collections_of = self._documents(names)
         missing = sorted(names - set(documents))
         skipped = [{"id": q["id"], "doc": q["doc"]} for q in questions if q["doc"] not in documents]
         questions = [q for q in questions if q["doc"] in documents]
@@ -266,6 +259,18 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user named {as_user!r}")
         return collection_ids_readable(user=user)
+
+    def _documents(self, names: set[str]) -> tuple[dict[str, list[int]], dict[str, set[int]]]:
+        """The ready documents of each file name the questions cite, among those --as may read:
+        their ids, and the collections they are in."""
+        documents, collections = defaultdict(list), defaultdict(set)
+        ready = Document.objects.filter(original_filename__in=names, status=Document.Status.READY)
+        if self.readable is not None:
+            ready = ready.filter(collection_id__in=self.readable)
+        for document_id, name, collection_id in ready.values_list("pk", "original_filename", "collection_id"):
+            documents[name].append(document_id)
+            collections[name].add(collection_id)
+        return documents, collections
 
     def _scope(self, item: dict) -> list[int] | None:
         """The collections a question is searched within: those of --as, narrowed to its document's
