@@ -105,7 +105,7 @@ def test_a_damaged_stored_vector_is_left_out_of_the_index_and_said_on_its_docume
 def test_damaged_sentence_vectors_are_done_without_in_search_and_answers(settings):
     """A chunk whose stored sentence vectors are damaged (values that are not numbers) is still
     found and answered from: search counts its passage's cosine, the answer embeds its lines."""
-    from documents.search.selectors import _best_sentence_scores
+    from documents.search.selectors import _best_sentence_scores, _read
     from querying.llm.extractive import ExtractiveProvider
     from querying.services import answer_prepare
 
@@ -122,7 +122,7 @@ def test_damaged_sentence_vectors_are_done_without_in_search_and_answers(setting
     # fusion's sentence scores count for nothing, and the answer's relevance unorderable.
     keys = [result.chunk_id for result in found]
     vector = get_embedder().embed_query(question)
-    assert np.isfinite(_best_sentence_scores(keys, [0.5] * len(keys), vector)).all()
+    assert np.isfinite(_best_sentence_scores(keys, [0.5] * len(keys), vector, _read(keys, None))).all()
     plan = answer_prepare(question=question, top_k=2)
     provider = ExtractiveProvider()
     _, _, relevance = provider.score(plan.question, plan.prompt.passages, plan.prompt.query_vector)

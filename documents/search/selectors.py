@@ -9,13 +9,13 @@ from django.conf import settings
 from django.db.models import F
 
 from documents.embedding import Embedder, get_embedder, sentence_vectors_unpack
-from documents.models import Chunk, Collection, Document, SearchIndexState
+from documents.models import Collection, Document, SearchIndexState
 from documents.search.backends import Searcher, Tuning, search_backend
 from documents.search.errors import IndexModelMismatch
 from documents.search.fusion import Fused, reciprocal_rank_fusion, score_fusion, spread_pages
 from documents.search.rerank import Reranker, get_reranker
 from documents.selectors import current_chunks
-from documents.storage import citation_url
+from documents.storage import citation_url, document_storage
 from documents.text.tokenize import tokenize
 
 
@@ -57,12 +57,34 @@ class SearchResponse:
     query_vector: np.ndarray | None = None
 
 
+@dataclass(slots=True)
+class _Row:
+    """What search reads of a candidate chunk and its document (for the fusion, the reranker and
+    the result): not its vector, nor the document's lists of pages. Plain values: building a model
+    instance for each of a query's hundred candidates took as long as reading them."""
+
+    pk: int
+    document_id: int
+    page: int
+    section: str
+    anchor: str
+    text: str
+    ocr: bool
+    sentence_embeddings: bytes | None
+    title: str
+    original_filename: str
+    file_name: str
+    format: str
+
+
 @dataclass
 class _Candidates:
     dense: list[int]  # chunk ids, best first
     bm25: list[int]
     fused: list[Fused]
     vector: np.ndarray | None = None  # the query's embedding
+    # The candidates that still count and may be read, by id, with their documents (_read).
+    rows: dict[int, _Row] = field(default_factory=dict)
 
 
 def _check_model(searcher: Searcher, embedder_name: str) -> None:
@@ -77,10 +99,12 @@ def _check_model(searcher: Searcher, embedder_name: str) -> None:
 
 
 def _retrieve(
-    searcher: Searcher, query: str, *, tuning: Tuning, depth: int, document_ids: Iterable[int] | None, timings: dict
+    searcher: Searcher, query: str, *, tuning: Tuning, depth: int, document_ids: Iterable[int] | None,
+    collection_ids: list[int] | None, timings: dict,
 ) -> _Candidates:
     """The backend's candidates for query (at least `depth` of each side), fused as `tuning`
-    says: the same fusion whichever backend found them."""
+    says: the same fusion whichever backend found them. Their rows are read once (_read), for
+    the fusion's sentence vectors, the pages and the results alike."""
     embedder = get_embedder()
     _check_model(searcher, embedder.name)
     mark = time.perf_counter()
@@ -92,7 +116,7 @@ def _retrieve(
         mark = now
 
     if document_ids is not None and not document_ids:
-        for name in ("embed", "dense", "bm25", "fusion"):
+        for name in ("embed", "dense", "bm25", "fetch", "fusion"):
             timings[name] = 0.0
         return _Candidates([], [], [])
     vector = embedder.embed_query(query)
@@ -102,6 +126,8 @@ def _retrieve(
     found = searcher.candidates(vector, tokens, k=k, document_ids=document_ids, lap=lap)
     for name in ("dense", "bm25"):
         timings.setdefault(name, 0.0)
+    rows = _read(found.keys, collection_ids)
+    lap("fetch")
     if tuning.fusion == "rrf":
         fused = reciprocal_rank_fusion([found.dense_ranked, found.keyword_ranked], k=tuning.rrf_k)
     else:
@@ -111,11 +137,11 @@ def _retrieve(
             found.keys, found.dense, found.keyword,
             dense_weight=_dense_weight(embedder, query, tuning),
             ranks=[[place.get(key) for place in places] for key in found.keys],
-            sentence=_best_sentence_scores(found.keys, found.dense, vector) if share else None,
+            sentence=_best_sentence_scores(found.keys, found.dense, vector, rows) if share else None,
             sentence_share=share,
         )
     lap("fusion")
-    return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector)
+    return _Candidates(found.dense_ranked, found.keyword_ranked, fused, vector, rows)
 
 
 def _dense_weight(embedder: Embedder, query: str, tuning: Tuning) -> float:
@@ -129,13 +155,16 @@ def _dense_weight(embedder: Embedder, query: str, tuning: Tuning) -> float:
     return weight
 
 
-def _best_sentence_scores(keys: list[int], dense: list[float], vector: np.ndarray) -> list[float]:
+def _best_sentence_scores(
+    keys: list[int], dense: list[float], vector: np.ndarray, rows: dict[int, _Row]
+) -> list[float]:
     """Each candidate's best sentence's cosine with the query, from the sentence vectors stored
-    at ingest (Chunk.sentence_embeddings); the passage's own cosine where none were stored."""
-    stored = dict(Chunk.objects.filter(pk__in=keys).values_list("pk", "sentence_embeddings"))
+    at ingest (Chunk.sentence_embeddings of its row); the passage's own cosine where none were
+    stored, or where its row was not read (it will not be shown)."""
     scores = []
     for key, cosine in zip(keys, dense):
-        vectors = sentence_vectors_unpack(bytes(stored.get(key) or b""), dimension=len(vector))
+        row = rows.get(key)
+        vectors = sentence_vectors_unpack(bytes(row.sentence_embeddings or b"") if row else b"", dimension=len(vector))
         scores.append(float((vectors @ vector).max()) if vectors is not None else cosine)
     return scores
 
@@ -165,25 +194,24 @@ def _admitted_documents(collection_ids: list[int], document_ids: list[int] | Non
     return list(admitted.values_list("pk", flat=True))
 
 
-def _pages(fused: list[Fused], tuning: Tuning, collection_ids: list[int] | None = None) -> list[Fused]:
-    """The fused candidates whose chunks still count (a document deleted since the build drops
-    out at once) and may be read, each page's best passage first when tuning.spread_pages."""
-    places = dict(
-        (pk, (document_id, page))
-        for pk, document_id, page in _admitted_chunks(collection_ids)
-        .filter(pk__in=[item.key for item in fused])
-        .values_list("pk", "document_id", "page")
-    )
-    fused = [item for item in fused if item.key in places]
+_READ = ("pk", "document_id", "page", "section", "anchor", "text", "ocr", "sentence_embeddings",
+         "document__title", "document__original_filename", "document__file", "document__format")
+
+
+def _read(chunk_ids: list[int], collection_ids: list[int] | None) -> dict[int, _Row]:
+    """The chunks that still count (a document deleted since the build drops out at once) and may
+    be read, by id, with their documents: one query, after the search."""
+    rows = _admitted_chunks(collection_ids).filter(pk__in=chunk_ids).values_list(*_READ)
+    return {row[0]: _Row(*row) for row in rows}
+
+
+def _pages(fused: list[Fused], tuning: Tuning, rows: dict[int, _Row]) -> list[Fused]:
+    """The fused candidates whose rows were read (_read), each page's best passage first when
+    tuning.spread_pages."""
+    fused = [item for item in fused if item.key in rows]
     if tuning.spread_pages:
-        fused = spread_pages(fused, places.__getitem__)
+        fused = spread_pages(fused, lambda key: (rows[key].document_id, rows[key].page))
     return fused
-
-
-def _fetch(chunk_ids: list[int], collection_ids: list[int] | None = None) -> dict[int, object]:
-    """The chunks that still count and may be read, by id."""
-    rows = _admitted_chunks(collection_ids).filter(pk__in=chunk_ids).select_related("document").defer("embedding")
-    return {row.pk: row for row in rows}
 
 
 def _reranked(reranker: Reranker, query: str, pool: list[Fused], rows: dict) -> list[tuple[Fused, float]]:
@@ -220,13 +248,11 @@ def chunk_search(
         collection_ids = list(collection_ids)
         document_ids = _admitted_documents(collection_ids, document_ids)
     tuning = backend.tuning
-    found = _retrieve(index, query, tuning=tuning, depth=top_k, document_ids=document_ids, timings=timings)
+    found = _retrieve(index, query, tuning=tuning, depth=top_k, document_ids=document_ids,
+                      collection_ids=collection_ids, timings=timings)
     top_n = tuning.rerank_top_n if rerank else 0
-    mark = time.perf_counter()
-    head = _pages(found.fused, tuning, collection_ids)[: max(top_k, top_n)]
-    rows = _fetch([item.key for item in head], collection_ids)
-    head = [item for item in head if item.key in rows]
-    timings["fetch"] = round((time.perf_counter() - mark) * 1000, 3)
+    rows = found.rows
+    head = _pages(found.fused, tuning, rows)[: max(top_k, top_n)]
 
     mark = time.perf_counter()
     reranked, rerank_error, reranker_model = False, "", ""
@@ -246,14 +272,14 @@ def chunk_search(
     return SearchResponse(results, reranked, index.version, rerank_error, reranker_model, timings, found.vector)
 
 
-def _result(row: Chunk, item: Fused, reranked: tuple[float, int] | None) -> SearchResult:
-    document = row.document
+def _result(row: _Row, item: Fused, reranked: tuple[float, int] | None) -> SearchResult:
+    file_url = document_storage.url(row.file_name) if row.file_name else ""
     return SearchResult(
         chunk_id=row.pk,
         document_id=row.document_id,
-        title=document.title,
-        original_filename=document.original_filename,
-        file_url=document.file.url if document.file else "",
+        title=row.title,
+        original_filename=row.original_filename,
+        file_url=file_url,
         page=row.page,
         text=row.text,
         ocr=row.ocr,
@@ -265,11 +291,11 @@ def _result(row: Chunk, item: Fused, reranked: tuple[float, int] | None) -> Sear
         fused_rank=item.rank,
         rerank_rank=reranked[1] if reranked else None,
         sentence_vectors=bytes(row.sentence_embeddings or b""),
-        format=document.format,
+        format=row.format,
         section=row.section,
         anchor=row.anchor,
-        url=citation_url(file_url=document.file.url if document.file else "", file_name=document.file.name,
-                         format_name=document.format, page=row.page, anchor=row.anchor, chunk_id=row.pk),
+        url=citation_url(file_url=file_url, file_name=row.file_name, format_name=row.format, page=row.page,
+                         anchor=row.anchor, chunk_id=row.pk),
     )
 
 
@@ -292,17 +318,17 @@ def search_rankings(
     tuning = backend.tuning
     collection_ids = None if collection_ids is None else list(collection_ids)
     document_ids = None if collection_ids is None else _admitted_documents(collection_ids, None)
-    found = _retrieve(index, query, tuning=tuning, depth=depth, document_ids=document_ids, timings={})
-    fused = _pages(found.fused, tuning, collection_ids)
+    found = _retrieve(index, query, tuning=tuning, depth=depth, document_ids=document_ids,
+                      collection_ids=collection_ids, timings={})
+    fused = _pages(found.fused, tuning, found.rows)
     reranked = None
     if rerank and (reranker := get_reranker().reranker) is not None:
         pool = fused[: max(tuning.rerank_top_n, depth)]
-        rows = _fetch([item.key for item in pool], collection_ids)
-        reranked = [item.key for item, _ in _reranked(reranker, query, [item for item in pool if item.key in rows], rows)]
+        reranked = [item.key for item, _ in _reranked(reranker, query, pool, found.rows)]
     # Each single list is served as the fusion is (deleted documents dropped, pages spread), so
     # the comparison measures the fusion alone.
     dense, bm25 = ([item.key for item in _pages([Fused(key, 0.0, place) for place, key in enumerate(ranked, 1)], tuning,
-                                                collection_ids)]
+                                                found.rows)]
                    for ranked in (found.dense, found.bm25))
     fused = [item.key for item in fused]
     return {"dense": dense[:depth], "bm25": bm25[:depth], "fused": fused[:depth], "reranked": reranked}
