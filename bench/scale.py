@@ -84,9 +84,9 @@ def query_latency(queries) -> dict:
         timings = chunk_search(query=query, top_k=10, rerank=False).timings
         totals.append(timings["total"])
         search.append(timings["dense"] + timings["bm25"] + timings["fusion"])
-    within, least = filtered(queries, share=0.01)
+    within, least, stages = filtered(queries, share=0.01)
     return {"total": percentiles(totals), "search": percentiles(search), "filtered": percentiles(within),
-            "filtered_least": least}
+            "filtered_least": least, "filtered_stages_p50": stages}
 
 
 def probe(workdir: Path, backend: dict) -> None:
@@ -150,14 +150,17 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
 
     model = get_embedder().name
     result = {"size": size}
-    with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    started = time.perf_counter()
-    texts = fill(size, corpus, model)
-    result["fill_chunks_s"] = time.perf_counter() - started
-    say(size, f"chunks written in {result['fill_chunks_s']:.0f} s")
-    with connection.cursor() as cursor:  # the rows of the previous size are dead, not gone
-        cursor.execute("VACUUM ANALYZE documents_chunk")
+    if args.reuse:
+        texts = reused(size)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        started = time.perf_counter()
+        texts = fill(size, corpus, model)
+        result["fill_chunks_s"] = time.perf_counter() - started
+        say(size, f"chunks written in {result['fill_chunks_s']:.0f} s")
+        with connection.cursor() as cursor:  # the rows of the previous size are dead, not gone
+            cursor.execute("VACUUM ANALYZE documents_chunk")
     queries = make_queries(texts, corpus, args.queries)
     del texts
 
@@ -169,6 +172,17 @@ def run_size(size: int, args, corpus: Corpus, workdir: Path) -> dict:
         cursor.execute("SELECT pg_total_relation_size('documents_chunk')")
         result["chunk_table_mb"] = cursor.fetchone()[0] / 2**20
     return result
+
+
+def reused(size: int) -> list[str]:
+    """The texts queries are drawn from, on the chunks an earlier run of this size left (--reuse):
+    the same queries on every such run, so that two versions of the query path compare."""
+    from documents.models import Chunk
+
+    texts = list(Chunk.objects.order_by("pk").values_list("text", flat=True)[:20000])
+    if Chunk.objects.count() < size:
+        raise SystemExit(f"--reuse: the database holds fewer than {size:,} chunks; run once without --reuse")
+    return texts
 
 
 def run_embedded(size: int, args, corpus: Corpus, workdir: Path, queries: list[str]) -> dict:
@@ -183,6 +197,10 @@ def run_embedded(size: int, args, corpus: Corpus, workdir: Path, queries: list[s
         call_command("search_fill", stdout=open(os.devnull, "w"))
         embedded = {"fill_s": time.perf_counter() - started}
         say(size, f"embedded: search_fill {embedded['fill_s']:.1f} s")
+        if args.reuse:
+            embedded["queries"] = query_latency(queries)
+            say(size, f"embedded: queries {embedded['queries']}")
+            return embedded
         embedded["add_document_s"] = [add_document(corpus, get_embedder().name, size)]
         say(size, f"embedded: add one 100-page document {embedded['add_document_s'][0]:.2f} s")
         embedded["queries"] = query_latency(queries)
@@ -204,6 +222,10 @@ def run_postgres(size: int, args, corpus: Corpus, workdir: Path, queries: list[s
     from documents.search.postgres import TABLE
 
     with override_settings(RAGSITE_SEARCH_BACKEND=postgres_config(args)):
+        if args.reuse:  # the search table the earlier run filled
+            postgres = {"queries": query_latency(queries)}
+            say(size, f"postgres: queries {postgres['queries']}")
+            return postgres
         started = time.perf_counter()
         call_command("search_fill", stdout=open(os.devnull, "w"))
         postgres = {"fill_s": time.perf_counter() - started}
@@ -226,8 +248,8 @@ def run_postgres(size: int, args, corpus: Corpus, workdir: Path, queries: list[s
 
 
 def report(result: dict) -> None:
-    print(f"\n=== {result['size']:,} chunks (chunk table, shared: {result['chunk_table_mb']:.0f} MB; "
-          f"written in {result['fill_chunks_s']:.0f} s) ===")
+    written = f"written in {result['fill_chunks_s']:.0f} s" if "fill_chunks_s" in result else "reused"
+    print(f"\n=== {result['size']:,} chunks (chunk table, shared: {result['chunk_table_mb']:.0f} MB; {written}) ===")
     print(f"{'':<60}{'embedded':>20}{'postgres':>26}")
     for _, label, embedded, postgres in side_by_side(result):
         print(f"{label:<60}{embedded:>20}{postgres:>26}")
@@ -244,6 +266,9 @@ def main():
     parser.add_argument("--ef-search", type=int, default=200)
     parser.add_argument("--build-memory", default="1GB", help="maintenance_work_mem for the HNSW build (4GB at 1M chunks)")
     parser.add_argument("--database-url", default="", help="default: the pgserver database of tests/pgvector_server.py")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure only the queries, on the chunks and search table an earlier run of the same "
+                             "size left in the database: a change to the query path, before and after")
     parser.add_argument("--workdir", default="")
     parser.add_argument("--json", default="", help="also write the figures here")
     parser.add_argument("--output", type=Path, metavar="DIR",
@@ -294,7 +319,14 @@ def side_by_side(result: dict) -> list[list]:
     size = result["size"]
 
     def row(label, figure, backends=("embedded", "postgres")):
-        return [size, label, *(figure(result[b]) if b in result and b in backends else "-" for b in ("embedded", "postgres"))]
+        return [size, label, *(measured(figure, result[b]) if b in result and b in backends else "-"
+                               for b in ("embedded", "postgres"))]
+
+    def measured(figure, backend):  # "-" for a figure a --reuse run does not measure
+        try:
+            return figure(backend)
+        except KeyError:
+            return "-"
 
     def pair(values):
         return "{:.1f} / {:.1f}".format(*values)
@@ -306,11 +338,13 @@ def side_by_side(result: dict) -> list[list]:
         row("query: chunk_search total p50 / p95, ms", lambda b: pair(b["queries"]["total"])),
         row("within a collection of 1% of the documents, ms", lambda b: pair(b["queries"]["filtered"])),
         row("  fewest results any filtered query got, of 10", lambda b: str(b["queries"]["filtered_least"])),
+        row("  its stages' p50: dense, keyword, fetch, fusion, ms", lambda b: " / ".join(
+            f"{b['queries']['filtered_stages_p50'][name]:.1f}" for name in ("dense", "bm25", "fetch", "fusion"))),
         row("web process memory RSS / private, MB", lambda b: f"{b['memory']['rss']:.0f} / {b['memory']['private']:.0f}"),
         row("disk of the search structures, MB", lambda b: f"{b['disk_mb']:.0f}" + (
             f" (HNSW {b['hnsw_mb']:.0f}, GIN {b['gin_mb']:.0f})" if "hnsw_mb" in b else "")),
     ]
-    if "postgres" in result:
+    if "recall" in result.get("postgres", {}):
         rows += [row(f"HNSW dense top-10 recall at ef_search {ef}", lambda b, r=r: f"{r['recall@10']:.3f} ({r['p50_ms']:.1f} ms)",
                      backends=("postgres",)) for ef, r in result["postgres"]["recall"].items()]
     return rows
