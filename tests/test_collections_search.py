@@ -65,6 +65,26 @@ def test_a_document_moved_out_of_the_askers_collections_is_not_shown_even_before
     assert results and garden.pk not in {r.document_id for r in results}
 
 
+def test_a_document_moved_out_while_the_question_is_searched_is_not_shown(backend, monkeypatch):  # noqa: F811
+    """The collections are read when the question arrives and checked again on the rows read
+    after the search: a move that commits in between withholds the document."""
+    from documents.search import selectors
+
+    manuals = add_manuals()
+    publish(*manuals.values())
+    garden = manuals["Garden Guide"]
+    admitted = selectors._admitted_documents
+
+    def moved_meanwhile(*args):
+        documents = admitted(*args)
+        _hr_collection(garden)
+        return documents
+
+    monkeypatch.setattr(selectors, "_admitted_documents", moved_meanwhile)
+    results = chunk_search(query="tomatoes sunlight roses", top_k=6, collection_ids=[general_collection_id()]).results
+    assert results and garden.pk not in {r.document_id for r in results}
+
+
 def test_the_status_counts_are_those_of_the_askers_collections(backend):  # noqa: F811
     handbook, hr, general = _manuals_and_a_handbook_in_hr()
 
