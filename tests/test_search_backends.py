@@ -310,6 +310,26 @@ def test_a_filter_larger_than_the_exact_limit_walks_the_hnsw_index(settings):
     assert sorted((r.document_id, r.page) for r in results) == [(garden.pk, 1), (garden.pk, 2)]
 
 
+def test_a_long_passages_vector_and_tokens_stay_in_its_row(settings):
+    """A 300-word passage's search row (its vector and its tokens, over 2 KB together) is kept in
+    the table's own pages, where every distance and keyword score reads it, not moved out to the
+    TOAST table as PostgreSQL does by default; also in a table created before (search_fill)."""
+    require_pgvector()
+    settings.RAGSITE_SEARCH_BACKEND = POSTGRES
+    call_command("search_fill", stdout=io.StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {TABLE} RESET (toast_tuple_target)")  # as a table of an older version
+    call_command("search_fill", stdout=io.StringIO())
+    long = " ".join(f"Term{n} of the valve manual" for n in range(300))
+    publish(add_document("Long manual", [long]))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT pg_column_size(tsv) + pg_column_size(embedding) FROM {TABLE}")
+        assert cursor.fetchone()[0] > 2048
+        cursor.execute(f"SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE oid = '{TABLE}'::regclass")
+        assert cursor.fetchone()[0] == 0
+    assert chunk_search(query="term299 valve", top_k=1).results[0].text == long
+
+
 @pytest.mark.parametrize("build_memory", ["1GB'; DROP TABLE documents_chunk; --", "lots", "", "1 GB"])
 def test_a_build_memory_that_is_no_size_is_refused_naming_the_setting(build_memory):
     with pytest.raises(ImproperlyConfigured, match="RAGSITE_SEARCH_BACKEND build_memory"):

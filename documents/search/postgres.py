@@ -43,6 +43,11 @@ from documents.text.tokenize import tokenize
 logger = logging.getLogger(__name__)
 
 TABLE = "ragsite_search_chunk"
+# A row's vector (1.5 KB at 384 dimensions) and tokens (about as much again) stay in its page up to
+# this many bytes. Above 2 KB PostgreSQL moves the vector to the TOAST table by default, and the
+# tokens with it when large: each candidate's distance, and each of its ts_rank calls, then read
+# them from there again.
+_ROW_BYTES = 8160
 _MAX_POSITION = 16383  # PostgreSQL keeps tsvector positions up to this
 _MAX_LEXEME_BYTES = 2046
 STEMMED = "ragsite keyword tokens: stems"  # the table's comment when its tsv holds word stems
@@ -311,6 +316,8 @@ class PostgresBackend(SearchBackend):
                     embedding vector({int(self.dimensions)}) NOT NULL,
                     tsv tsvector NOT NULL)"""
             )
+            # Also on a table created before: its new rows stay whole; VACUUM FULL rewrites the old.
+            cursor.execute(f"ALTER TABLE {TABLE} SET (toast_tuple_target = {_ROW_BYTES})")
             if new:
                 cursor.execute(f"COMMENT ON TABLE {TABLE} IS '{STEMMED}'")
             cursor.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_document ON {TABLE} (document_id)")
