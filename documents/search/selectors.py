@@ -207,9 +207,9 @@ def _read(chunk_ids: list[int], collection_ids: list[int] | None) -> dict[int, _
     The query reads by primary key and the collection is checked on the rows it returns. Filtered
     by collection in SQL, PostgreSQL took a collection its statistics did not know yet for one
     document and read every chunk of its documents to find the hundred (10,000 rows at 1M chunks)."""
-    rows = current_chunks().filter(pk__in=chunk_ids).order_by().values_list(*_READ)
+    rows = (_Row(*values) for values in current_chunks().filter(pk__in=chunk_ids).order_by().values_list(*_READ))
     admitted = None if collection_ids is None else set(collection_ids)
-    return {row[0]: _Row(*row) for row in rows if admitted is None or row[-1] in admitted}
+    return {row.pk: row for row in rows if admitted is None or row.collection_id in admitted}
 
 
 def _pages(fused: list[Fused], tuning: Tuning, rows: dict[int, _Row]) -> list[Fused]:
